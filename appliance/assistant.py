@@ -1,0 +1,75 @@
+"""Putting the assistant together: config + installed models + sound devices → an Engine.
+
+Every front end (``parlo run``, ``parlo converse``, ``parlo bench``, the
+daemon) builds its engine here, so they all run exactly the same loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from appliance.audio.devices import Microphone, Speaker
+from appliance.config import Config
+from appliance.engine.conversation import Engine, Models
+from appliance.events import EventStream, State
+
+log = logging.getLogger(__name__)
+
+
+class NoModelsError(RuntimeError):
+    pass
+
+
+def current_model_set() -> Any:
+    """The installed model set that ``current`` points to, or a clear error."""
+    from appliance.models.store import ModelStore
+    from appliance.paths import model_store_root
+
+    model_set = ModelStore(model_store_root()).current()
+    if model_set is None:
+        raise NoModelsError(
+            f"no models are installed in {model_store_root()}: run `parlo models fetch`"
+        )
+    return model_set
+
+
+def sound_backend() -> Any:
+    """The ``sounddevice`` module, or None when PortAudio or every device is missing."""
+    try:
+        import sounddevice
+    except OSError as error:  # PortAudio itself is not installed
+        log.info("no sound system: %s", error)
+        return None
+    try:
+        devices = sounddevice.query_devices()
+    except Exception as error:
+        log.info("no sound devices: %s", error)
+        return None
+    has_input = any(d["max_input_channels"] > 0 for d in devices)
+    has_output = any(d["max_output_channels"] > 0 for d in devices)
+    return sounddevice if has_input and has_output else None
+
+
+def build_engine(
+    config: Config,
+    backend: Any,
+    *,
+    models: Models | None = None,
+    events: EventStream | None = None,
+    config_path: Path | None = None,
+) -> Engine:
+    """An engine on ``backend`` (``sounddevice`` or :class:`~appliance.audio.files.FileDevices`)."""
+    if models is None:
+        if events is not None:
+            events.state(State.BOOTING, "loading models")
+        models = Models.load(current_model_set(), config)
+    speaker = Speaker(
+        backend,
+        config.audio.output_device,
+        source_rate=models.tts.sample_rate,
+        volume=config.voice.volume,
+    )
+    microphone = Microphone(backend, config.audio.input_device)
+    return Engine(models, config, speaker, microphone, events, config_path)

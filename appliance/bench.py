@@ -1,0 +1,238 @@
+"""``parlo bench``: latency and memory of the speech loop, on the real models.
+
+The student questions in ``bench/utterances.txt`` are spoken by the installed
+piper voice, padded with the silence a button press leaves around speech, and
+answered one after another through the same :class:`Engine` the daemon runs.
+
+In the same run it measures a *sequential* baseline on the same models: VAD
+after release, STT over whisper's full 30 s window, the whole reply, the whole
+reply's speech, then play. The ratio of the two medians is the speed-up that
+streaming buys.
+
+Release → first audio is measured from the moment the button is released to
+the first sample of the reply handed to the sound device (earcons excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.audio.files import FileDevices
+from appliance.audio.wav import resample
+from appliance.config import Config, load_config
+from appliance.engine.activities import activity_for, word_budget
+from appliance.engine.conversation import Engine, Models
+from appliance.engine.text import speakable, word_count
+
+UTTERANCES = Path(__file__).resolve().parent.parent / "bench" / "utterances.txt"
+PRESS_SILENCE_S = 0.3
+STAGES = ("vad", "stt", "llm_first_token", "llm_first_sentence", "tts_first_chunk", "first_audio")
+
+
+def load_utterances(path: Path = UTTERANCES) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def spoken(models: Models, text: str, silence_s: float = PRESS_SILENCE_S) -> np.ndarray:
+    """``text`` spoken by the installed voice, at 16 kHz, with silence around it."""
+    voice = models.tts
+    audio = resample(voice.synthesize(text), voice.sample_rate, 16000)
+    pad = np.zeros(int(16000 * silence_s), dtype=np.float32)
+    return np.concatenate([pad, audio, pad])
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
+    """The naive loop: each stage waits for the whole of the one before."""
+    models, config = engine.models, engine.config
+    released = time.perf_counter()
+    speech = models.vad.trim(audio, config.vad.min_speech_ms, config.vad.pad_ms)
+    vad_done = time.perf_counter()
+    transcript = models.stt.transcribe(speech, fit_window=False) if speech is not None else ""
+    stt_done = time.perf_counter()
+    words_left, parts = word_budget(activity_for(config), config), []
+    for text in models.llm.stream(
+        engine._messages(transcript), config.reply.max_tokens,
+        temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+    ):  # fmt: skip
+        parts.append(text)
+        if word_count("".join(parts)) >= words_left and text.rstrip().endswith((".", "!", "?")):
+            break
+    llm_done = time.perf_counter()
+    models.tts.synthesize(speakable("".join(parts)) or "Hello.")
+    tts_done = time.perf_counter()
+    return {
+        "vad": (vad_done - released) * 1000,
+        "stt": (stt_done - vad_done) * 1000,
+        "llm": (llm_done - stt_done) * 1000,
+        "tts": (tts_done - llm_done) * 1000,
+        "first_audio": (tts_done - released) * 1000,
+    }
+
+
+def idle_cpu_percent(seconds: float = 5.0) -> float:
+    """CPU used by this whole process (all threads) while the engine sits idle."""
+    before, started = os.times(), time.monotonic()
+    time.sleep(seconds)
+    after = os.times()
+    used = (after.user - before.user) + (after.system - before.system)
+    return 100 * used / (time.monotonic() - started)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(float(np.percentile(values, 50)), 1),
+        "p95": round(float(np.percentile(values, 95)), 1),
+    }
+
+
+def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
+    from appliance.assistant import build_engine
+
+    started = time.perf_counter()
+    engine = build_engine(config, FileDevices(realtime=False))
+    load_seconds = time.perf_counter() - started
+    rss_after_load = rss_mb()
+    utterances = load_utterances()
+    clips = [spoken(engine.models, text) for text in utterances]
+    engine.run_turn(clips[0], 16000)  # warm every path once
+    engine.reset()
+    idle_cpu = idle_cpu_percent()
+
+    streamed: list[dict[str, float]] = []
+    sequential: list[dict[str, float]] = []
+    turns = []
+    for run in range(runs):
+        clip = clips[run % len(clips)]
+        result = engine.run_turn(clip, 16000)
+        streamed.append(result.timings_ms)
+        turns.append({"question": utterances[run % len(clips)], "heard": result.transcript,
+                      "reply": result.reply, "first_audio_ms": result.timings_ms.get("first_audio")})  # fmt: skip
+    engine.reset()
+    for run in range(runs):
+        sequential.append(sequential_turn(engine, clips[run % len(clips)]))
+        engine.reset()
+
+    first_audio = [t["first_audio"] for t in streamed if "first_audio" in t]
+    if not first_audio:
+        raise RuntimeError("no turn produced audio: the loop is broken, see the log")
+    stages = {s: percentiles([t[s] for t in streamed if s in t])["p50"] for s in STAGES}
+    compute = [t["stt"] + t["llm_first_sentence"] + t["tts_first_chunk"] for t in streamed
+               if {"stt", "llm_first_sentence", "tts_first_chunk", "first_audio"} <= t.keys()]  # fmt: skip
+    overhead = [t["first_audio"] - c for t, c in zip(streamed, compute, strict=False)]
+    sequential_first = [t["first_audio"] for t in sequential]
+    result = {
+        "runs": runs,
+        "cores": os.cpu_count(),
+        "activity": config.activity.name,
+        "release_to_first_audio_ms": percentiles(first_audio),
+        "sequential_ms": percentiles(sequential_first),
+        "speedup_vs_sequential": round(
+            float(np.median(sequential_first) / np.median(first_audio)), 2
+        ),
+        "stages_ms": stages,
+        "sequential_stages_ms": {
+            s: percentiles([t[s] for t in sequential])["p50"] for s in ("vad", "stt", "llm", "tts")
+        },
+        "overhead_ms": percentiles(overhead) if overhead else None,
+        "overhead_percent": round(100 * float(np.median(overhead) / np.median(first_audio)), 1)
+        if overhead
+        else None,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_after_load_mb": round(rss_after_load, 1),
+        "load_seconds": round(load_seconds, 2),
+        "idle_cpu_percent": round(idle_cpu, 2),
+        "turns": turns,
+    }
+    if scaling:
+        result["scaling"] = measure_scaling(engine, utterances)
+    engine.close()
+    return result
+
+
+def measure_scaling(engine: Engine, utterances: list[str]) -> list[dict[str, float]]:
+    """Release → first audio, and STT alone, for utterances of 1 to 20 s."""
+    voice_rate = 16000
+    speech = np.concatenate([spoken(engine.models, text, 0.1) for text in utterances])
+    rows = []
+    for seconds in (1, 3, 5, 10, 20):
+        clip = speech[: seconds * voice_rate]
+        pad = np.zeros(int(voice_rate * PRESS_SILENCE_S), dtype=np.float32)
+        timings = []
+        for _ in range(3):
+            engine.reset()
+            timings.append(engine.run_turn(np.concatenate([pad, clip, pad]), voice_rate).timings_ms)
+        rows.append({
+            "seconds": seconds,
+            "stt_ms": percentiles([t.get("stt", 0.0) for t in timings])["p50"],
+            "first_audio_ms": percentiles([t.get("first_audio", 0.0) for t in timings])["p50"],
+        })  # fmt: skip
+    return rows
+
+
+def render_table(result: dict[str, Any]) -> str:
+    first, sequential = result["release_to_first_audio_ms"], result["sequential_ms"]
+    lines = [
+        f"Parlo bench: {result['runs']} turns on {result['cores']} cores "
+        f"(activity {result['activity']})",
+        "",
+        f"  release → first audio   p50 {first['p50']:7.0f} ms   p95 {first['p95']:7.0f} ms",
+        f"  sequential baseline     p50 {sequential['p50']:7.0f} ms   "
+        f"p95 {sequential['p95']:7.0f} ms",
+        f"  speed-up vs sequential  {result['speedup_vs_sequential']:.2f}×",
+        "",
+        "  stage medians (ms):",
+    ]
+    lines += [f"    {name:20s} {value:7.0f}" for name, value in result["stages_ms"].items()]
+    if result["overhead_ms"]:
+        lines.append(
+            f"    {'pipeline overhead':20s} {result['overhead_ms']['p50']:7.0f}"
+            f"   ({result['overhead_percent']}% of first audio)"
+        )
+    lines += [
+        "",
+        f"  models loaded and warm  {result['load_seconds']:.2f} s",
+        f"  RSS after load          {result['rss_after_load_mb']:.0f} MB",
+        f"  peak RSS                {result['peak_rss_mb']:.0f} MB",
+        f"  idle CPU                {result['idle_cpu_percent']:.2f} %",
+    ]
+    for row in result.get("scaling", []):
+        if row is result["scaling"][0]:
+            lines += ["", "  utterance   STT      first audio"]
+        lines.append(
+            f"  {row['seconds']:4d} s   {row['stt_ms']:6.0f} ms   {row['first_audio_ms']:6.0f} ms"
+        )
+    return "\n".join(lines)
+
+
+def run_bench(runs: int, as_json: bool, chart: Path | None = None, scaling: bool = False) -> int:
+    result = measure(runs, load_config(), scaling=scaling)
+    if chart is not None:
+        from appliance.benchchart import draw_chart
+
+        draw_chart(result, chart)
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(render_table(result))
+    sys.stdout.flush()
+    return 0

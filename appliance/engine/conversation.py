@@ -1,0 +1,472 @@
+"""The conversation engine: a released button in, spoken words out.
+
+One turn flows one way::
+
+    microphone ─▶ VAD (while the button is held) ─▶ STT ─▶ LLM (streamed)
+        ─▶ sentence splitter ─▶ TTS (one piece at a time) ─▶ speaker
+
+The language model and the voice run at once: while piece *n* is spoken, piece
+*n + 1* is being written and synthesized. Every call on :class:`Engine` returns
+at once; the models run on the engine's own worker thread, one turn at a time.
+A press during a turn is barge-in: :meth:`Engine.cancel` stops the speaker
+within one audio block and winds the turn down at its next check.
+
+Everything the engine does is published as events on its
+:class:`~appliance.events.EventStream`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.audio.devices import Microphone, Speaker
+from appliance.audio.earcons import earcon
+from appliance.audio.wav import resample
+from appliance.config import Config, ConfigError, load_config
+from appliance.engine.activities import activity_for, system_prompt, word_budget
+from appliance.engine.llm import LocalLlm, Message
+from appliance.engine.stt import WhisperStt
+from appliance.engine.text import SentenceSplitter, speakable, word_count
+from appliance.engine.tts import PiperTts
+from appliance.engine.vad import RATE, SileroVad, VadStream
+from appliance.events import EventStream, State, StateChanged, TurnFinished
+
+log = logging.getLogger(__name__)
+
+MAX_LISTEN_SECONDS = 30.0
+NO_SPEECH_TIMEOUT = 6.0
+
+
+@dataclass
+class Models:
+    """One loaded, warm instance of each model."""
+
+    vad: SileroVad
+    stt: WhisperStt
+    llm: LocalLlm
+    tts: PiperTts
+
+    @classmethod
+    def load(cls, model_set: Any, config: Config) -> Models:
+        """Load the models of a :class:`~appliance.models.store.ModelSet`."""
+        return cls(
+            vad=SileroVad(model_set.file("vad"), threshold=config.vad.threshold),
+            stt=WhisperStt(model_set.file("stt"), config.language, config.stt.threads),
+            llm=LocalLlm(model_set.file("llm"), config.llm.threads, config.llm.context_tokens),
+            tts=PiperTts(model_set.file("tts"), rate=config.voice.rate),
+        )
+
+
+@dataclass
+class TurnResult:
+    transcript: str
+    reply: str
+    timings_ms: dict[str, float]
+    heard_speech: bool = True
+    cancelled: bool = False
+    reply_seconds: float = 0.0
+
+
+@dataclass
+class _Recording:
+    stream: VadStream
+    blocks: queue.Queue[np.ndarray | None] = field(default_factory=queue.Queue)
+    done: threading.Event = field(default_factory=threading.Event)
+    vad_seconds: float = 0.0
+
+
+class Engine:
+    """Drives turns. See the controls table in ``docs/architecture.md``."""
+
+    def __init__(
+        self,
+        models: Models,
+        config: Config,
+        speaker: Speaker,
+        microphone: Microphone | None = None,
+        events: EventStream | None = None,
+        config_path: Path | None = None,
+    ) -> None:
+        self.models = models
+        self.config = config
+        self.speaker = speaker
+        self.microphone = microphone
+        self.events = events or EventStream()
+        self.config_path = config_path
+        self._config_mtime = _mtime(config_path)
+        self.history: list[Message] = []
+        self.heartbeat = time.monotonic()
+        self._jobs: queue.Queue[tuple[Callable[..., Any], tuple, Future] | None] = queue.Queue()
+        self._cancel = threading.Event()
+        self._turn = 0
+        self._recording: _Recording | None = None
+        self._lock = threading.Lock()
+        speaker.volume = config.voice.volume
+        speaker.on_error = lambda error: self._state(State.ERROR, f"speaker failed: {error}")
+        self._worker = threading.Thread(target=self._work, name="engine", daemon=True)
+        self._worker.start()
+        self._submit(self._prefill).result()
+        self._state(State.IDLE, "ready")
+
+    # --- controls: each returns at once ---
+
+    def listen(self, end_after_silence: float | None = None) -> None:
+        """Start listening; barge in on anything going on."""
+        if self.microphone is None:
+            raise RuntimeError("this engine has no microphone")
+        self.cancel()
+        with self._lock:
+            self._turn += 1
+            recording = _Recording(VadStream(self.models.vad))
+            self._recording = recording
+        self.speaker.play(earcon("press", self.speaker.source_rate))
+        try:
+            self.microphone.open(recording.blocks.put)
+        except Exception as error:
+            self._recording = None
+            self._state(State.ERROR, str(error))
+            return
+        self._state(State.LISTENING)
+        threading.Thread(
+            target=self._listen, args=(recording, end_after_silence), name="vad", daemon=True
+        ).start()
+
+    def finish_listening(self) -> None:
+        """The button was released: answer what was heard."""
+        with self._lock:
+            recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        released_at = time.perf_counter()
+        if self.microphone is not None:
+            self.microphone.close()
+        recording.blocks.put(None)
+        self.speaker.play(earcon("release", self.speaker.source_rate))
+        self._submit(self._answer_recording, recording, released_at, self._turn)
+
+    def cancel(self) -> None:
+        """Stop the current turn; the speaker is silent within one audio block."""
+        self._cancel.set()
+        self.speaker.stop()
+        with self._lock:
+            recording, self._recording = self._recording, None
+        if recording is not None:
+            if self.microphone is not None:
+                self.microphone.close()
+            recording.blocks.put(None)
+
+    def reset(self) -> None:
+        """Forget the conversation so far."""
+        self._submit(self._forget)
+
+    def say(self, text: str) -> Future:
+        """Speak ``text`` (an activity's name, the box's address...)."""
+        return self._submit(self._say, text, self._turn)
+
+    def earcon(self, name: str) -> None:
+        self.speaker.play(earcon(name, self.speaker.source_rate))
+
+    def apply_config(self, config: Config) -> None:
+        """Use ``config`` from the next turn on."""
+        self._submit(self._apply_config, config)
+
+    @property
+    def listening(self) -> bool:
+        return self._recording is not None
+
+    @property
+    def state(self) -> State:
+        return self.events.last_state.state
+
+    # --- whole turns, synchronously (CLI, tests, bench) ---
+
+    def run_turn(self, audio: np.ndarray, sample_rate: int) -> TurnResult:
+        """One turn from a recording, as if the button were held around it."""
+        recording = _Recording(VadStream(self.models.vad))
+        started = time.perf_counter()
+        recording.stream.feed(resample(audio, sample_rate, RATE))
+        recording.vad_seconds = time.perf_counter() - started
+        recording.done.set()
+        with self._lock:
+            self._turn += 1
+        self._cancel.clear()
+        return self._submit(
+            self._answer_recording, recording, time.perf_counter(), self._turn
+        ).result()
+
+    def run_text_turn(self, text: str) -> TurnResult:
+        """One turn from typed text: no VAD, no STT."""
+        with self._lock:
+            self._turn += 1
+        self._cancel.clear()
+        return self._submit(self._respond, text, time.perf_counter(), {}, self._turn).result()
+
+    def close(self) -> None:
+        self.cancel()
+        self._jobs.put(None)
+        self._worker.join(timeout=5)
+
+    # --- the worker ---
+
+    def _submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._jobs.put((function, args, future))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            self.heartbeat = time.monotonic()
+            try:
+                job = self._jobs.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if job is None:
+                return
+            function, args, future = job
+            try:
+                future.set_result(function(*args))
+            except Exception as error:
+                log.exception("the engine failed")
+                self._state(State.ERROR, f"{type(error).__name__}: {error}")
+                future.set_exception(error)
+
+    def _listen(self, recording: _Recording, end_after_silence: float | None) -> None:
+        """Run VAD on each block as it arrives; in tap mode, end the turn on silence."""
+        started = time.monotonic()
+        min_speech_ms = self.config.vad.min_speech_ms
+        while (block := recording.blocks.get()) is not None:
+            begun = time.perf_counter()
+            recording.stream.feed(block)
+            recording.vad_seconds += time.perf_counter() - begun
+            if recording is not self._recording:
+                continue  # released or cancelled: just drain what is left
+            listened = time.monotonic() - started
+            spoke = recording.stream.heard_speech(min_speech_ms)
+            silence = recording.stream.seconds_of_trailing_silence()
+            ended_by_silence = end_after_silence is not None and (
+                (spoke and silence >= end_after_silence)
+                or (not spoke and listened > NO_SPEECH_TIMEOUT)
+            )
+            if ended_by_silence or listened > MAX_LISTEN_SECONDS:
+                self.finish_listening()
+        recording.done.set()
+
+    def _answer_recording(self, recording: _Recording, released_at: float, turn: int) -> TurnResult:
+        self._reload_config_if_changed()
+        self._cancel.clear()
+        if not recording.done.wait(timeout=5):
+            log.warning("the VAD fell behind; answering what it has seen")
+        timings = {"vad": recording.vad_seconds * 1000}
+        speech = recording.stream.speech(self.config.vad.min_speech_ms, self.config.vad.pad_ms)
+        if speech is None:
+            return self._not_heard(timings, turn, "no speech heard")
+        self._state(State.THINKING, turn=turn)
+        self.speaker.prepare()
+        started = time.perf_counter()
+        transcript = self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
+        timings["stt"] = _ms_since(started)
+        if not transcript or _is_non_speech(transcript):
+            return self._not_heard(timings, turn, "nothing recognisable was said")
+        return self._respond(transcript, released_at, timings, turn)
+
+    def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
+        if not self._cancel.is_set():
+            self.speaker.play(earcon("not_heard", self.speaker.source_rate))
+        self._state(State.IDLE, why, turn=turn)
+        return TurnResult("", "", timings, heard_speech=False)
+
+    def _respond(
+        self, transcript: str, released_at: float, timings: dict[str, float], turn: int
+    ) -> TurnResult:
+        """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
+        self._reload_config_if_changed()
+        self._state(State.THINKING, turn=turn)
+        config = self.config
+        self.speaker.prepare()
+        voice = _Voice(self, turn)
+        voice.start()
+        llm_started = time.perf_counter()
+        splitter = SentenceSplitter()
+        words_left = word_budget(activity_for(config), config)
+        stream = self.models.llm.stream(
+            self._messages(transcript), config.reply.max_tokens, self._cancel.is_set,
+            temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+        )  # fmt: skip
+        for text in stream:
+            self.heartbeat = time.monotonic()
+            timings.setdefault("llm_first_token", _ms_since(llm_started))
+            for piece in splitter.feed(text):
+                timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+                words_left -= voice.say(piece)
+            if words_left <= 0 or self._cancel.is_set():
+                break
+        rest = splitter.flush()
+        # A sentence cut off by a limit is not spoken, unless it is all there is.
+        cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
+        if rest and not self._cancel.is_set() and not (cut_off and voice.spoken):
+            timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+            voice.say(rest)
+        timings["llm_total"] = _ms_since(llm_started)
+        voice.finish()
+        if not self._cancel.is_set():
+            self.speaker.wait()
+        cancelled = self._cancel.is_set()
+        reply = " ".join(voice.spoken)
+        timings.update(voice.timings(released_at))
+        timings["total"] = _ms_since(released_at)
+        if not cancelled and reply:
+            self._remember(transcript, reply)
+        result = TurnResult(
+            transcript, reply, timings, cancelled=cancelled,
+            reply_seconds=voice.samples / self.models.tts.sample_rate,
+        )  # fmt: skip
+        self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
+        self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
+        return result
+
+    def _say(self, text: str, turn: int) -> None:
+        self._cancel.clear()
+        self._state(State.SPEAKING, turn=turn)
+        for piece in SentenceSplitter(first_clause_words=1000).feed(text + "\n"):
+            if self._cancel.is_set():
+                break
+            self.speaker.play(self.models.tts.synthesize(speakable(piece)))
+        self.speaker.wait()
+        self._state(State.IDLE, turn=turn)
+
+    def _forget(self) -> None:
+        self.history.clear()
+        self._prefill()
+
+    def _prefill(self) -> None:
+        """Evaluate the activity's fixed prompt now, so the first turn does not wait for it."""
+        self.models.llm.prefill(self._messages(None))
+
+    def _messages(self, transcript: str | None) -> list[Message]:
+        activity = activity_for(self.config)
+        messages: list[Message] = [
+            {"role": "system", "content": system_prompt(activity, self.config)}
+        ]
+        for question, answer in activity.examples:
+            messages += [{"role": "user", "content": question},
+                         {"role": "assistant", "content": answer}]  # fmt: skip
+        messages += self.history
+        if transcript is not None:
+            messages.append({"role": "user", "content": transcript})
+        return messages
+
+    def _remember(self, transcript: str, reply: str) -> None:
+        self.history += [{"role": "user", "content": transcript},
+                         {"role": "assistant", "content": reply}]  # fmt: skip
+        keep = 2 * self.config.llm.history_turns
+        self.history = self.history[-keep:] if keep else []
+
+    def _apply_config(self, config: Config) -> None:
+        previous, self.config = self.config, config
+        self.speaker.volume = config.voice.volume
+        self.models.tts.rate = config.voice.rate
+        self.models.vad.threshold = config.vad.threshold
+        if (previous.activity, previous.custom_activities) != (
+            config.activity,
+            config.custom_activities,
+        ):
+            self.history.clear()  # a new activity is a new conversation
+            self._prefill()
+
+    def _reload_config_if_changed(self) -> None:
+        mtime = _mtime(self.config_path)
+        if self.config_path is None or mtime == self._config_mtime:
+            return
+        self._config_mtime = mtime
+        try:
+            self._apply_config(load_config(self.config_path))
+            log.info("config reloaded from %s", self.config_path)
+        except ConfigError as error:
+            log.error("config not reloaded, keeping the previous one: %s", error)
+
+    def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:
+        if turn is not None and turn != self._turn:
+            return  # an old turn winding down must not override a new one
+        self.events.publish(StateChanged(state, detail))
+
+
+class _Voice(threading.Thread):
+    """Synthesizes a reply's pieces in order and hands them to the speaker as they are ready."""
+
+    def __init__(self, engine: Engine, turn: int) -> None:
+        super().__init__(name="tts", daemon=True)
+        self.engine = engine
+        self.turn = turn
+        self.spoken: list[str] = []
+        self.samples = 0
+        self.first_synthesis_ms: float | None = None
+        self.first_audio_at: float | None = None
+        self._pieces: queue.Queue[str | None] = queue.Queue()
+
+    def say(self, piece: str) -> int:
+        """Queue a piece of the reply; returns how many words it added."""
+        text = speakable(piece)
+        if text:
+            self.spoken.append(text)
+            self._pieces.put(text)
+        return word_count(text)
+
+    def finish(self) -> None:
+        self._pieces.put(None)
+        self.join()
+
+    def timings(self, released_at: float) -> dict[str, float]:
+        found = {}
+        if self.first_synthesis_ms is not None:
+            found["tts_first_chunk"] = self.first_synthesis_ms
+        if self.first_audio_at is not None:
+            found["first_audio"] = (self.first_audio_at - released_at) * 1000
+        return found
+
+    def run(self) -> None:
+        cancelled = self.engine._cancel.is_set
+        while (text := self._pieces.get()) is not None:
+            if cancelled():
+                continue
+            started = time.perf_counter()
+            audio = self.engine.models.tts.synthesize(text)
+            if self.first_synthesis_ms is None:
+                self.first_synthesis_ms = _ms_since(started)
+            if cancelled() or not len(audio):
+                continue
+            if self.samples == 0:
+                self.engine._state(State.SPEAKING, turn=self.turn)
+                self.engine.speaker.play(audio, on_start=self._mark_first_audio)
+            else:
+                self.engine.speaker.play(audio)
+            self.samples += len(audio)
+
+    def _mark_first_audio(self) -> None:
+        self.first_audio_at = time.perf_counter()
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
+def _is_non_speech(transcript: str) -> bool:
+    """Whisper's way of saying it heard no words: "[BLANK_AUDIO]", "(music)", "..."."""
+    cleaned = transcript.strip(" .!?,-♪*")
+    return not cleaned or (cleaned[0] in "[(" and cleaned[-1] in "])")

@@ -1,0 +1,87 @@
+"""The language model: llama.cpp through llama-cpp-python, streamed.
+
+llama-cpp-python keeps the evaluated tokens of the last call and reuses the
+longest common prefix of the next prompt, so the system prompt and the history
+are not evaluated again each turn: only the new question is. Keeping the
+messages' order stable (system, examples, history, question) is what makes
+that work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+Message = dict[str, str]
+
+
+class LocalLlm:
+    """A GGUF chat model on the CPU."""
+
+    def __init__(
+        self, model_path: Path, threads: int = 2, context_tokens: int = 1024, batch: int = 256
+    ) -> None:
+        from llama_cpp import Llama
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"language model not found: {path}")
+        try:
+            self.llama = Llama(
+                model_path=str(path),
+                n_ctx=context_tokens,
+                n_batch=batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
+        except ValueError as error:
+            raise ValueError(f"cannot load the language model {path.name}: {error}") from None
+        self.context_tokens = context_tokens
+        self.stop_reason = ""
+
+    def prefill(self, messages: list[Message]) -> None:
+        """Evaluate ``messages`` now, so a turn that starts with them only evaluates its question."""
+        self.llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        *,
+        temperature: float = 0.6,
+        max_seconds: float = 10.0,
+    ) -> Iterator[str]:
+        """Yield the reply's text piece by piece until done, stopped, or out of time or tokens.
+
+        Afterwards :attr:`stop_reason` says why it ended: ``"stop"`` (the model
+        finished), ``"length"`` (``max_tokens``), ``"time"`` or ``"cancelled"``.
+        """
+        self.stop_reason = "stop"
+        deadline = time.monotonic() + max_seconds
+        chunks = self.llama.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=0.9,
+            repeat_penalty=1.1,
+            seed=1234,
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                if text := choice["delta"].get("content"):
+                    yield text
+                if choice.get("finish_reason"):
+                    self.stop_reason = choice["finish_reason"]
+                if should_stop():
+                    self.stop_reason = "cancelled"
+                    break
+                if time.monotonic() > deadline:
+                    self.stop_reason = "time"
+                    break
+        finally:
+            chunks.close()

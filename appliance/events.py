@@ -1,0 +1,104 @@
+"""The one stream of events that leaves the conversation engine.
+
+The engine publishes; the LED, the web page, systemd's ``STATUS=`` and the log
+subscribe. Nothing subscribes to anything else, so no component needs to know
+who is listening::
+
+    events = EventStream()
+    unsubscribe = events.subscribe(lambda event: print(event))
+    events.publish(StateChanged(State.LISTENING))
+
+Subscribers are called in the publisher's thread, in the order they subscribed,
+so they must be quick: hand slow work to a thread or queue of your own. A
+subscriber that raises is logged and skipped; it never breaks the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+
+class State(StrEnum):
+    """What the box is doing, as a student or teacher would describe it."""
+
+    BOOTING = "booting"
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    ERROR = "error"
+    UPDATING = "updating"
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """The box entered ``state``. ``detail`` says why, for people (the log, the page)."""
+
+    state: State
+    detail: str = ""
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    """A turn ended. The words are student data: only the page shows them by default."""
+
+    transcript: str
+    reply: str
+    timings_ms: dict[str, float]
+    cancelled: bool = False
+    at: float = field(default_factory=time.time)
+
+
+Event = StateChanged | TurnFinished
+Subscriber = Callable[[Event], None]
+
+
+class EventStream:
+    """A thread-safe fan-out of :data:`Event` to subscribers.
+
+    It remembers the last :class:`StateChanged` so late subscribers (a browser
+    tab opened later) can be told the current state at once.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self.last_state = StateChanged(State.BOOTING)
+        self.last_turn: TurnFinished | None = None
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` for every event from now on. Returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, StateChanged):
+                self.last_state = event
+            else:
+                self.last_turn = event
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber %r failed", subscriber)
+
+    def state(self, state: State, detail: str = "") -> None:
+        """Shorthand for ``publish(StateChanged(state, detail))``."""
+        self.publish(StateChanged(state, detail))

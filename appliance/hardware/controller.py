@@ -1,0 +1,286 @@
+"""Button gestures into engine calls: the whole user interface of the box.
+
+One button does everything. In **hold** mode (the default) a student holds it
+while speaking; in **tap** mode a tap starts listening and a second tap, or a
+pause in speech (``button.tap_silence``), ends it.
+
+=====================================  ==============================================
+gesture                                what happens
+=====================================  ==============================================
+press while idle                       ``engine.listen()``
+release (hold mode)                    ``engine.finish_listening()``
+tap while listening (tap mode)         ``engine.finish_listening()``
+press while thinking or speaking       barge-in: ``engine.listen()`` stops it and listens
+hold ``long_hold`` (3 s), silent       "reset" earcon, ``engine.reset()``
+hold ``very_long_hold`` (10 s)         ``engine.say(<the web page's address>)``
+two presses within ``double_tap``      "activity" earcon; the next activity is saved,
+                                       applied and announced by name
+press while booting or updating        "error" earcon, nothing else
+=====================================  ==============================================
+
+Earcons sound as soon as the button moves, before any model runs, so a student
+always knows they were heard. ``engine.listen()`` and ``engine.finish_listening()``
+play the "press" and "release" earcons themselves; the controller plays the
+ones for gestures that call neither.
+
+A long hold counts only if it began while the box was idle and the student
+said nothing: in hold mode a student may well talk for more than three seconds.
+The controller asks ``engine.heard_speech()`` for that, when the engine has it.
+A very long hold passes through the long hold, so it also resets.
+
+The controller handles the button on one thread of its own: button callbacks
+only queue what happened, so a slow engine call never delays the next earcon
+and the gesture logic needs no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from appliance.config import Config, load_config, save_config
+from appliance.engine.activities import BUILTIN_ACTIVITIES, activity_for
+from appliance.events import Event, EventStream, State, StateChanged
+from appliance.hardware.buttons import ButtonLike
+
+log = logging.getLogger(__name__)
+
+
+class EngineControls(Protocol):
+    """The engine calls the controller makes; each returns at once."""
+
+    def listen(self, end_after_silence: float | None = None) -> None: ...
+    def finish_listening(self) -> None: ...
+    def cancel(self) -> None: ...
+    def reset(self) -> None: ...
+    def say(self, text: str) -> None: ...
+    def apply_config(self, config: Config) -> None: ...
+    def earcon(self, name: str) -> None: ...
+
+
+@dataclass
+class _Press:
+    at: float
+    started_idle: bool
+    # What the press turned out to be: talk, finish, double-tap, ignored, reset or address.
+    gesture: str
+    # The hold thresholds still to watch for: 0 = long hold next, 1 = very long next, 2 = none.
+    hold_stage: int = 0
+
+
+class Controller:
+    """Drives ``engine`` from ``button``'s gestures, reading the box's state from ``events``.
+
+    ``mode`` overrides ``config.button.mode`` (a terminal button needs "tap").
+    ``address`` says where the web page is; ``load`` and ``save`` read and
+    persist the config when a double tap changes the activity.
+    """
+
+    def __init__(
+        self,
+        button: ButtonLike,
+        engine: EngineControls,
+        events: EventStream,
+        config: Config,
+        *,
+        mode: str | None = None,
+        address: Callable[[Config], str] | None = None,
+        load: Callable[[], Config] = load_config,
+        save: Callable[[Config], None] = save_config,
+    ) -> None:
+        from appliance.system.network import address_announcement
+
+        self.button = button
+        self.engine = engine
+        self.events = events
+        self.config = config
+        self._mode = mode
+        self._address = address or address_announcement
+        self._load = load
+        self._save = save
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._press: _Press | None = None
+        # When the press began that may be the first of a double tap.
+        self._last_tap_at: float | None = None
+        self._listen_requested = False  # listen() was called and the engine has not yet answered
+        if not callable(getattr(engine, "heard_speech", None)):
+            log.warning("engine has no heard_speech(): a student talking past long_hold will reset")
+        self._unsubscribe = events.subscribe(self._on_event)
+        self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
+        self._thread.start()
+        button.when_pressed = self._pressed_callback
+        button.when_released = self._released_callback
+
+    @property
+    def mode(self) -> str:
+        """Either "hold" or "tap": the one given when built, else the config's."""
+        return self._mode or self.config.button.mode
+
+    def apply_config(self, config: Config) -> None:
+        """Use a new config (mode and timings) from the next press on."""
+        self.config = config
+
+    def close(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpiozero warns that None might be a mistake
+            self.button.when_pressed = None
+            self.button.when_released = None
+        self._unsubscribe()
+        self._inbox.put(("stop", None))
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the button's thread: note the time and hand over ---
+
+    def _pressed_callback(self) -> None:
+        self._inbox.put(("press", time.monotonic()))
+
+    def _released_callback(self) -> None:
+        self._inbox.put(("release", time.monotonic()))
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            self._listen_requested = False
+
+    # --- the controller's thread ---
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every button event so far has been handled. False on timeout."""
+        done = threading.Event()
+        self._inbox.put(("flush", done))
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            deadline = self._next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                kind, value = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                self._safely(self._hold_reached)
+                continue
+            at = value if isinstance(value, float) else time.monotonic()
+            # A busy machine may deliver a release late: a hold threshold it passed still counts.
+            while (deadline := self._next_deadline()) is not None and deadline <= at:
+                self._safely(self._hold_reached)
+            if kind == "stop":
+                return
+            if kind == "flush":
+                value.set()
+            else:
+                self._safely(self._on_press if kind == "press" else self._on_release, at)
+
+    def _safely(self, handler: Callable[..., None], *args: float) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("button gesture failed")
+
+    def _state(self) -> State:
+        if self._listen_requested:
+            return State.LISTENING
+        return self.events.last_state.state
+
+    def _on_press(self, at: float) -> None:
+        settings = self.config.button
+        state = self._state()
+        if self._last_tap_at is not None and at - self._last_tap_at <= settings.double_tap:
+            self._last_tap_at = None
+            self._press = _Press(at, started_idle=False, gesture="double-tap", hold_stage=2)
+            self.engine.cancel()  # first: cancelling silences the speaker, earcons included
+            self._earcon("activity")
+            self._next_activity()
+            return
+        self._last_tap_at = at
+        if state in (State.BOOTING, State.UPDATING):
+            self._press = _Press(at, started_idle=False, gesture="ignored")
+            self._earcon("error")
+            return
+        if self.mode == "tap" and state is State.LISTENING:
+            self._press = _Press(at, started_idle=False, gesture="finish", hold_stage=2)
+            self.engine.finish_listening()
+            return
+        self._press = _Press(at, started_idle=state is State.IDLE, gesture="talk")
+        self._listen_requested = True
+        self.engine.listen(end_after_silence=settings.tap_silence if self.mode == "tap" else None)
+
+    def _on_release(self, at: float) -> None:
+        press, self._press = self._press, None
+        if press is None:
+            return
+        if at - press.at > self.config.button.double_tap:
+            self._last_tap_at = None  # a hold, not a tap: it cannot start a double tap
+        if press.gesture == "talk" and self.mode == "hold":
+            self.engine.finish_listening()
+
+    def _next_deadline(self) -> float | None:
+        press = self._press
+        if press is None or press.hold_stage >= 2:
+            return None
+        hold = (
+            self.config.button.long_hold
+            if press.hold_stage == 0
+            else self.config.button.very_long_hold
+        )
+        return press.at + hold
+
+    def _hold_reached(self) -> None:
+        press = self._press
+        if press is None:
+            return
+        stage, press.hold_stage = press.hold_stage, press.hold_stage + 1  # advance first, always
+        if stage == 0:
+            if press.gesture != "talk" or not press.started_idle or self._heard_speech():
+                press.hold_stage = 2  # someone is talking (or it was not idle): just a long turn
+                return
+            log.info("long hold: resetting the conversation")
+            press.gesture = "reset"
+            self._last_tap_at = None
+            self.engine.cancel()
+            self.engine.reset()
+            self._earcon("reset")
+        elif stage == 1:
+            log.info("very long hold: saying the web page's address")
+            press.gesture = "address"
+            self.engine.say(self._address(self.config))
+
+    def _heard_speech(self) -> bool:
+        heard_speech = getattr(self.engine, "heard_speech", None)
+        return bool(heard_speech()) if callable(heard_speech) else False
+
+    def _next_activity(self) -> None:
+        try:
+            config = self._load()  # the newest: the web page may have changed it since start
+        except Exception:
+            log.exception("could not read the config; cycling from the one in memory")
+            config = self.config
+        custom = [name for name in config.custom_activities if name not in BUILTIN_ACTIVITIES]
+        names = [*BUILTIN_ACTIVITIES, *custom]
+        current = names.index(config.activity.name) if config.activity.name in names else -1
+        config = config.with_changes({"activity.name": names[(current + 1) % len(names)]})
+        log.info("double tap: activity is now %s", config.activity.name)
+        try:
+            self._save(config)
+        except OSError:
+            log.exception("could not save the new activity; it lasts until the next restart")
+        self.config = config
+        self.engine.apply_config(config)
+        self.engine.say(activity_for(config).spoken_name)
+
+    def _earcon(self, name: str) -> None:
+        try:
+            self.engine.earcon(name)
+        except Exception:
+            log.exception("earcon %r failed", name)

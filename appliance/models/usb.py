@@ -1,0 +1,98 @@
+"""What happens when a USB stick is plugged in.
+
+udev only asks systemd to start ``parlo-usb-import@<device>.service``
+(``deploy/udev/90-parlo-usb.rules``); that unit mounts the stick read-only
+(``deploy/usb-import.sh``) and runs ``parlo models usb MOUNTPOINT``, which calls
+:func:`handle_stick`. A stick may carry:
+
+- ``parlo-models/``: a model pack, installed with :func:`appliance.models.importer.import_pack`;
+- ``parlo-reset-pin``: a request to reset the web page's PIN, handled by
+  ``appliance.web.auth.reset_pin_to_stick`` when that is installed.
+
+Each is done independently, and each outcome is logged (the journal is where a
+technician looks when the LED says an import failed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.models.importer import ImportRefused, SmokeTest, import_pack
+from appliance.models.pack import PACK_DIR_NAME
+from appliance.models.progress import ProgressCallback
+from appliance.models.signing import SignatureError, load_trusted_keys
+from appliance.models.smoke import smoke_test_in_child
+from appliance.models.store import ModelStore, StoreError
+
+log = logging.getLogger(__name__)
+
+RESET_PIN_FILE = "parlo-reset-pin"
+
+
+@dataclass
+class StickOutcome:
+    """What :func:`handle_stick` did: one sentence per action, and whether any failed."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def handle_stick(
+    mount_point: Path,
+    store: ModelStore,
+    *,
+    allow_unsigned: str,
+    progress: ProgressCallback | None = None,
+    smoke_test: SmokeTest | None = smoke_test_in_child,
+) -> StickOutcome:
+    """Act on whatever the stick at ``mount_point`` carries for Parlo."""
+    outcome = StickOutcome()
+    if _is_plain_file(mount_point / RESET_PIN_FILE):
+        _reset_pin(mount_point, outcome)
+    if (mount_point / PACK_DIR_NAME).exists() or (mount_point / PACK_DIR_NAME).is_symlink():
+        try:
+            result = import_pack(
+                mount_point,
+                store,
+                trusted_keys=load_trusted_keys(),
+                allow_unsigned=allow_unsigned,
+                progress=progress,
+                smoke_test=smoke_test,
+            )
+        except (ImportRefused, SignatureError, StoreError) as error:
+            outcome.failed.append(f"model pack not installed: {error}")
+        else:
+            outcome.done.append(result.message)
+    if not outcome.done and not outcome.failed:
+        outcome.done.append(f"nothing for Parlo on {mount_point}")
+    for line in outcome.done:
+        log.info("%s", line)
+    for line in outcome.failed:
+        log.error("%s", line)
+    return outcome
+
+
+def _reset_pin(mount_point: Path, outcome: StickOutcome) -> None:
+    try:
+        auth = importlib.import_module("appliance.web.auth")
+        reset = auth.reset_pin_to_stick
+    except (ImportError, AttributeError):
+        outcome.failed.append(f"{RESET_PIN_FILE} found, but this software cannot reset the PIN")
+        return
+    try:
+        reset(mount_point)
+    except Exception as error:  # whatever it was, the teacher needs to hear it failed
+        outcome.failed.append(f"PIN reset failed: {error}")
+    else:
+        outcome.done.append("PIN reset")
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False

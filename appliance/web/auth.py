@@ -1,0 +1,168 @@
+"""The page's one secret: a PIN or password, stored only as a scrypt hash.
+
+There is no default. The installer generates a PIN (:func:`generate_pin`) and
+stores it with :func:`set_secret`; ``parlo passwd`` sets one by hand; a USB
+stick carrying ``parlo-reset-pin`` gets a fresh PIN written onto it
+(:func:`reset_pin_to_stick`). Until a secret exists the page accepts no login.
+
+The file ``$PARLO_HOME/web-secret`` (mode 0600) holds JSON::
+
+    {"scheme": "scrypt", "n": 16384, "r": 8, "p": 1, "salt": "<hex>", "hash": "<hex>"}
+
+The parameters travel with the hash, so they can be raised later without
+breaking secrets stored before. This module uses only the standard library:
+the installer imports it before anything else is set up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SECRET_FILE_NAME = "web-secret"
+RESET_MARKER_NAME = "parlo-reset-pin"
+PIN_FILE_NAME = "parlo-pin.txt"
+PIN_DIGITS = 8
+MIN_SECRET_LENGTH = 6
+MAX_SECRET_LENGTH = 128
+
+# 16 MiB of memory and tens of milliseconds per try on a Pi: slow for a guesser, quick for a person.
+SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES = 2**14, 8, 1, 32
+
+
+class SecretError(ValueError):
+    """A secret that cannot be used (too short, too long, blank)."""
+
+
+def secret_path() -> Path:
+    """Where the hashed secret lives: ``$PARLO_HOME/web-secret``."""
+    from appliance.paths import parlo_home
+
+    return parlo_home() / SECRET_FILE_NAME
+
+
+def generate_pin() -> str:
+    """A fresh random PIN of :data:`PIN_DIGITS` digits, easy to read aloud and type on a phone."""
+    return "".join(str(secrets.randbelow(10)) for _ in range(PIN_DIGITS))
+
+
+def check_secret_shape(secret: str) -> None:
+    """Refuse secrets too weak or too odd to use. Raises :class:`SecretError`."""
+    if secret != secret.strip():
+        raise SecretError("the password must not start or end with spaces")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SecretError(f"the password needs at least {MIN_SECRET_LENGTH} characters")
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise SecretError(f"the password may have at most {MAX_SECRET_LENGTH} characters")
+    if any(ord(c) < 32 for c in secret):
+        raise SecretError("the password must not contain control characters")
+
+
+def set_secret(secret: str, path: Path | None = None) -> None:
+    """Hash ``secret`` and store it atomically, readable by the owner only.
+
+    Every page session is ended: the server notices the file changed.
+    """
+    check_secret_shape(secret)
+    path = path or secret_path()
+    salt = secrets.token_bytes(16)
+    record = {
+        "scheme": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": salt.hex(),
+        "hash": _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex(),
+    }
+    _write_private(path, json.dumps(record) + "\n")
+
+
+def has_secret(path: Path | None = None) -> bool:
+    """Whether a secret has been set, so logging in is possible at all."""
+    return _read_record(path or secret_path()) is not None
+
+
+def verify_secret(candidate: str, path: Path | None = None) -> bool:
+    """Whether ``candidate`` is the stored secret. False when none is set."""
+    record = _read_record(path or secret_path())
+    if record is None or not 0 < len(candidate) <= MAX_SECRET_LENGTH:
+        return False
+    try:
+        expected = bytes.fromhex(record["hash"])
+        actual = _scrypt(
+            candidate, bytes.fromhex(record["salt"]), record["n"], record["r"], record["p"]
+        )
+    except (KeyError, ValueError, TypeError):
+        log.error("the web secret file is damaged; set a new one with `parlo passwd`")
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+def secret_version(path: Path | None = None) -> tuple[int, int, int] | None:
+    """A cheap fingerprint of the secret file; when it changes, sessions must end."""
+    try:
+        info = (path or secret_path()).stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def reset_pin_to_stick(stick_path: Path, secret_file: Path | None = None) -> str:
+    """Recovery: write a fresh PIN to ``parlo-pin.txt`` on a USB stick and make it the secret.
+
+    Called when a stick carrying ``parlo-reset-pin`` is inserted. The PIN is
+    written to the stick first, so a failed write never leaves the teacher
+    locked out with a PIN nobody knows. It is never logged and never spoken.
+    Returns the new PIN.
+    """
+    pin = generate_pin()
+    pin_file = stick_path / PIN_FILE_NAME
+    text = (
+        f"Parlo web page PIN: {pin}\n"
+        "Open the box's address in a browser on the same network and log in with this PIN.\n"
+        "Delete this file once you have changed the PIN or noted it somewhere safe.\n"
+    )
+    _write_private(pin_file, text)
+    set_secret(pin, secret_file)
+    log.warning("web page PIN reset from USB stick; the new PIN was written to %s", pin_file)
+    return pin
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=HASH_BYTES
+    )
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.error("cannot read the web secret file %s; set a new one with `parlo passwd`", path)
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Temp file (created 0600), fsync, rename: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,111 @@
+"""What every handler shares: the context, sessions, templates, and a few helpers.
+
+Handlers reach it as ``request.app.state.web`` (see :func:`web_of`). Helpers
+here are the only way handlers read a form (:func:`read_form` checks the CSRF
+token first) and render a page (:meth:`WebApp.render`, autoescaped Jinja2).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from appliance.config import Config, ConfigError, load_config, save_config
+from appliance.events import State
+from appliance.web.auth import has_secret, secret_path
+from appliance.web.context import WebContext
+from appliance.web.logbuffer import LogRing
+from appliance.web.modelstore import ModelsBridge
+from appliance.web.sessions import LoginThrottle, Session, SessionStore
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORM_LIMITS = {"max_files": 0, "max_fields": 64, "max_part_size": 16 * 1024}
+
+STATE_LABELS = {
+    State.BOOTING: "Starting up",
+    State.IDLE: "Ready",
+    State.LISTENING: "Listening",
+    State.THINKING: "Thinking",
+    State.SPEAKING: "Speaking",
+    State.ERROR: "Needs attention",
+    State.UPDATING: "Updating",
+}
+
+
+class WebApp:
+    """The page's shared state. One per server."""
+
+    def __init__(self, context: WebContext, log_ring: LogRing | None, session_hours: float):
+        self.context = context
+        self.secret_file = context.secret_file or secret_path()
+        self.sessions = SessionStore(self.secret_file, session_hours)
+        self.throttle = LoginThrottle()
+        self.log_ring = log_ring
+        self.models = ModelsBridge(context.model_store_root, context.models_changed)
+        self.started_at = time.time()
+        self.stopping = threading.Event()
+        # Saves from two tabs queue up here; save_config's rename keeps each file whole anyway.
+        self.config_lock = threading.Lock()
+        self.templates = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
+        self.templates.globals["state_label"] = lambda state: STATE_LABELS.get(state, str(state))
+
+    def has_secret(self) -> bool:
+        return has_secret(self.secret_file)
+
+    def load_config(self) -> tuple[Config, str | None]:
+        """The config file's settings, or the defaults and what is wrong with the file."""
+        try:
+            return load_config(self.context.config_path), None
+        except (ConfigError, OSError) as error:
+            return Config(), str(error)
+
+    def save_config(self, config: Config) -> None:
+        save_config(config, self.context.config_path)
+
+    def render(
+        self, request: Request, template: str, status_code: int = 200, **values: Any
+    ) -> HTMLResponse:
+        session: Session | None = request.scope.get("state", {}).get("session")
+        page = self.templates.get_template(template).render(
+            session=session,
+            csrf=session.csrf if session else "",
+            standalone=self.context.standalone,
+            path=request.url.path,
+            state=self.context.events.last_state,
+            **values,
+        )
+        return HTMLResponse(page, status_code=status_code)
+
+
+def web_of(request: Request) -> WebApp:
+    return request.app.state.web
+
+
+def session_of(request: Request) -> Session:
+    return request.scope["state"]["session"]
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """The posted form as lists of strings, after checking its CSRF token (403 if wrong)."""
+    form = await request.form(**FORM_LIMITS)
+    values = {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
+    session: Session | None = request.scope.get("state", {}).get("session")
+    if session is None or not session.csrf_matches(first(values, "csrf")):
+        raise HTTPException(403, "This form has expired. Reload the page and try again.")
+    return values
+
+
+def first(values: Mapping[str, Sequence[str]], key: str, default: str = "") -> str:
+    found = values.get(key)
+    return found[0] if found else default

@@ -1,0 +1,78 @@
+"""Shared fixtures. The speech tests use the real installed models, never stand-ins.
+
+The models are the ones ``make test`` fetched into the model store
+(``parlo models fetch``). If they are missing, the tests fail with the command
+that fixes it: a speech test that skips would prove nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.audio.files import FileDevices
+from appliance.audio.wav import resample
+from appliance.config import Config
+
+
+@pytest.fixture(scope="session")
+def model_set():
+    from appliance.assistant import NoModelsError, current_model_set
+
+    try:
+        return current_model_set()
+    except NoModelsError as error:
+        pytest.fail(f"{error} (the speech tests need the real models)")
+
+
+@pytest.fixture(scope="session")
+def models(model_set):
+    from appliance.engine.conversation import Models
+
+    return Models.load(model_set, Config())
+
+
+@pytest.fixture(scope="session")
+def speak(models):
+    """``speak(text) -> 16 kHz float32 audio`` with the installed piper voice."""
+    cache: dict[str, np.ndarray] = {}
+
+    def speak(text: str) -> np.ndarray:
+        if text not in cache:
+            voice = models.tts
+            cache[text] = resample(voice.synthesize(text), voice.sample_rate, 16000)
+        return cache[text]
+
+    return speak
+
+
+@pytest.fixture
+def make_engine(models, tmp_path: Path) -> Iterator:
+    """Build engines on the shared models with file-backed sound; closes them after the test."""
+    from appliance.assistant import build_engine
+
+    engines = []
+
+    def make(config: Config | None = None, *, realtime: bool = False, **kwargs):
+        devices = FileDevices(output_path=tmp_path / "speaker.wav", realtime=realtime)
+        engine = build_engine(config or Config(), devices, models=models, **kwargs)
+        engine.devices = devices
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> Iterator[None]:
+    """Every test must leave no non-daemon threads behind."""
+    before = {t for t in threading.enumerate() if not t.daemon}
+    yield
+    leaked = {t for t in threading.enumerate() if not t.daemon} - before
+    assert not leaked, f"threads left running: {sorted(t.name for t in leaked)}"

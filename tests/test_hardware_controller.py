@@ -1,0 +1,355 @@
+"""Every button gesture, on a gpiozero mock pin, drives the engine as specified.
+
+The engine is :class:`FakeEngine`, which records each call and acts out the
+states. Hold times are configured small; waits poll with generous timeouts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from gpiozero import PWMLED, Button, Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from appliance.config import ButtonSettings, Config, CustomActivity, load_config, save_config
+from appliance.events import EventStream, State, StateChanged
+from appliance.hardware.controller import Controller
+from appliance.hardware.leds import IDLE_LEVEL, StatusLed
+from appliance.system.fake_engine import FakeEngine
+
+DOUBLE_TAP = 0.4
+LONG_HOLD = 0.3
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        time.sleep(0.005)
+
+
+def settings(mode: str = "hold", very_long_hold: float = 3.0) -> ButtonSettings:
+    # Built directly: validation would (rightly) refuse such short holds in a config file.
+    return ButtonSettings(
+        mode=mode,
+        bounce_time=0.0,
+        long_hold=LONG_HOLD,
+        very_long_hold=very_long_hold,
+        double_tap=DOUBLE_TAP,
+        tap_silence=0.5,
+    )
+
+
+class Rig:
+    """A mock GPIO button and LED, the fake engine, and the controller between them."""
+
+    def __init__(
+        self,
+        mode: str = "hold",
+        *,
+        config: Config | None = None,
+        very_long_hold: float = 3.0,
+        vad_end_seconds: float | None = None,
+        think_seconds: float = 0.05,
+        speak_seconds: float = 0.05,
+    ) -> None:
+        self.config = dataclasses.replace(config or Config(), button=settings(mode, very_long_hold))
+        self.events = EventStream()
+        self.states: list[State] = []
+        self.events.subscribe(
+            lambda e: self.states.append(e.state) if isinstance(e, StateChanged) else None
+        )
+        self.engine = FakeEngine(
+            self.events,
+            think_seconds=think_seconds,
+            speak_seconds=speak_seconds,
+            vad_end_seconds=vad_end_seconds,
+        )
+        self.engine.start()
+        wait_until(lambda: self.events.last_state.state is State.IDLE)
+        self.button = Button("GPIO17", pull_up=True, bounce_time=None)
+        self.pin = Device.pin_factory.pin("GPIO17")
+        self.led = PWMLED("GPIO18")
+        self.led_pin = Device.pin_factory.pin("GPIO18")
+        self.status_led = StatusLed(self.led, self.events)
+        self.saved: list[Config] = []
+        self.controller = Controller(
+            self.button,
+            self.engine,
+            self.events,
+            self.config,
+            address=lambda config: "My web page is at 10 dot 0 dot 0 dot 7, port 8080.",
+            # The file holds valid (longer) button times; only the running copy has short ones.
+            load=lambda: self.saved[-1] if self.saved else config or Config(),
+            save=self.saved.append,
+        )
+
+    def press(self) -> None:
+        self.pin.drive_low()
+
+    def release(self) -> None:
+        self.pin.drive_high()
+
+    def tap(self) -> None:
+        self.press()
+        self.release()
+
+    def calls(self) -> list[str]:
+        self.controller.flush()
+        return self.engine.names()
+
+    def wait_for_call(self, name: str, count: int = 1) -> None:
+        wait_until(lambda: self.engine.names().count(name) >= count)
+
+    def wait_for_state(self, state: State) -> None:
+        wait_until(lambda: self.events.last_state.state is state)
+
+    def wait_out_double_tap(self) -> None:
+        time.sleep(DOUBLE_TAP * 1.5)  # time must pass, so the next press is not a double tap
+
+    def close(self) -> None:
+        self.controller.close()
+        self.status_led.close()
+        self.engine.close()
+        self.button.close()
+        self.led.close()
+
+
+@pytest.fixture(autouse=True)
+def mock_gpio():
+    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
+    yield
+    Device.pin_factory.reset()
+    Device.pin_factory = None
+
+
+@pytest.fixture
+def make_rig():
+    rigs: list[Rig] = []
+
+    def make(*args, **kwargs) -> Rig:
+        rigs.append(Rig(*args, **kwargs))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def test_hold_mode_listens_while_held(make_rig):
+    rig = make_rig("hold")
+    rig.press()
+    rig.wait_for_state(State.LISTENING)
+    assert rig.engine.calls_named("listen")[0].kwargs == {"end_after_silence": None}
+    wait_until(lambda: rig.led_pin.state == 1.0)  # the LED follows: full on while listening
+
+    rig.release()
+    rig.wait_for_state(State.IDLE)
+    assert rig.calls() == ["listen", "finish_listening"]
+    assert rig.states[-4:] == [State.LISTENING, State.THINKING, State.SPEAKING, State.IDLE]
+    wait_until(lambda: rig.led_pin.state == pytest.approx(IDLE_LEVEL))
+
+
+def test_tap_mode_tap_starts_and_second_tap_ends(make_rig):
+    rig = make_rig("tap")
+    rig.tap()
+    rig.wait_for_state(State.LISTENING)
+    assert rig.engine.calls_named("listen")[0].kwargs == {"end_after_silence": 0.5}
+    assert rig.calls() == ["listen"]  # letting go of a tap does not end the turn
+
+    rig.wait_out_double_tap()
+    rig.tap()
+    rig.wait_for_call("finish_listening")
+    rig.wait_for_state(State.IDLE)
+    assert rig.calls() == ["listen", "finish_listening"]
+
+
+def test_tap_mode_pause_in_speech_ends_the_turn(make_rig):
+    rig = make_rig("tap", vad_end_seconds=0.1)
+    rig.tap()
+    rig.wait_for_state(State.LISTENING)
+    wait_until(lambda: State.SPEAKING in rig.states)  # the (fake) VAD ended it
+    rig.wait_for_state(State.IDLE)
+    assert rig.calls() == ["listen"]
+    assert rig.engine.calls_named("listen")[0].kwargs == {"end_after_silence": 0.5}
+
+
+def test_press_while_speaking_barges_in(make_rig):
+    rig = make_rig("hold", speak_seconds=30)
+    rig.engine.say("A very long story")
+    rig.wait_for_state(State.SPEAKING)
+    rig.engine.clear()
+
+    rig.press()
+    rig.wait_for_state(State.LISTENING)
+    rig.release()
+    assert rig.calls() == ["listen", "finish_listening"]
+
+
+def test_tap_while_thinking_barges_in_instead_of_finishing(make_rig):
+    rig = make_rig("tap", think_seconds=30)
+    rig.tap()
+    rig.wait_for_state(State.LISTENING)
+    rig.wait_out_double_tap()
+    rig.tap()
+    rig.wait_for_state(State.THINKING)
+    rig.wait_out_double_tap()
+    rig.engine.clear()
+
+    rig.tap()
+    rig.wait_for_state(State.LISTENING)
+    assert rig.calls() == ["listen"]
+
+
+def test_long_hold_while_idle_resets_with_its_own_earcon(make_rig):
+    rig = make_rig("hold")
+    rig.press()
+    rig.wait_for_call("reset")
+    rig.release()
+    calls = rig.calls()
+    assert calls == ["listen", "cancel", "reset", "earcon"]
+    assert rig.engine.calls_named("earcon")[0].args == ("reset",)
+    assert "finish_listening" not in calls  # the reset hold is not a turn
+    rig.wait_for_state(State.IDLE)
+
+
+def test_long_hold_while_talking_is_just_a_long_turn(make_rig):
+    rig = make_rig("hold")
+    rig.engine.speech_heard = True
+    rig.press()
+    time.sleep(LONG_HOLD * 2)
+    rig.release()
+    assert rig.calls() == ["listen", "finish_listening"]
+
+
+def test_long_hold_after_a_barge_in_is_not_a_reset(make_rig):
+    rig = make_rig("hold", speak_seconds=30)
+    rig.engine.say("A very long story")
+    rig.wait_for_state(State.SPEAKING)
+    rig.engine.clear()
+    rig.press()
+    time.sleep(LONG_HOLD * 2)
+    rig.release()
+    assert "reset" not in rig.calls()
+
+
+def test_very_long_hold_speaks_the_address_never_the_pin(make_rig):
+    rig = make_rig("hold", very_long_hold=0.8)
+    rig.press()
+    rig.wait_for_call("say")
+    rig.release()
+    calls = rig.calls()
+    assert calls[:4] == ["listen", "cancel", "reset", "earcon"]
+    assert calls[4:] == ["say"]
+    (text,) = rig.engine.calls_named("say")[0].args
+    assert "10 dot 0 dot 0 dot 7, port 8080" in text
+    assert "PIN" not in text.upper()
+
+
+def test_double_tap_cycles_activities_and_announces_them(make_rig):
+    rig = make_rig("hold")
+    rig.tap()
+    rig.tap()
+    rig.wait_for_call("say")
+    assert rig.saved[-1].activity.name == "roleplay"
+    assert rig.engine.calls_named("apply_config")[-1].args[0].activity.name == "roleplay"
+    assert rig.engine.calls_named("say")[-1].args == ("Role play",)
+    assert rig.engine.calls_named("earcon")[-1].args == ("activity",)
+    assert rig.calls() == ["listen", "finish_listening", "cancel", "earcon", "apply_config", "say"]
+
+    rig.wait_out_double_tap()
+    rig.tap()
+    rig.tap()
+    rig.wait_for_call("say", count=2)
+    assert rig.saved[-1].activity.name == "improv"
+    assert rig.engine.calls_named("say")[-1].args == ("Improv",)
+
+
+def test_double_tap_includes_custom_activities_and_wraps_around(make_rig):
+    config = Config(custom_activities={"food_quiz": CustomActivity(prompt="Ask about food.")})
+    config = config.with_changes({"activity.name": "guess"})  # the last built-in one
+    rig = make_rig("tap", config=config)
+    for expected, spoken in (("food_quiz", "food quiz"), ("conversation", "Conversation")):
+        said = len(rig.engine.calls_named("say"))
+        rig.tap()
+        rig.tap()
+        wait_until(lambda said=said: len(rig.engine.calls_named("say")) > said)
+        assert rig.saved[-1].activity.name == expected
+        assert rig.engine.calls_named("say")[-1].args == (spoken,)
+        rig.wait_out_double_tap()
+
+
+def test_double_tap_persists_the_activity_in_the_config_file(tmp_path):
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    events = EventStream()
+    engine = FakeEngine(events)
+    engine.start()
+    wait_until(lambda: events.last_state.state is State.IDLE)
+    button = Button("GPIO17", bounce_time=None)
+    pin = Device.pin_factory.pin("GPIO17")
+    config = dataclasses.replace(Config(), button=settings("hold"))
+    controller = Controller(
+        button,
+        engine,
+        events,
+        config,
+        load=lambda: load_config(path),
+        save=lambda new: save_config(new, path),
+    )
+    try:
+        for _ in range(2):
+            pin.drive_low()
+            pin.drive_high()
+        wait_until(lambda: engine.calls_named("say"))
+        assert load_config(path).activity.name == "roleplay"
+    finally:
+        controller.close()
+        engine.close()
+        button.close()
+
+
+def test_presses_while_updating_only_sound_an_error(make_rig):
+    rig = make_rig("hold")
+    rig.events.state(State.UPDATING, "installing models")
+    rig.engine.clear()
+    rig.press()
+    rig.release()
+    assert rig.calls() == ["earcon"]
+    assert rig.engine.calls_named("earcon")[0].args == ("error",)
+
+
+def test_a_late_release_still_counts_the_hold_it_passed(make_rig):
+    """The controller judges holds by when the button moved, not when it got round to it."""
+    rig = make_rig("hold")
+    stall = threading.Event()
+    rig.controller._inbox.put(("flush", _Blocker(stall)))  # hold up the controller's thread
+    rig.press()
+    time.sleep(LONG_HOLD * 2)
+    rig.release()
+    stall.set()
+    assert rig.calls()[:3] == ["listen", "cancel", "reset"]
+
+
+class _Blocker:
+    """Stands in for a flush marker; its set() blocks until ``release`` is set."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def set(self) -> None:
+        self.release.wait(10)
+
+
+def test_closing_leaves_no_threads_and_unhooks_the_button(make_rig):
+    before = set(threading.enumerate())
+    rig = make_rig("hold")
+    rig.close()
+    wait_until(lambda: set(threading.enumerate()) <= before)
+    assert rig.button.when_pressed is None
+    rig.press()  # nothing listens any more: must not raise

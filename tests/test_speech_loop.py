@@ -1,0 +1,261 @@
+"""The speech loop end to end, on the real installed models."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.audio.wav import read_wav, resample, write_wav
+from appliance.bench import load_utterances
+from appliance.config import Config
+from appliance.events import State, StateChanged, TurnFinished
+
+RATE = 16000
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("favorite", "favourite"))
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    distance = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, distance[0] = distance[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, distance[j] = distance[j], min(
+                distance[j] + 1, distance[j - 1] + 1, previous + (r != h)
+            )
+    return distance[len(hyp)] / max(1, len(ref))
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(RATE * seconds), dtype=np.float32)
+
+
+def parlo(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_round_trip_piper_to_whisper(models, speak):
+    sentences = load_utterances()
+    errors, total = 0.0, 0
+    for sentence in sentences:
+        heard = models.stt.transcribe(speak(sentence))
+        errors += word_error_rate(sentence, heard) * len(words(sentence))
+        total += len(words(sentence))
+        print(f"{sentence!r} -> {heard!r}")
+    assert errors / total <= 0.10, f"WER {errors / total:.1%} over {len(sentences)} sentences"
+
+
+def test_fitted_window_hears_the_same_words_as_the_full_window(models, speak):
+    for sentence in load_utterances()[:4]:
+        audio = speak(sentence)
+        fitted = models.stt.transcribe(audio)
+        full = models.stt.transcribe(audio, fit_window=False)
+        assert word_error_rate(full, fitted) <= 0.15, (full, fitted)
+
+
+def test_silence_and_noise_are_not_transcribed(make_engine):
+    engine = make_engine()
+    noise = np.random.default_rng(7).normal(0, 0.05, RATE * 2).astype(np.float32)
+    for audio in (silence(2.0), noise):
+        result = engine.run_turn(audio, RATE)
+        assert not result.heard_speech
+        assert "stt" not in result.timings_ms, "STT must not run when nobody spoke"
+        assert result.transcript == "" and result.reply == ""
+
+
+def test_speech_padded_with_silence_is_trimmed(models, speak):
+    speech = speak("Where is the library, please?")
+    padded = np.concatenate([silence(2.0), speech, silence(2.0)])
+    trimmed = models.vad.trim(padded, min_speech_ms=200, pad_ms=150)
+    assert trimmed is not None
+    assert len(speech) * 0.6 < len(trimmed) < len(speech) + 0.5 * RATE
+    assert "library" in models.stt.transcribe(trimmed).lower()
+
+
+def test_converse_answers_a_spoken_question(tmp_path, speak):
+    # Stereo at 44.1 kHz: the command must downmix and resample it.
+    question = resample(speak("What is your favourite colour?"), RATE, 44100)
+    stereo = np.stack([question, question * 0.8], axis=1)
+    path = tmp_path / "question.wav"
+    ints = (np.clip(stereo, -1, 1) * 32767).astype("<i2")
+    import struct
+
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + ints.nbytes, b"WAVE", b"fmt ", 16, 1, 2,
+        44100, 44100 * 4, 4, 16, b"data", ints.nbytes,
+    )  # fmt: skip
+    path.write_bytes(header + ints.tobytes())
+    answer = tmp_path / "answer.wav"
+
+    done = parlo("converse", "--input", str(path), "--output", str(answer), "--json")
+    assert done.returncode == 0, done.stderr
+    turn = json.loads(done.stdout)
+    assert "colo" in turn["transcript"].lower()
+    reply_words = words(turn["reply"])
+    assert len(reply_words) >= 3, turn
+    assert sum(w.isascii() for w in reply_words) == len(reply_words)
+    assert set(turn["timings_ms"]) >= {"vad", "stt", "llm_first_token", "first_audio", "total"}
+    assert 0 < turn["timings_ms"]["first_audio"] <= turn["timings_ms"]["total"]
+
+    audio, rate = read_wav(answer)
+    seconds = len(audio) / rate
+    # Earcons plus speech at a plausible pace: 0.15 to 1 s per word.
+    assert 0.15 * len(reply_words) < seconds < 1.0 * len(reply_words) + 1.0
+    assert np.abs(audio).max() > 0.1
+
+
+def test_converse_with_text_skips_listening(tmp_path):
+    done = parlo("converse", "--text", "Hello! I like dogs.", "--json", "--level", "A1")
+    assert done.returncode == 0, done.stderr
+    turn = json.loads(done.stdout)
+    assert turn["transcript"] == "Hello! I like dogs."
+    assert turn["reply"]
+    assert turn["timings_ms"]["stt"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "not a WAV file"), (b"just some text, not audio", "not a WAV file")],
+)
+def test_converse_refuses_bad_audio_clearly(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    done = parlo("converse", "--input", str(path))
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_converse_refuses_an_empty_wav(tmp_path):
+    write_wav(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), RATE)
+    done = parlo("converse", "--input", str(tmp_path / "empty.wav"))
+    assert done.returncode == 2
+    assert "no audio" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_converse_names_a_bad_activity():
+    done = parlo("converse", "--text", "hi", "--activity", "karaoke")
+    assert done.returncode == 2
+    assert "activity.name" in done.stderr and "roleplay" in done.stderr
+
+
+def test_history_carries_over_and_resets(make_engine):
+    engine = make_engine()
+    first = engine.run_text_turn("My name is Anna and I live in Rome.")
+    assert first.reply
+    messages = engine._messages("What is my name?")
+    assert {"role": "user", "content": "My name is Anna and I live in Rome."} in messages
+    assert {"role": "assistant", "content": first.reply} in messages
+    engine.reset()
+    engine.say("").result(timeout=30)  # the worker has handled the reset by now
+    assert all("Anna" not in m["content"] for m in engine._messages("What is my name?"))
+
+
+def test_history_is_bounded(make_engine):
+    engine = make_engine(Config().with_changes({"llm.history_turns": 2, "reply.max_tokens": 12}))
+    for n in range(4):
+        engine.run_text_turn(f"Question number {n}.")
+    assert [m["content"] for m in engine.history if m["role"] == "user"] == [
+        "Question number 2.", "Question number 3.",
+    ]  # fmt: skip
+
+
+def test_events_follow_a_turn(make_engine, speak):
+    engine = make_engine()
+    seen: list = []
+    engine.events.subscribe(seen.append)
+    engine.run_turn(np.concatenate([silence(0.3), speak("Do you like music?"), silence(0.3)]), RATE)
+    states = [e.state for e in seen if isinstance(e, StateChanged)]
+    assert states == [State.THINKING, State.SPEAKING, State.IDLE]
+    finished = [e for e in seen if isinstance(e, TurnFinished)]
+    assert len(finished) == 1 and "music" in finished[0].transcript.lower()
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_push_to_talk_with_a_live_microphone(make_engine, speak):
+    engine = make_engine(realtime=True)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    engine.devices.feed(np.concatenate([speak("Hello, how are you today?"), silence(0.5)]))
+    engine.listen()
+    assert wait_for(lambda: engine.devices.pending_frames == 0)  # the student has finished
+    engine.finish_listening()
+    assert wait_for(lambda: finished)
+    assert "how are you" in finished[0].transcript.lower()
+    assert finished[0].reply
+
+
+def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):
+    engine = make_engine(realtime=True)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    engine.devices.feed(speak("I have a small black cat."))
+    engine.listen(end_after_silence=0.8)  # nobody calls finish_listening()
+    assert wait_for(lambda: finished)
+    assert "cat" in finished[0].transcript.lower()
+
+
+def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak):
+    engine = make_engine(Config().with_changes({"activity.name": "story"}), realtime=True)
+    output: Path = engine.devices.output_path
+    engine.devices.feed(np.concatenate([speak("Tell me a long story about a dragon."), silence(0.3)]))
+    engine.listen()
+    assert wait_for(lambda: engine.devices.pending_frames == 0)
+    engine.finish_listening()
+    assert wait_for(lambda: engine.state == State.SPEAKING), "never started speaking"
+    time.sleep(0.3)
+    engine.listen()  # barge-in: a press while speaking
+    assert engine.state == State.LISTENING
+    time.sleep(0.3)
+    size_after_stop = output.stat().st_size
+    time.sleep(1.0)
+    # Only the press earcon (0.12 s) may follow; the reply must not go on.
+    grown_seconds = (output.stat().st_size - size_after_stop) / 2 / 22050
+    assert grown_seconds < 0.2, f"speech went on for {grown_seconds:.2f} s after barge-in"
+    engine.cancel()
+    after = engine.run_text_turn("Thank you!")
+    assert after.reply and not after.cancelled
+
+
+@pytest.mark.parametrize("role", ["stt", "llm", "tts", "vad"])
+def test_a_corrupt_model_is_a_clear_error_not_a_crash(model_set, tmp_path, role):
+    source = model_set.file(role)
+    broken = tmp_path / source.name
+    broken.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    if role == "tts":
+        broken.with_name(broken.name + ".json").write_bytes(
+            source.with_name(source.name + ".json").read_bytes()
+        )
+    loaders = {
+        "stt": "from appliance.engine.stt import WhisperStt as M",
+        "llm": "from appliance.engine.llm import LocalLlm as M",
+        "tts": "from appliance.engine.tts import PiperTts as M",
+        "vad": "from appliance.engine.vad import SileroVad as M",
+    }
+    code = f"{loaders[role]}\nimport sys\ntry:\n    M(sys.argv[1])\nexcept Exception as e:\n"
+    code += "    print(type(e).__name__, e); sys.exit(3)\nprint('loaded')"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(broken)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3, f"exit {done.returncode}: {done.stdout} {done.stderr[-500:]}"
+    assert done.stdout.strip(), "the error must say something"

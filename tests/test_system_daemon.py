@@ -1,0 +1,306 @@
+"""The daemon under a (pretend) systemd: READY=1 after loading, STATUS= on every state change,
+WATCHDOG=1 on schedule only while the engine's loop runs, and a clean exit 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from gpiozero import Button, Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from appliance.config import ButtonSettings, Config, save_config
+from appliance.events import EventStream, State
+from appliance.system.daemon import EXIT_RESTART, Daemon
+from appliance.system.fake_engine import FakeEngine
+from appliance.system.notify import Notifier, Watchdog
+
+REPO = Path(__file__).resolve().parents[1]
+WATCHDOG_SECONDS = 0.4  # pings due every 0.2 s
+STALL_LIMIT = 0.5
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        time.sleep(0.01)
+
+
+class FakeSystemd:
+    """The receiving end of $NOTIFY_SOCKET: a real AF_UNIX datagram socket, read on a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.messages: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.path)
+        self._sock.settimeout(0.1)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self.messages.append(self._sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    def lines(self) -> list[str]:
+        return [line for message in list(self.messages) for line in message.splitlines()]
+
+    def count(self, line: str) -> int:
+        return self.lines().count(line)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def systemd(tmp_path):
+    fake = FakeSystemd(tmp_path / "notify")
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def mock_gpio():
+    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
+    yield
+    Device.pin_factory.reset()
+    Device.pin_factory = None
+
+
+@pytest.fixture
+def start_daemon():
+    """Runs a daemon on a thread; whatever happens in the test, it is stopped afterwards."""
+    running: list[tuple[Daemon, threading.Thread]] = []
+
+    def start(daemon: Daemon) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: setattr(daemon, "result", daemon.run()), daemon=True
+        )
+        thread.start()
+        running.append((daemon, thread))
+        return thread
+
+    yield start
+    for daemon, thread in running:
+        daemon.stop("test over")
+        thread.join(10)
+
+
+def test_ready_status_and_watchdog_follow_the_engine(systemd, mock_gpio, tmp_path, start_daemon):
+    notifier = Notifier(systemd.path, use_library=False)
+    engines: list[FakeEngine] = []
+
+    def engine_factory(config: Config, events: EventStream) -> FakeEngine:
+        engines.append(FakeEngine(events, load_seconds=0.3, think_seconds=0.05))
+        return engines[-1]
+
+    button = Button("GPIO17", bounce_time=None)
+    daemon = Daemon(
+        dataclasses.replace(Config(), button=ButtonSettings(bounce_time=0.0)),
+        engine_factory,
+        button=button,
+        notifier=notifier,
+        watchdog=Watchdog(notifier, WATCHDOG_SECONDS),
+        engine_stall_limit=STALL_LIMIT,
+    )
+    thread = start_daemon(daemon)
+
+    # READY=1 only once the engine has loaded: after its "idle: ready", never before.
+    wait_until(lambda: "READY=1" in systemd.lines())
+    lines = systemd.lines()
+    assert lines.index("STATUS=booting: loading (fake) models") < lines.index("STATUS=idle: ready")
+    assert lines.index("STATUS=idle: ready") < lines.index("READY=1")
+    assert "WATCHDOG=1" not in lines[: lines.index("STATUS=idle: ready")]
+
+    # STATUS= on each state change, driven through the real button and controller.
+    pin = Device.pin_factory.pin("GPIO17")
+    pin.drive_low()
+    wait_until(lambda: "STATUS=listening" in systemd.lines())
+    pin.drive_high()
+    wait_until(lambda: systemd.lines().count("STATUS=idle") >= 1)
+    assert "STATUS=thinking" in systemd.lines() and "STATUS=speaking" in systemd.lines()
+
+    # WATCHDOG=1 keeps coming while the engine's loop goes round...
+    pings = systemd.count("WATCHDOG=1")
+    wait_until(lambda: systemd.count("WATCHDOG=1") >= pings + 3)
+
+    # ...and stops when it hangs, although the daemon's own loop is still running.
+    engines[0].stall()
+    time.sleep(STALL_LIMIT + WATCHDOG_SECONDS)
+    pings = systemd.count("WATCHDOG=1")
+    time.sleep(3 * WATCHDOG_SECONDS)
+    assert systemd.count("WATCHDOG=1") == pings
+    assert thread.is_alive()
+
+    engines[0].resume()
+    wait_until(lambda: systemd.count("WATCHDOG=1") > pings)
+
+    daemon.stop("test over")
+    thread.join(10)
+    assert not thread.is_alive()
+    assert daemon.result == 0
+    assert systemd.lines()[-1] == "STOPPING=1" or "STOPPING=1" in systemd.lines()
+    assert engines[0].names(skip_earcons=True)[-1] == "cancel"  # the turn was ended
+
+
+def test_a_stalled_main_loop_stops_the_pings_too(systemd, start_daemon):
+    notifier = Notifier(systemd.path, use_library=False)
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        notifier=notifier,
+        watchdog=Watchdog(notifier, WATCHDOG_SECONDS),
+    )
+    stalled = threading.Event()
+    original = daemon._reload_if_config_changed
+
+    def hang_when_asked() -> None:
+        if stalled.is_set():
+            stalled.wait_released.wait(10)  # type: ignore[attr-defined]
+        original()
+
+    stalled.wait_released = threading.Event()  # type: ignore[attr-defined]
+    daemon._reload_if_config_changed = hang_when_asked  # type: ignore[method-assign]
+    thread = start_daemon(daemon)
+    wait_until(lambda: systemd.count("WATCHDOG=1") >= 2)
+    stalled.set()
+    time.sleep(WATCHDOG_SECONDS)
+    pings = systemd.count("WATCHDOG=1")
+    time.sleep(3 * WATCHDOG_SECONDS)
+    assert systemd.count("WATCHDOG=1") == pings
+    stalled.wait_released.set()  # type: ignore[attr-defined]
+    wait_until(lambda: systemd.count("WATCHDOG=1") > pings)
+    daemon.stop()
+    thread.join(10)
+
+
+def test_without_models_it_still_starts_shows_the_error_and_restarts_for_new_ones(
+    systemd, start_daemon, monkeypatch
+):
+    monkeypatch.setattr("appliance.system.daemon.MODEL_CHECK_SECONDS", 0.2)
+    notifier = Notifier(systemd.path, use_library=False)
+    installed = threading.Event()
+
+    def no_models(config: Config, events: EventStream) -> None:
+        events.state(State.ERROR, "no models installed: import them on the web page")
+        return None
+
+    daemon = Daemon(
+        Config(),
+        no_models,
+        notifier=notifier,
+        models_changed=installed.is_set,
+        tick=0.1,
+    )
+    thread = start_daemon(daemon)
+    wait_until(lambda: "READY=1" in systemd.lines())
+    assert "STATUS=error: no models installed: import them on the web page" in systemd.lines()
+    installed.set()
+    thread.join(30)
+    assert daemon.result == EXIT_RESTART
+
+
+def test_config_changes_on_disk_reach_the_engine_and_controller(tmp_path, mock_gpio, start_daemon):
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))  # long ago: the next save surely changes the mtime
+    engines: list[FakeEngine] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        button=Button("GPIO17"),
+        notifier=Notifier("", use_library=False),
+        config_path=path,
+        tick=0.05,
+    )
+    thread = start_daemon(daemon)
+    wait_until(lambda: daemon.controller is not None)
+    save_config(Config().with_changes({"button.mode": "tap", "activity.level": "A2"}), path)
+    wait_until(lambda: engines[0].calls_named("apply_config"))
+    assert [c.args[0].activity.level for c in engines[0].calls_named("apply_config")] == ["A2"]
+    assert daemon.controller.mode == "tap"
+    daemon.stop()
+    thread.join(10)
+
+
+def test_web_page_gets_the_running_parts(systemd, start_daemon):
+    built: list[Daemon] = []
+
+    class FakeWeb:
+        def __init__(self, daemon: Daemon) -> None:
+            built.append(daemon)
+            self.running = False
+
+        def start(self) -> None:
+            self.running = True
+
+        def stop(self) -> None:
+            self.running = False
+
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        notifier=Notifier(systemd.path, use_library=False),
+        web_factory=FakeWeb,
+    )
+    thread = start_daemon(daemon)
+    wait_until(lambda: "READY=1" in systemd.lines())
+    assert built == [daemon] and daemon.engine is not None and daemon.web.running
+    daemon.stop()
+    thread.join(10)
+    assert not daemon.web.running
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="AF_UNIX notify sockets are Linux's")
+def test_parlo_daemon_process_reports_ready_and_exits_0_on_sigterm(systemd, tmp_path):
+    """The real command, as systemd starts it: a separate process, signals and all."""
+    config = tmp_path / "config.toml"
+    config.write_text('[web]\nenabled = false\n\n[led]\nbackend = "none"\n')
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PARLO_HOME": str(tmp_path / "home"),
+        "PARLO_CONFIG": str(config),
+        "NOTIFY_SOCKET": systemd.path,
+        "WATCHDOG_USEC": "1000000",
+        "GPIOZERO_PIN_FACTORY": "mock",
+    }
+    environment.pop("JOURNAL_STREAM", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "daemon", "--fake-engine"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: "READY=1" in systemd.lines() or process.poll() is not None, 60)
+        assert process.poll() is None, process.stdout.read()
+        # WATCHDOG_PID is unset, so the watchdog is for this process: pings arrive.
+        wait_until(lambda: systemd.count("WATCHDOG=1") >= 2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "STOPPING=1" in systemd.lines()
+    assert "stopping: SIGTERM" in output

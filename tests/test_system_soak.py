@@ -1,0 +1,127 @@
+"""Soak: 200 turns through the button, LED and controller without growing or leaking.
+
+Runs with the fake engine by default. ``PARLO_SOAK_REAL=1`` uses the real engine
+(installed models) on file-backed sound devices, each turn answering a spoken question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from gpiozero import PWMLED, Button, Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from appliance.config import ButtonSettings, Config
+from appliance.events import EventStream, State, StateChanged
+from appliance.hardware.controller import Controller
+from appliance.hardware.leds import StatusLed
+from appliance.system.fake_engine import FakeEngine
+
+TURNS = 200
+WARM_UP = 20
+DOUBLE_TAP = 0.1
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        time.sleep(0.002)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def make_engine(events: EventStream, config: Config) -> tuple[object, Callable[[], None]]:
+    """The engine, and what to do before each turn (the real one needs a question to hear)."""
+    if os.environ.get("PARLO_SOAK_REAL") != "1":
+        engine = FakeEngine(events, think_seconds=0.005, speak_seconds=0.005)
+        engine.start()
+        return engine, lambda: None
+    from appliance.assistant import build_engine
+    from appliance.audio.files import FileDevices
+    from appliance.audio.wav import resample
+
+    devices = FileDevices(realtime=False)
+    engine = build_engine(config, devices, events=events)
+    voice = engine.models.tts
+    question = resample(
+        voice.synthesize("What is your favourite animal?"), voice.sample_rate, 16000
+    )
+    return engine, lambda: devices.feed(question)
+
+
+@pytest.mark.slow
+def test_200_turns_without_memory_growth_or_thread_leaks():
+    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
+    config = dataclasses.replace(
+        Config(), button=ButtonSettings(bounce_time=0.0, double_tap=DOUBLE_TAP)
+    )
+    events = EventStream()
+    finished = threading.Semaphore(0)
+    events.subscribe(
+        lambda e: (
+            finished.release() if isinstance(e, StateChanged) and e.state is State.IDLE else None
+        )
+    )
+    engine, before_turn = make_engine(events, config)
+    wait_until(lambda: events.last_state.state is State.IDLE)
+    button = Button("GPIO17", bounce_time=None)
+    led = PWMLED("GPIO18")
+    status = StatusLed(led, events)
+    controller = Controller(button, engine, events, config, save=lambda config: None)
+    button_pin = Device.pin_factory.pin("GPIO17")
+    led_pin = Device.pin_factory.pin("GPIO18")
+    while finished.acquire(blocking=False):
+        pass
+
+    last_press = 0.0
+
+    def turn(number: int) -> None:
+        nonlocal last_press
+        before_turn()
+        wait_until(lambda: time.monotonic() > last_press + DOUBLE_TAP * 1.5)
+        last_press = time.monotonic()
+        button_pin.drive_low()
+        wait_until(lambda: events.last_state.state is State.LISTENING)
+        button_pin.drive_high()
+        assert finished.acquire(timeout=60), f"turn {number} never finished"
+        if isinstance(engine, FakeEngine):
+            controller.flush()
+            assert engine.names() == ["listen", "finish_listening"], f"turn {number}"
+            engine.clear()
+        # Mock pins keep a history of every change: not ours to count as growth.
+        button_pin.clear_states()
+        led_pin.clear_states()
+
+    try:
+        for number in range(WARM_UP):
+            turn(number)
+        gc.collect()
+        rss_after_warm_up = rss_bytes()
+        threads_after_warm_up = {t.ident for t in threading.enumerate()}
+
+        for number in range(TURNS):
+            turn(WARM_UP + number)
+        gc.collect()
+        wait_until(lambda: {t.ident for t in threading.enumerate()} <= threads_after_warm_up, 10)
+        growth = (rss_bytes() - rss_after_warm_up) / rss_after_warm_up
+        assert growth <= 0.05, f"RSS grew {growth:.1%} over {TURNS} turns"
+    finally:
+        controller.close()
+        status.close()
+        engine.close()
+        button.close()
+        led.close()
+        Device.pin_factory.reset()
+        Device.pin_factory = None

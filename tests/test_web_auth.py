@@ -1,0 +1,132 @@
+"""The secret file, PINs, the USB reset, sessions and the login throttle, without a server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance.web import auth
+from appliance.web.sessions import LoginThrottle, SessionStore
+
+
+def test_a_pin_is_eight_random_digits() -> None:
+    pins = {auth.generate_pin() for _ in range(50)}
+    assert all(len(pin) == 8 and pin.isdigit() for pin in pins)
+    assert len(pins) > 45
+
+
+def test_the_secret_is_stored_hashed_and_private(tmp_path) -> None:
+    path = tmp_path / "web-secret"
+    assert not auth.has_secret(path)
+    assert not auth.verify_secret("anything", path)
+    auth.set_secret("correct horse", path)
+    record = json.loads(path.read_text())
+    assert record["scheme"] == "scrypt" and "correct horse" not in path.read_text()
+    assert {"n", "r", "p", "salt", "hash"} <= record.keys()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert auth.verify_secret("correct horse", path)
+    assert not auth.verify_secret("correct horse ", path)
+    assert not auth.verify_secret("", path)
+
+
+def test_weak_secrets_are_refused(tmp_path) -> None:
+    for weak in ("", "12345", " padded ", "x" * 200, "tab\there"):
+        try:
+            auth.set_secret(weak, tmp_path / "s")
+        except auth.SecretError:
+            continue
+        raise AssertionError(f"{weak!r} was accepted")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_damaged_secret_file_lets_nobody_in(tmp_path) -> None:
+    path = tmp_path / "web-secret"
+    path.write_text('{"scheme": "scrypt", "salt": "zz"}')
+    assert auth.has_secret(path)
+    assert not auth.verify_secret("whatever1", path)
+
+
+def test_reset_from_a_usb_stick_writes_the_pin_there_and_never_logs_it(tmp_path, caplog) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / auth.RESET_MARKER_NAME).touch()
+    secret_file = tmp_path / "web-secret"
+    with caplog.at_level(logging.INFO):
+        pin = auth.reset_pin_to_stick(stick, secret_file)
+    assert pin in (stick / auth.PIN_FILE_NAME).read_text()
+    assert auth.verify_secret(pin, secret_file)
+    assert "parlo-pin.txt" in caplog.text and pin not in caplog.text
+
+
+def test_sessions_expire_and_end_when_the_secret_changes(tmp_path) -> None:
+    secret_file = tmp_path / "web-secret"
+    auth.set_secret("first-secret", secret_file)
+    now = [1000.0]
+    store = SessionStore(secret_file, hours=1, clock=lambda: now[0])
+    session = store.create()
+    assert store.get(session.token) is session
+    assert session.csrf_matches(session.csrf) and not session.csrf_matches("other")
+    assert not session.csrf_matches(None)
+    now[0] += 3601
+    assert store.get(session.token) is None
+    fresh = store.create()
+    auth.set_secret("second-secret", secret_file)
+    assert store.get(fresh.token) is None
+    assert store.get(None) is None and store.get("") is None
+
+
+def test_sessions_are_capped(tmp_path) -> None:
+    store = SessionStore(tmp_path / "none", hours=1)
+    tokens = [store.create().token for _ in range(SessionStore.MAX_SESSIONS + 10)]
+    assert sum(store.get(t) is not None for t in tokens) == SessionStore.MAX_SESSIONS
+
+
+def test_the_throttle_backs_off_per_address_and_caps_everyone() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(4):
+        throttle.failed("10.0.0.5")
+    assert throttle.retry_after("10.0.0.5") == 0
+    throttle.failed("10.0.0.5")
+    assert throttle.retry_after("10.0.0.5") == 30
+    throttle.failed("10.0.0.5")
+    assert throttle.retry_after("10.0.0.5") == 60
+    assert throttle.retry_after("10.0.0.6") == 0
+    throttle.succeeded("10.0.0.5")
+    assert throttle.retry_after("10.0.0.5") == 0
+    for n in range(30):  # many machines, one guess each
+        throttle.failed(f"10.0.1.{n}")
+    assert throttle.retry_after("10.0.9.9") > 0
+    now[0] += 61
+    assert throttle.retry_after("10.0.9.9") == 0
+
+
+def test_parlo_passwd_reads_stdin(tmp_path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    env = {"PARLO_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance", "passwd"],
+        input="classroom-7\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert auth.verify_secret("classroom-7", tmp_path / "web-secret")
+    short = subprocess.run(
+        [sys.executable, "-m", "appliance", "passwd"],
+        input="123\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+        check=False,
+    )
+    assert short.returncode == 2 and "at least 6" in short.stderr
+    assert auth.verify_secret("classroom-7", tmp_path / "web-secret")
