@@ -43,3 +43,11 @@ def test_links_code_and_markup_are_never_spoken():
 
 def test_word_count():
     assert word_count("It's a nice day, isn't it?") == 6
+
+
+def test_whisper_repeats_are_dropped_but_new_sentences_kept():
+    from appliance.engine.stt import without_repeats
+
+    assert without_repeats("I went home. I went home.") == "I went home."
+    assert without_repeats("What do you like to eat? What do you like") == "What do you like to eat?"
+    assert without_repeats("I like cats. I like dogs.") == "I like cats. I like dogs."

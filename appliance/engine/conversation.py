@@ -397,6 +397,8 @@ class Engine:
     def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:
         if turn is not None and turn != self._turn:
             return  # an old turn winding down must not override a new one
+        if state == self.events.last_state.state and state != State.ERROR:
+            return
         self.events.publish(StateChanged(state, detail))
 
 

@@ -9,7 +9,7 @@ With a shortened window, whisper sometimes says a whole sentence twice (it
 cannot see where the audio ends). Two guards keep that out of the conversation:
 a token cap that scales with the utterance (also bounding a decode that would
 run on forever), and dropping any sentence that repeats an earlier one word for
-word.
+word, or starts it over and is cut off.
 
 pywhispercpp crashes the whole process on a malformed model file, so the file
 is checked (:func:`appliance.models.whisper_ggml.validate_ggml`) before loading.
@@ -82,12 +82,13 @@ class WhisperStt:
 
 
 def without_repeats(text: str) -> str:
-    """``text`` without sentences that repeat an earlier one word for word."""
-    kept, seen = [], set()
+    """``text`` without sentences that repeat an earlier one (or start it over, cut off)."""
+    kept: list[str] = []
+    said: list[list[str]] = []
     for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-        key = " ".join(re.findall(r"[a-z0-9']+", sentence.lower()))
-        if key and key in seen:
+        words = re.findall(r"[a-z0-9']+", sentence.lower())
+        if words and any(earlier[: len(words)] == words for earlier in said):
             continue
-        seen.add(key)
+        said.append(words)
         kept.append(sentence)
     return " ".join(kept).strip()

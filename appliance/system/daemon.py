@@ -107,6 +107,7 @@ class Daemon:
         self.web: Any = None
         self.exit_code = 0
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._closers = list(closers or [])
         self._config_mtime = _mtime(config_path)
 
@@ -167,6 +168,8 @@ class Daemon:
         reporter = StatusReporter(self.notifier, self.events)
         self._closers.insert(0, reporter.close)
         self._closers.insert(0, self.events.subscribe(_log_event))
+        # Subscribed after the reporter, so systemd hears the state before READY=1.
+        self._closers.insert(0, self.events.subscribe(self._notice_readiness))
         if self.led is not None:
             brightness = self.config.led.brightness
             self.status_led = StatusLed(self.led, self.events, brightness=brightness)
@@ -190,11 +193,16 @@ class Daemon:
                 log.error("the web page could not be started: %s", error)
                 self.web = None
 
+    def _notice_readiness(self, event: Event) -> None:
+        if isinstance(event, StateChanged) and event.state is not State.BOOTING:
+            self._ready.set()
+
     def _wait_until_ready(self) -> None:
         """Until the engine has loaded and warmed its models (it leaves BOOTING), or failed.
 
+        Every way of starting publishes a state (the engine's idle, or an error), and
         systemd's watchdog starts only with READY=1; TimeoutStartSec= bounds the loading."""
-        while self.events.last_state.state is State.BOOTING and not self._stop.wait(self.tick):
+        while not self._ready.is_set() and not self._stop.wait(self.tick):
             pass
 
     def _main_loop(self) -> None:
@@ -383,19 +391,24 @@ def build_daemon(
         audio = SupervisedAudio(backend, events=events, input_device=config.audio.input_device)
         audio.check()
         closers.append(audio.close)
-    models = ModelWatch()
+    models: ModelWatch | None = None
     if fake_engine:
         engine_factory: EngineFactory = fake_engine_factory
     elif audio is not None:
+        models = ModelWatch()
         engine_factory = models.loading(engine_factory_for(audio, config_path))
     else:
         engine_factory = _no_sound_system
-    web_factory = None
+
+    def web_page(daemon: Daemon) -> Any:
+        return web_page_for(daemon, audio)
+
+    web_factory: Callable[[Daemon], Any] | None = None
     if config.web.enabled:
         try:
             import appliance.web.server  # noqa: F401  (uvicorn and friends installed?)
 
-            web_factory = lambda daemon: web_page_for(daemon, audio)  # noqa: E731
+            web_factory = web_page
         except ImportError as error:
             log.warning("the web page is not available: %s", error)
     daemon = Daemon(
@@ -406,7 +419,7 @@ def build_daemon(
         button_mode="tap" if button_backend == "keyboard" else None,
         led=led,
         web_factory=web_factory,
-        models_changed=None if fake_engine else models.changed,
+        models_changed=models.changed if models is not None else None,
         config_path=config_path,
         closers=closers,
     )
@@ -443,7 +456,11 @@ class ModelWatch:
         return build
 
     def changed(self) -> bool:
-        return self.current() != self.loaded
+        try:
+            return self.current() != self.loaded
+        except Exception as error:  # a store being rewritten right now: look again later
+            log.debug("could not read the model store: %s", error)
+            return False
 
 
 def _install_signal_handlers(daemon: Daemon) -> None:
