@@ -122,11 +122,17 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     sequential: list[dict[str, float]] = []
     turns = []
     for run in range(runs):
-        clip = clips[run % len(clips)]
-        result = engine.run_turn(clip, 16000)
+        question = utterances[run % len(clips)]
+        result = engine.run_turn(clips[run % len(clips)], 16000)
         streamed.append(result.timings_ms)
-        turns.append({"question": utterances[run % len(clips)], "heard": result.transcript,
-                      "reply": result.reply, "first_audio_ms": result.timings_ms.get("first_audio")})  # fmt: skip
+        turns.append(
+            {
+                "question": question,
+                "heard": result.transcript,
+                "reply": result.reply,
+                "first_audio_ms": result.timings_ms.get("first_audio"),
+            }
+        )
     engine.reset()
     for run in range(runs):
         sequential.append(sequential_turn(engine, clips[run % len(clips)]))
@@ -136,9 +142,13 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     if not first_audio:
         raise RuntimeError("no turn produced audio: the loop is broken, see the log")
     stages = {s: percentiles([t[s] for t in streamed if s in t])["p50"] for s in STAGES}
-    compute = [t["stt"] + t["llm_first_sentence"] + t["tts_first_chunk"] for t in streamed
-               if {"stt", "llm_first_sentence", "tts_first_chunk", "first_audio"} <= t.keys()]  # fmt: skip
-    overhead = [t["first_audio"] - c for t, c in zip(streamed, compute, strict=False)]
+    # Overhead: what the turn took beyond the stages' own compute on its critical path.
+    critical = ("stt", "llm_first_sentence", "tts_first_chunk", "first_audio")
+    overhead = [
+        t["first_audio"] - (t["stt"] + t["llm_first_sentence"] + t["tts_first_chunk"])
+        for t in streamed
+        if all(key in t for key in critical)
+    ]
     sequential_first = [t["first_audio"] for t in sequential]
     result = {
         "runs": runs,

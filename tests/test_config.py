@@ -84,7 +84,9 @@ def test_concurrent_saves_leave_a_whole_file(tmp_path):
     path = tmp_path / "config.toml"
     volumes = [round(0.05 * i, 2) for i in range(20)]
     threads = [
-        threading.Thread(target=save_config, args=(Config().with_changes({"voice.volume": v}), path))
+        threading.Thread(
+            target=save_config, args=(Config().with_changes({"voice.volume": v}), path)
+        )
         for v in volumes
     ]
     for thread in threads:

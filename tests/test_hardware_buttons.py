@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import evdev
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -23,7 +24,6 @@ from appliance.hardware.buttons import (
     make_button,
 )
 
-evdev = pytest.importorskip("evdev")
 ecodes = evdev.ecodes
 InputEvent = evdev.InputEvent
 

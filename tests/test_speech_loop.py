@@ -30,8 +30,9 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     for i, r in enumerate(ref, 1):
         previous, distance[0] = distance[0], i
         for j, h in enumerate(hyp, 1):
-            previous, distance[j] = distance[j], min(
-                distance[j] + 1, distance[j - 1] + 1, previous + (r != h)
+            previous, distance[j] = (
+                distance[j],
+                min(distance[j] + 1, distance[j - 1] + 1, previous + (r != h)),
             )
     return distance[len(hyp)] / max(1, len(ref))
 
@@ -218,7 +219,9 @@ def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):
 def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak):
     engine = make_engine(Config().with_changes({"activity.name": "story"}), realtime=True)
     output: Path = engine.devices.output_path
-    engine.devices.feed(np.concatenate([speak("Tell me a long story about a dragon."), silence(0.3)]))
+    engine.devices.feed(
+        np.concatenate([speak("Tell me a long story about a dragon."), silence(0.3)])
+    )
     engine.listen()
     assert wait_for(lambda: engine.devices.pending_frames == 0)
     engine.finish_listening()

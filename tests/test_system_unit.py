@@ -11,9 +11,12 @@ import pytest
 UNIT = Path(__file__).resolve().parents[1] / "systemd" / "parlo.service"
 EXEC_START = "ExecStart=/opt/parlo/venv/bin/parlo daemon"
 
-needs_systemd_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
+needs_systemd_analyze = pytest.mark.usefixtures("systemd_analyze_is_installed")
+
+
+@pytest.fixture
+def systemd_analyze_is_installed() -> None:
+    assert shutil.which("systemd-analyze"), "systemd-analyze missing: apt-get install systemd"
 
 
 def directives(text: str) -> dict[str, list[str]]:

@@ -23,7 +23,9 @@ def test_sentences_are_ready_as_soon_as_they_end():
 
 
 def test_a_long_first_sentence_is_cut_at_a_clause():
-    pieces = split(["Well, ", "that is ", "a really ", "lovely idea, ", "and I ", "like it", ". Ok", "."])
+    pieces = split(
+        ["Well, ", "that is ", "a really ", "lovely idea, ", "and I ", "like it", ". Ok", "."]
+    )
     assert pieces == ["Well, that is a really lovely idea,", "and I like it.", "Ok."]
 
 
@@ -49,5 +51,7 @@ def test_whisper_repeats_are_dropped_but_new_sentences_kept():
     from appliance.engine.stt import without_repeats
 
     assert without_repeats("I went home. I went home.") == "I went home."
-    assert without_repeats("What do you like to eat? What do you like") == "What do you like to eat?"
+    assert (
+        without_repeats("What do you like to eat? What do you like") == "What do you like to eat?"
+    )
     assert without_repeats("I like cats. I like dogs.") == "I like cats. I like dogs."

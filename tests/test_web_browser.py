@@ -12,13 +12,12 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_api
 import pytest
 from test_web_support import PASSWORD, Running, start_server
 
 from appliance.config import load_config
 from appliance.events import State, StateChanged, TurnFinished
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("PARLO_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -36,9 +35,10 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 ATTACK = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
-pytestmark = pytest.mark.skipif(
-    not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_is_installed() -> None:
+    assert shutil.which(CHROMIUM), f"no Chromium at {CHROMIUM}: apt-get install chromium"
 
 
 @pytest.fixture(scope="module")

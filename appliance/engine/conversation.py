@@ -180,6 +180,13 @@ class Engine:
         """Use ``config`` from the next turn on."""
         self._submit(self._apply_config, config)
 
+    def heard_speech(self) -> bool:
+        """Whether the student has said anything yet in the turn being recorded."""
+        recording = self._recording
+        return recording is not None and recording.stream.heard_speech(
+            self.config.vad.min_speech_ms
+        )
+
     @property
     def listening(self) -> bool:
         return self._recording is not None
@@ -318,8 +325,7 @@ class Engine:
             voice.say(rest)
         timings["llm_total"] = _ms_since(llm_started)
         voice.finish()
-        if not self._cancel.is_set():
-            self.speaker.wait()
+        self._wait_for_speaker()
         cancelled = self._cancel.is_set()
         reply = " ".join(voice.spoken)
         timings.update(voice.timings(released_at))
@@ -341,12 +347,17 @@ class Engine:
             if self._cancel.is_set():
                 break
             self.speaker.play(self.models.tts.synthesize(speakable(piece)))
-        self.speaker.wait()
+        self._wait_for_speaker()
         self._state(State.IDLE, turn=turn)
 
     def _forget(self) -> None:
         self.history.clear()
         self._prefill()
+
+    def _wait_for_speaker(self) -> None:
+        """Wait until the reply has been played, beating the heartbeat (the systemd watchdog)."""
+        while not self._cancel.is_set() and not self.speaker.wait(timeout=1.0):
+            self.heartbeat = time.monotonic()
 
     def _prefill(self) -> None:
         """Evaluate the activity's fixed prompt now, so the first turn does not wait for it."""

@@ -42,7 +42,7 @@ class LocalLlm:
         self.stop_reason = ""
 
     def prefill(self, messages: list[Message]) -> None:
-        """Evaluate ``messages`` now, so a turn that starts with them only evaluates its question."""
+        """Evaluate ``messages`` now: a turn that starts with them evaluates only its question."""
         self.llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
 
     def stream(

@@ -48,6 +48,7 @@ from appliance.config import Config, load_config, save_config
 from appliance.engine.activities import BUILTIN_ACTIVITIES, activity_for
 from appliance.events import Event, EventStream, State, StateChanged
 from appliance.hardware.buttons import ButtonLike
+from appliance.system.network import address_announcement
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ class Controller:
         load: Callable[[], Config] = load_config,
         save: Callable[[Config], None] = save_config,
     ) -> None:
-        from appliance.system.network import address_announcement
-
         self.button = button
         self.engine = engine
         self.events = events

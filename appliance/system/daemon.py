@@ -51,9 +51,10 @@ log = logging.getLogger(__name__)
 
 # Exit status asking systemd for a fresh start (the unit has RestartForceExitStatus=75).
 EXIT_RESTART = 75
-# The engine's worker loop beats at least every second when idle, and per token while
-# answering, but blocks while transcribing or while a reply is being spoken.
-ENGINE_STALL_LIMIT = 60.0
+# The engine's worker beats at least once a second: when idle, per token while answering,
+# and while a reply is being spoken. Only one transcription or one sentence's synthesis
+# (a few seconds at most on a slow board) runs without a beat.
+ENGINE_STALL_LIMIT = 15.0
 MODEL_CHECK_SECONDS = 5.0
 
 EngineFactory = Callable[[Config, EventStream], Any]

@@ -1,0 +1,312 @@
+"""A language model on the school's LAN, with the box's own model as the safety net.
+
+A school may run a bigger model on a server in the building (llama.cpp's server,
+Ollama, vLLM, LM Studio: anything that speaks the OpenAI chat API). With
+``llm.backend = "openai"`` the box streams its replies from there::
+
+    [llm]
+    backend = "openai"
+    base_url = "http://192.168.1.20:8000"   # POST {base_url}/v1/chat/completions
+    model = "smollm2"                        # optional for single-model servers
+    timeout_seconds = 4.0                    # to connect and to the first word
+
+:class:`RemoteLlm` has the same interface as :class:`~appliance.engine.llm.LocalLlm`
+(``stream``, ``prefill``, ``stop_reason``) and uses only the standard library:
+one HTTP request per reply, read as server-sent events (``data: {...}`` lines,
+ending with ``data: [DONE]``).
+
+:class:`FallbackLlm` puts the two together. A lesson must not stop because the
+server is off or the Wi-Fi is down: if the server does not answer with a first
+word within ``timeout_seconds`` — or fails in any way before that — the local
+model answers that turn instead, and the log says so. If the server fails in the
+middle of a reply, the reply just ends there (``stop_reason = "error"``), and
+the engine does not speak the cut-off sentence.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from appliance.config import Config
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+CHAT_PATH = "/v1/chat/completions"
+
+
+class LanguageModel(Protocol):
+    """What the engine needs of a language model: LocalLlm, RemoteLlm and FallbackLlm."""
+
+    @property
+    def stop_reason(self) -> str: ...
+
+    def prefill(self, messages: list[Message]) -> None: ...
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = ...,
+        *,
+        temperature: float = ...,
+        max_seconds: float = ...,
+    ) -> Iterator[str]: ...
+
+
+class RemoteLlmError(ConnectionError):
+    """The server could not be reached, refused the request, or sent no text in time."""
+
+
+class RemoteLlm:
+    """Streams chat replies from an OpenAI-compatible server.
+
+    ``timeout_seconds`` bounds the wait for the first word (connecting, sending,
+    and the server's first text together) and, after that, any single silence
+    in the middle of a reply. ``should_stop`` is checked after every piece of
+    text, so a cancel takes effect at the server's next token.
+    """
+
+    def __init__(self, base_url: str, model: str = "", timeout_seconds: float = 4.0) -> None:
+        parts = urllib.parse.urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected a URL like http://192.168.1.20:8000, got {base_url!r}")
+        self.base_url = base_url.strip().rstrip("/")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port
+        prefix = parts.path.rstrip("/")
+        self.path = prefix.removesuffix("/v1") + CHAT_PATH  # ".../v1" is accepted too
+        self.model = model
+        self.timeout_seconds = timeout_seconds
+        self.stop_reason = ""
+
+    @classmethod
+    def from_config(cls, config: Config) -> RemoteLlm:
+        return cls(config.llm.base_url, config.llm.model, config.llm.timeout_seconds)
+
+    def prefill(self, messages: list[Message]) -> None:
+        """Nothing to do: the server keeps (or does not keep) its own cache."""
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        *,
+        temperature: float = 0.6,
+        max_seconds: float = 10.0,
+    ) -> Iterator[str]:
+        """Yield the reply piece by piece. Raises :class:`RemoteLlmError` before any text.
+
+        After the first piece nothing is raised: a failure ends the reply with
+        :attr:`stop_reason` ``"error"``; otherwise it is ``"stop"``, ``"length"``,
+        ``"time"`` or ``"cancelled"``, as for the local model.
+        """
+        self.stop_reason = "stop"
+        started = time.monotonic()
+        first_text_by = started + self.timeout_seconds
+        deadline = started + max_seconds
+        body: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": 0.9,
+            "seed": 1234,
+            "stream": True,
+        }
+        if self.model:
+            body["model"] = self.model
+        connection = self._connection()
+        response: http.client.HTTPResponse | None = None
+        spoke = finished = False
+        try:
+            response = self._send(connection, body, first_text_by)
+            while True:
+                if not spoke:
+                    _set_timeout(connection, _left(first_text_by, self.timeout_seconds))
+                event = _next_event(response)
+                if event is _DONE or (event is None and finished):
+                    if not spoke:
+                        raise _ServerError("the server sent an empty reply")
+                    return
+                if event is None:
+                    raise _ServerError("the server closed the connection in the middle")
+                if event.get("error"):
+                    raise _ServerError(str(event["error"]))
+                choice = (event.get("choices") or [{}])[0]
+                if text := (choice.get("delta") or {}).get("content"):
+                    if not spoke:
+                        spoke = True
+                        _set_timeout(connection, self.timeout_seconds)
+                    yield text
+                if choice.get("finish_reason"):
+                    finished = True
+                    self.stop_reason = choice["finish_reason"]
+                if should_stop():
+                    self.stop_reason = "cancelled"
+                    return
+                if time.monotonic() > deadline:
+                    self.stop_reason = "time"
+                    return
+        except _ServerError as error:
+            if not spoke:
+                raise RemoteLlmError(f"{self.base_url}: {error}") from None
+            log.warning("the LAN model failed in the middle of a reply: %s", error)
+            self.stop_reason = "error"
+        finally:
+            if response is not None:
+                response.close()
+            connection.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        return kind(self.host, self.port, timeout=self.timeout_seconds)
+
+    def _send(
+        self, connection: http.client.HTTPConnection, body: dict[str, Any], first_text_by: float
+    ) -> http.client.HTTPResponse:
+        """POST the request; the response once its status is 200 (else :class:`_ServerError`)."""
+        try:
+            connection.timeout = _left(first_text_by, self.timeout_seconds)
+            connection.request(
+                "POST",
+                self.path,
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+            )
+            _set_timeout(connection, _left(first_text_by, self.timeout_seconds))
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            raise _ServerError(f"cannot reach the server: {_describe(error)}") from None
+        if response.status != 200:
+            detail = response.read(300).decode("utf-8", "replace").strip()
+            response.close()
+            raise _ServerError(f"the server answered {response.status}: {detail}")
+        return response
+
+
+_DONE: dict[str, Any] = {}
+
+
+def _next_event(response: http.client.HTTPResponse) -> dict[str, Any] | None:
+    """The next ``data:`` object of the event stream: ``_DONE`` at ``[DONE]``, None at the end."""
+    while True:
+        try:
+            line = response.readline()
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            raise _ServerError(_describe(error)) from None
+        if not line:
+            return None
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, ": ping" comments, "event:" lines
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return _DONE
+        try:
+            event = json.loads(payload)
+        except json.JSONDecodeError:
+            raise _ServerError(f"not JSON: {payload[:80]!r}") from None
+        if not isinstance(event, dict):
+            raise _ServerError(f"not an object: {payload[:80]!r}")
+        return event
+
+
+class _ServerError(Exception):
+    """Anything that went wrong after the request was accepted."""
+
+
+def _left(until: float, timeout: float) -> float:
+    """Seconds left until a monotonic time; an exhausted wait is an error."""
+    left = until - time.monotonic()
+    if left <= 0:
+        raise _ServerError(f"no reply within {timeout:g} s")
+    return left
+
+
+def _set_timeout(connection: http.client.HTTPConnection, seconds: float) -> None:
+    if connection.sock is not None:
+        connection.sock.settimeout(seconds)
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+class FallbackLlm:
+    """The LAN model, and the local model for any turn where the LAN model fails to start.
+
+    A failure before the first word (a dead server, a refused connection, no
+    word within the timeout, an HTTP error) is logged and the same turn is
+    answered by ``fallback`` with the time left. A failure after the first word
+    ends the reply there; the next turn tries the LAN model again.
+    ``used`` says which model answered the last turn: ``"primary"`` or ``"fallback"``.
+    """
+
+    def __init__(self, primary: Any, fallback: Any) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.used = ""
+        self._active: Any = None
+
+    @property
+    def stop_reason(self) -> str:
+        return self._active.stop_reason if self._active is not None else ""
+
+    def prefill(self, messages: list[Message]) -> None:
+        """Prefill both: the local model must be quick to step in."""
+        self.primary.prefill(messages)
+        self.fallback.prefill(messages)
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        *,
+        temperature: float = 0.6,
+        max_seconds: float = 10.0,
+    ) -> Iterator[str]:
+        started = time.monotonic()
+        self._active, self.used = self.primary, "primary"
+        replies = self.primary.stream(
+            messages, max_tokens, should_stop, temperature=temperature, max_seconds=max_seconds
+        )
+        try:
+            first = next(replies)
+        except StopIteration:
+            return
+        except Exception as error:
+            log.warning(
+                "the LAN model did not answer (%s): the local model answers this turn",
+                _describe(error),
+            )
+            self._active, self.used = self.fallback, "fallback"
+            left = max(1.0, max_seconds - (time.monotonic() - started))
+            yield from self.fallback.stream(
+                messages, max_tokens, should_stop, temperature=temperature, max_seconds=left
+            )
+            return
+        try:
+            yield first
+            yield from replies
+        finally:
+            replies.close()
+
+
+def language_model(config: Config, model_path: Path) -> Any:
+    """The language model the config asks for: local, or the LAN server backed by local."""
+    from appliance.engine.llm import LocalLlm
+
+    local = LocalLlm(model_path, config.llm.threads, config.llm.context_tokens)
+    if config.llm.backend != "openai":
+        return local
+    return FallbackLlm(RemoteLlm.from_config(config), local)

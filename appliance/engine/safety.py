@@ -1,0 +1,430 @@
+"""Keeping a tiny model a good classroom partner: words, level, role and language.
+
+Four checks on text, each cheap enough to run on every sentence the box is about
+to say (microseconds, no model):
+
+* :class:`ClassroomFilter` — blocked words and phrases. The engine asks it twice:
+  :meth:`~ClassroomFilter.redirect_for` on what the *student* said (a blocked
+  word there gets a gentle change of topic, and the language model is not asked
+  at all), and :meth:`~ClassroomFilter.blocks` on each piece of the reply
+  *before* it reaches the voice (a hit stops the reply; if nothing was spoken
+  yet, :data:`SAFE_FALLBACK` is said instead). So a blocked word from the model
+  never reaches the speaker.
+* :func:`check_level` — is a reply pitched at the class's CEFR level: words per
+  sentence and the share of rare words (:data:`WORDS_PER_SENTENCE`,
+  :data:`RARE_SHARE`).
+* :func:`role_confusion` — the model answered *as the student* ("my name is
+  Anna" → "Hi, I'm Anna!"), the typical failure of very small chat models.
+* :func:`language_mismatch` — the reply is not in the class's language.
+
+The word lists live in ``appliance/engine/data/``: ``blocked.txt`` and
+``common_words.txt`` for English; another language ``xx`` uses
+``blocked.xx.txt`` and ``common_words.xx.txt`` when a pack provides them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from appliance.config import FilterSettings
+
+DATA = Path(__file__).parent / "data"
+
+SAFE_FALLBACK = "Let's talk about something else. What did you do today?"
+
+# What the box says instead of a reply that hit the filter, per language.
+FALLBACKS = {
+    "en": SAFE_FALLBACK,
+    "es": "Hablemos de otra cosa. ¿Qué hiciste hoy?",
+    "fr": "Parlons d'autre chose. Qu'est-ce que tu as fait aujourd'hui ?",
+    "de": "Lass uns über etwas anderes sprechen. Was hast du heute gemacht?",
+}
+
+# Gentle changes of topic when the student said a blocked word. One is picked by the
+# words said (not at random), so a test or a replayed session hears the same line.
+REDIRECTS = {
+    "en": (
+        "Let's use kind words in our class. What is your favourite animal?",
+        "Hmm, let's choose another topic. What do you like to eat?",
+        "Let's talk about something nice. What did you do at the weekend?",
+    ),
+    "es": ("Usemos palabras amables. ¿Cuál es tu animal favorito?",),
+    "fr": ("Utilisons des mots gentils. Quel est ton animal préféré ?",),
+    "de": ("Lass uns freundliche Wörter benutzen. Was ist dein Lieblingstier?",),
+}
+
+# When a student mentions hurting themselves, the box does not change the subject
+# brightly: it points to a person who can help.
+CARE_REPLIES = {
+    "en": "That sounds serious. Please talk to your teacher or an adult you trust today.",
+    "es": "Eso suena serio. Por favor, habla hoy con tu profesor o con un adulto de confianza.",
+    "fr": "Cela semble grave. Parle aujourd'hui à ton professeur ou à un adulte de confiance.",
+    "de": "Das klingt ernst. Bitte sprich heute mit deiner Lehrkraft oder einem Erwachsenen.",
+}
+CARE_SECTION = "self-harm"
+
+# CEFR limits. A reply's words per sentence is its word count divided by its number
+# of sentences (the mean), so one longer sentence beside short ones can pass.
+WORDS_PER_SENTENCE = {"A1": 6, "A2": 8, "B1": 12, "B2": 18, "C1": 25}
+# The most a reply may have of words outside the 3000 most common (names and numbers
+# are not counted). C1 has no limit.
+RARE_SHARE: dict[str, float | None] = {"A1": 0.10, "A2": 0.15, "B1": 0.20, "B2": 0.30, "C1": None}
+
+# Leetspeak: the characters that may stand for a letter in a blocked word.
+_LOOKALIKES = {
+    "a": "a4@",
+    "e": "e3",
+    "i": "i1!",
+    "l": "l1",
+    "o": "o0",
+    "s": "s5$",
+    "t": "t7",
+}
+_SEPARATOR = r"[\s\-_.]*"
+# Endings caught on the default list: "kills", "killed", "killing", "stabbed".
+_ENDINGS = r"(?:s|es|d|ed|ing)?"
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?:\s+|$)")
+
+
+def data_file(stem: str, language: str) -> Path:
+    """``data/blocked.txt`` for English, ``data/blocked.de.txt`` for German, and so on."""
+    return DATA / (f"{stem}.txt" if language == "en" else f"{stem}.{language}.txt")
+
+
+def read_word_list(path: Path) -> list[tuple[str, str]]:
+    """``(word, section)`` pairs from a list file: one a line, ``#`` comments, ``#: section``."""
+    if not path.is_file():
+        return []
+    entries, section = [], ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#:"):
+            section = line[2:].strip()
+        elif line and not line.startswith("#"):
+            entries.append((line.lower(), section))
+    return entries
+
+
+@cache
+def common_words(language: str = "en") -> frozenset[str]:
+    """The language's most common words (empty when the language has no list)."""
+    return frozenset(word for word, _ in read_word_list(data_file("common_words", language)))
+
+
+# --- the word filter ---
+
+
+@dataclass(frozen=True)
+class _Term:
+    word: str
+    section: str
+    pattern: re.Pattern[str]
+
+
+def _obfuscation_tolerant(word: str) -> str:
+    """A regex for ``word`` that also matches "shiiit", "sh1t", "$hit", "self harm"/"selfharm"."""
+    parts = []
+    for char in word:
+        if char in " -":
+            parts.append(_SEPARATOR)
+        else:
+            parts.append(f"[{re.escape(_LOOKALIKES.get(char, char))}]+")
+    body = "".join(parts) + _ENDINGS
+    if word.endswith("e"):  # "rape" → "raping"
+        body = f"(?:{body}|{''.join(parts[:-1])}ing)"
+    return body
+
+
+def _whole_word(body: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+class ClassroomFilter:
+    """Blocked words and phrases: the default list for the language, plus the teacher's.
+
+    Built from ``config.filter``: ``extra_words`` are blocked too (as whole words,
+    exactly as written, any case); ``allowed_words`` win over both lists: an
+    allowed word is taken off the lists, and an allowed phrase ("Moby Dick") is
+    ignored wherever it appears in the text. With ``enabled = false`` nothing is
+    blocked.
+
+    Matching is whole-word and case-insensitive: "skill" does not match "kill".
+    Words of the default list also match with repeated letters ("fuuuck"),
+    common leetspeak ("sh1t", "a$$hole") and the endings -s, -es, -ed, -ing.
+    """
+
+    def __init__(self, settings: FilterSettings | None = None, language: str = "en") -> None:
+        settings = settings or FilterSettings()
+        self.enabled = settings.enabled
+        self.language = language
+        allowed = {word.strip().lower() for word in settings.allowed_words if word.strip()}
+        terms: dict[str, _Term] = {}
+        for word, section in read_word_list(data_file("blocked", language)):
+            if word not in allowed and word not in terms:
+                terms[word] = _Term(word, section, _whole_word(_obfuscation_tolerant(word)))
+        for word in (w.strip().lower() for w in settings.extra_words):
+            if word and word not in allowed and word not in terms:
+                body = _SEPARATOR.join(re.escape(part) for part in word.split())
+                terms[word] = _Term(word, "teacher", _whole_word(body))
+        # Longest first, so "kill myself" (self-harm) wins over "kill".
+        self.terms = sorted(terms.values(), key=lambda term: -len(term.word))
+        self._allowed = [
+            _whole_word(_SEPARATOR.join(re.escape(part) for part in word.split()))
+            for word in sorted(allowed, key=len, reverse=True)
+        ]
+
+    def blocks(self, text: str) -> str | None:
+        """The blocked word or phrase (as listed) that ``text`` contains, or None."""
+        term = self._match(text)
+        return term.word if term else None
+
+    def redirect_for(self, transcript: str) -> str | None:
+        """What to say instead of asking the model, when the student said a blocked word.
+
+        None when the transcript is fine. Self-harm words get a caring line that
+        points to a trusted adult; anything else a friendly change of topic.
+        """
+        term = self._match(transcript)
+        if term is None:
+            return None
+        if term.section == CARE_SECTION:
+            return CARE_REPLIES.get(self.language, CARE_REPLIES["en"])
+        lines = REDIRECTS.get(self.language, REDIRECTS["en"])
+        return lines[sum(map(ord, transcript)) % len(lines)]
+
+    @property
+    def fallback(self) -> str:
+        """The line said instead of a reply that hit the filter before anything was spoken."""
+        return FALLBACKS.get(self.language, SAFE_FALLBACK)
+
+    def _match(self, text: str) -> _Term | None:
+        if not self.enabled or not text:
+            return None
+        for allowed in self._allowed:
+            text = allowed.sub(" ", text)
+        return next((term for term in self.terms if term.pattern.search(text)), None)
+
+
+# --- the level check ---
+
+
+@dataclass(frozen=True)
+class LevelReport:
+    """How a reply measures against a CEFR level (limits in the module's constants)."""
+
+    level: str
+    words: int
+    sentences: int
+    words_per_sentence: float  # the mean
+    longest_sentence: int
+    rare_words: tuple[str, ...]
+    rare_share: float | None  # None when the language has no common-word list
+    max_words_per_sentence: int
+    max_rare_share: float | None
+    ok: bool
+    problems: tuple[str, ...] = field(default=())
+
+
+def sentences_of(text: str) -> list[str]:
+    """``text`` cut after ``.``, ``!``, ``?`` and ``…``; empty pieces dropped."""
+    return [piece.strip() for piece in _SENTENCE_END.split(text) if _WORD.search(piece)]
+
+
+def words_of(text: str) -> list[str]:
+    """Words as a teacher counts them: "don't" is one word, "3" is one, "—" is none."""
+    return _WORD.findall(text.replace("’", "'"))
+
+
+def check_level(text: str, level: str, language: str = "en") -> LevelReport:
+    """Measure ``text`` against ``level`` (A1–C1).
+
+    * words per sentence: the mean over the reply's sentences must be at most
+      A1 6, A2 8, B1 12, B2 18, C1 25;
+    * rare-word share: words not among the language's 3000 most common words,
+      over all words counted, must be at most A1 10 %, A2 15 %, B1 20 %, B2 30 %
+      (C1: no limit). Numbers are not counted, nor names (a capitalised word
+      that does not start a sentence). Inflected forms of common words count as
+      common: "played", "cats", "happier", "stopped".
+    """
+    sentences = sentences_of(text)
+    lengths = [len(words_of(sentence)) for sentence in sentences]
+    words = sum(lengths)
+    mean = words / len(sentences) if sentences else 0.0
+    max_per_sentence = WORDS_PER_SENTENCE[level]
+    max_rare = RARE_SHARE[level]
+    known = common_words(language)
+    rare: list[str] = []
+    counted = 0
+    for sentence in sentences:
+        for position, word in enumerate(words_of(sentence)):
+            if any(char.isdigit() for char in word):
+                continue
+            if position > 0 and word[0].isupper() and word != "I":
+                continue  # a name: Anna, Paris, Lego
+            counted += 1
+            if known and not _is_common(word.lower(), known):
+                rare.append(word.lower())
+    rare_share = (len(rare) / counted if counted else 0.0) if known else None
+    problems = []
+    if mean > max_per_sentence:
+        problems.append(f"{mean:.1f} words per sentence (at most {max_per_sentence})")
+    if max_rare is not None and rare_share is not None and rare_share > max_rare:
+        problems.append(f"{rare_share:.0%} rare words (at most {max_rare:.0%})")
+    return LevelReport(
+        level=level,
+        words=words,
+        sentences=len(sentences),
+        words_per_sentence=mean,
+        longest_sentence=max(lengths, default=0),
+        rare_words=tuple(rare),
+        rare_share=rare_share,
+        max_words_per_sentence=max_per_sentence,
+        max_rare_share=max_rare,
+        ok=not problems,
+        problems=tuple(problems),
+    )
+
+
+def _is_common(word: str, known: frozenset[str]) -> bool:
+    """``word`` or its stem is common: a light English stemmer, enough for a word list."""
+    if word in known:
+        return True
+    for ending in ("'s", "s'", "'ll", "'re", "'ve", "'d"):
+        if word.endswith(ending) and word[: -len(ending)] in known:
+            return True
+    stems = []
+    for ending, replacements in (
+        ("ies", ("y",)),
+        ("ied", ("y",)),
+        ("es", ("", "e")),
+        ("s", ("",)),
+        ("ed", ("", "e")),
+        ("ing", ("", "e")),
+        ("ly", ("", "le")),
+        ("ier", ("y",)),
+        ("iest", ("y",)),
+        ("er", ("", "e")),
+        ("est", ("", "e")),
+    ):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            stem = word[: -len(ending)]
+            stems += [stem + replacement for replacement in replacements]
+            if len(stem) > 2 and stem[-1] == stem[-2]:  # stopped → stop
+                stems.append(stem[:-1])
+    return any(stem in known for stem in stems)
+
+
+# --- role confusion ---
+
+_NAME_INTRO = re.compile(
+    r"\b(?:my name is|my name's|call me|i am called|i'm called)\s+([^\W\d_]+)", re.IGNORECASE
+)
+_I_AM_NAME = re.compile(r"\b(?:[Ii]'m|I am)\s+([A-Z][^\W\d_A-Z]+)\b")
+_AGE = re.compile(r"\b(?:i'm|i am)\s+(\d+)(?:\s+years?\s+old)?\b", re.IGNORECASE)
+_ORIGIN = re.compile(r"\b(?i:i'm|i am|i come)\s+from\s+([A-Z][^\W\d_]+)")
+
+
+def student_identity(transcript: str) -> tuple[set[str], set[str], set[str]]:
+    """The names, ages and home places the student gave for themselves (lowercase)."""
+    text = transcript.replace("’", "'")
+    names = {match.group(1).lower() for match in _NAME_INTRO.finditer(text)}
+    # "I'm Anna", "I am Tom": a capitalised word after "I'm" (not "I'm happy", not "I'm OK").
+    names |= {match.group(1).lower() for match in _I_AM_NAME.finditer(text)}
+    ages = {match.group(1) for match in _AGE.finditer(text)}
+    places = {match.group(1).lower() for match in _ORIGIN.finditer(text)}
+    return names, ages, places
+
+
+def role_confusion(reply: str, transcript: str, language: str = "en") -> bool:
+    """True when the reply claims the student's name, age or home as the box's own.
+
+    The student says "Hello, my name is Anna." — a reply "Hello, I'm Anna!",
+    "My name is Anna." or "Call me Anna" is the model speaking as the student.
+    "Nice to meet you, Anna!" is fine. Ages ("I am 12 years old") and homes
+    ("I'm from Spain") count the same way. ``transcript`` may hold everything the
+    student said in the session, so a later claim is caught too.
+
+    The patterns are English: for another ``language`` this returns False (not
+    measured) until that language's patterns are added.
+    """
+    if language != "en":
+        return False
+    names, ages, places = student_identity(transcript)
+    text = reply.replace("’", "'")
+    claim = r"\b(?:my name is|my name's|call me|i am called|i'm called|i'm|i am)\s+(?:also\s+)?"
+    for name in names:
+        if re.search(claim + re.escape(name) + r"\b", text, re.IGNORECASE):
+            return True
+    for age in ages:
+        if re.search(rf"\b(?:i'm|i am)\s+(?:also\s+)?{age}\s+years?\s+old", text, re.IGNORECASE):
+            return True
+    for place in places:
+        pattern = rf"\b(?:i'm|i am|i come)\s+(?:also\s+)?from\s+{re.escape(place)}\b"
+        if re.search(pattern, text, re.IGNORECASE):
+            return True
+    return False
+
+
+# --- language ---
+
+# The commonest function words of each language, mostly distinct between them (no "a",
+# "de", "en", "die" ...): enough to tell which language a sentence is in.
+_STOP_WORDS_TEXT = {
+    "en": "the and is are you your what i it this that with have to of was do not my",
+    "es": "el la los las y es que qué un una por para con tu yo pero muy está",
+    "fr": "le les et est je tu vous une que qui pour pas avec dans sur très c'est",
+    "de": "der das und ist ich du nicht ein eine mit auf für sehr wie was",
+    "it": "il lo gli e è che di un una per con non sono mi ti molto",
+    "pt": "o os as e é que um uma para com não você eu muito está",
+    "nl": "het een en is ik je niet van dat met voor zijn ook wat",
+}
+STOP_WORDS = {code: frozenset(words.split()) for code, words in _STOP_WORDS_TEXT.items()}
+
+
+def guess_language(text: str) -> str | None:
+    """The language of :data:`STOP_WORDS` with most function words in ``text``, if any."""
+    words = [word.lower() for word in words_of(text)]
+    scores = {code: sum(word in stop for word in words) for code, stop in STOP_WORDS.items()}
+    best = max(scores, key=lambda code: scores[code])
+    return best if scores[best] else None
+
+
+def language_mismatch(text: str, language: str = "en") -> bool:
+    """True when ``text`` is clearly not in ``language``.
+
+    Two tests, for replies of three words or more: the script (for English, more
+    than 10 % of the letters outside ASCII; for other Latin-script languages,
+    more than 30 % outside the Latin alphabet), and the function words: another
+    language of :data:`STOP_WORDS` has strictly more of them than ``language``.
+    """
+    words = words_of(text)
+    if len(words) < 3:
+        return False
+    letters = [char for char in text if char.isalpha()]
+    if language == "en":
+        foreign = sum(not char.isascii() for char in letters)
+        if letters and foreign / len(letters) > 0.10:
+            return True
+    elif language in STOP_WORDS:
+        foreign = sum(not _is_latin(char) for char in letters)
+        if letters and foreign / len(letters) > 0.30:
+            return True
+    if language not in STOP_WORDS:
+        return False
+    lowered = [word.lower() for word in words]
+    scores = {code: sum(word in stop for word in lowered) for code, stop in STOP_WORDS.items()}
+    return max(scores.values()) > scores[language]
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() or "\u00c0" <= char <= "\u024f"
+
+
+def blocked_words(texts: Iterable[str], word_filter: ClassroomFilter) -> list[str]:
+    """Every blocked word found in ``texts`` (one entry per text that hits)."""
+    return [hit for text in texts if (hit := word_filter.blocks(text))]
