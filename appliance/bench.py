@@ -1,8 +1,9 @@
 """``parlo bench``: latency and memory of the speech loop, on the real models.
 
 The student questions in ``bench/utterances.txt`` are spoken by the installed
-piper voice, padded with the silence a button press leaves around speech, and
-answered one after another through the same :class:`Engine` the daemon runs.
+piper voice, padded with the silence a button press leaves around speech
+(0.3 s), and played in real time into the same :class:`Engine` the daemon runs,
+through a file-backed microphone: press, speak, release when the clip ends.
 
 In the same run it measures a *sequential* baseline on the same models: VAD
 after release, STT over whisper's full 30 s window, the whole reply, the whole
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import resource
 import sys
 import time
@@ -31,6 +33,7 @@ from appliance.config import Config, load_config
 from appliance.engine.activities import activity_for, word_budget
 from appliance.engine.conversation import Engine, Models
 from appliance.engine.text import speakable, word_count
+from appliance.events import State, StateChanged, TurnFinished
 
 UTTERANCES = Path(__file__).resolve().parent.parent / "bench" / "utterances.txt"
 PRESS_SILENCE_S = 0.3
@@ -58,7 +61,36 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """The highest RSS since the process started, or since :func:`reset_peak_rss`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start peak RSS afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def live_turn(engine: Engine, devices: FileDevices, clip: np.ndarray) -> dict[str, Any]:
+    """Press, let the student speak ``clip`` in real time, release; wait for the answer."""
+    finished: queue.Queue[TurnFinished | StateChanged] = queue.Queue()
+    unsubscribe = engine.events.subscribe(finished.put)
+    try:
+        devices.feed(clip)
+        engine.listen()
+        while devices.pending_frames:
+            time.sleep(0.005)
+        engine.finish_listening()
+        while True:
+            event = finished.get(timeout=120)
+            if isinstance(event, TurnFinished):
+                return {"transcript": event.transcript, "reply": event.reply, **event.timings_ms}
+            if isinstance(event, StateChanged) and event.state == State.IDLE and event.detail:
+                return {"transcript": "", "reply": "", "not_heard": event.detail}
+    finally:
+        unsubscribe()
 
 
 def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
@@ -109,31 +141,34 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     from appliance.assistant import build_engine
 
     started = time.perf_counter()
-    engine = build_engine(config, FileDevices(realtime=False))
+    devices = FileDevices(realtime=True)
+    engine = build_engine(config, devices)
     load_seconds = time.perf_counter() - started
     rss_after_load = rss_mb()
     utterances = load_utterances()
     clips = [spoken(engine.models, text) for text in utterances]
     engine.run_turn(clips[0], 16000)  # warm every path once
     engine.reset()
+    time.sleep(2.0)  # let worker threads of the last turn wind down
     idle_cpu = idle_cpu_percent()
 
     streamed: list[dict[str, float]] = []
     sequential: list[dict[str, float]] = []
     turns = []
     for run in range(runs):
-        question = utterances[run % len(clips)]
-        result = engine.run_turn(clips[run % len(clips)], 16000)
-        streamed.append(result.timings_ms)
+        turn = live_turn(engine, devices, clips[run % len(clips)])
+        streamed.append(turn)
         turns.append(
             {
-                "question": question,
-                "heard": result.transcript,
-                "reply": result.reply,
-                "first_audio_ms": result.timings_ms.get("first_audio"),
+                "question": utterances[run % len(clips)],
+                "heard": turn["transcript"],
+                "reply": turn["reply"],
+                "first_audio_ms": turn.get("first_audio"),
             }
         )
+    peak_streamed = peak_rss_mb()  # the daemon's own peak: load, then live turns
     engine.reset()
+    reset_peak_rss()
     for run in range(runs):
         sequential.append(sequential_turn(engine, clips[run % len(clips)]))
         engine.reset()
@@ -167,7 +202,8 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
         "overhead_percent": round(100 * float(np.median(overhead) / np.median(first_audio)), 1)
         if overhead
         else None,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_streamed, 1),
+        "peak_rss_sequential_mb": round(peak_rss_mb(), 1),
         "rss_after_load_mb": round(rss_after_load, 1),
         "load_seconds": round(load_seconds, 2),
         "idle_cpu_percent": round(idle_cpu, 2),
@@ -222,7 +258,8 @@ def render_table(result: dict[str, Any]) -> str:
         "",
         f"  models loaded and warm  {result['load_seconds']:.2f} s",
         f"  RSS after load          {result['rss_after_load_mb']:.0f} MB",
-        f"  peak RSS                {result['peak_rss_mb']:.0f} MB",
+        f"  peak RSS                {result['peak_rss_mb']:.0f} MB"
+        f"   (sequential baseline: {result['peak_rss_sequential_mb']:.0f} MB)",
         f"  idle CPU                {result['idle_cpu_percent']:.2f} %",
     ]
     for row in result.get("scaling", []):

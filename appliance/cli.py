@@ -14,6 +14,7 @@ import logging
 import sys
 
 from appliance.config import ConfigError
+from appliance.memory import limit_malloc_arenas
 
 COMMAND_MODULES = (
     "appliance.commands",  # converse, run, bench
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -136,6 +136,8 @@ class VadSettings:
 @dataclass(frozen=True)
 class SttSettings:
     threads: int = between(2, 1, 16)
+    # Start transcribing after this pause while the button is still held (0: never).
+    guess_after_pause: float = between(0.25, 0.0, 2.0)
 
 
 @dataclass(frozen=True)

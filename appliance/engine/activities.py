@@ -10,13 +10,17 @@ activity shows one exchange in exactly the shape wanted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from appliance.config import Config
 
 
 @dataclass(frozen=True)
 class Activity:
+    """An activity. ``examples`` are the exchanges shown to the model before the class's
+    own turns; ``simple_examples`` (if any) replace them at A1 and A2, where replies
+    must be shorter and plainer. Examples may name ``{character}`` and ``{setting}``."""
+
     name: str
     prompt: str
     examples: tuple[tuple[str, str], ...] = ()
@@ -24,6 +28,7 @@ class Activity:
     max_words: int = 30
     ends_with_question: bool = False
     spoken_name: str = ""
+    simple_examples: tuple[tuple[str, str], ...] = ()
 
 
 LEVEL_RULES = {
@@ -33,9 +38,15 @@ LEVEL_RULES = {
     "B2": "Use natural everyday English. Keep sentences clear.",
     "C1": "Speak naturally, with some idioms.",
 }
+SIMPLE_LEVELS = ("A1", "A2")
 
 LENGTH_WORDS = {"short": 1.0, "medium": 1.6, "long": 2.4}
+# Beginners get shorter replies: an activity's ``max_words`` is for B1.
+LEVEL_WORDS = {"A1": 0.6, "A2": 0.8, "B1": 1.0, "B2": 1.2, "C1": 1.4}
 
+# SmolLM2-135M copies the shape of the examples: a reaction, then one question. The
+# examples also show how to treat a name ("Nice to meet you, Tom!"), a request for a
+# link, and rudeness, because a tiny model left to itself answers "Hi, I'm Tom!".
 BUILTIN_ACTIVITIES: dict[str, Activity] = {
     activity.name: activity
     for activity in (
@@ -43,10 +54,26 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             name="conversation",
             spoken_name="Conversation",
             prompt=(
-                "You are a friendly English conversation partner for a language student. "
+                "You are Parlo, a friendly English conversation partner for a language student. "
                 "Reply in one or two short sentences, then ask the student one simple question."
             ),
-            examples=(("I like football.", "Football is fun! Who is your favourite player?"),),
+            examples=(
+                ("Hello, my name is Tom.", "Nice to meet you, Tom! I'm Parlo. Where are you from?"),
+                ("I played tennis yesterday.", "Tennis is a great sport. Who did you play with?"),
+                (
+                    "Can you send me a link to a website?",
+                    "Sorry, I can only talk, not send links. What do you want to learn about?",
+                ),
+                (
+                    "You are stupid.",
+                    "Oh, that is not kind! Let's talk about fun things. What is your hobby?",
+                ),
+            ),
+            simple_examples=(
+                ("Hello, my name is Tom.", "Hello, Tom! I am Parlo. How old are you?"),
+                ("I like dogs.", "Dogs are nice! Do you have a dog?"),
+                ("Send me a link.", "Sorry, I can only talk. What do you like?"),
+            ),
             opening="Hello! Let's talk. What did you do today?",
             max_words=30,
             ends_with_question=True,
@@ -62,9 +89,21 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             ),
             examples=(
                 (
-                    "Hello! How are you?",
-                    "Hello, my friend! I am very busy today. What would you like?",
+                    "Hello! My name is Tom.",
+                    "Welcome, Tom! I am {character}. What can I do for you?",
                 ),
+                (
+                    "What do you do here?",
+                    "I work here every day, and I love it! Would you like to look around?",
+                ),
+                (
+                    "Can you show me a website?",
+                    "A website? I don't know about those! Can I help you with something else?",
+                ),
+            ),
+            simple_examples=(
+                ("Hello! I am Tom.", "Hello, Tom! I am {character}. How are you?"),
+                ("What do you do?", "I work here. I love it! Do you like it here?"),
             ),
             opening="Hello there! Welcome! What can I do for you?",
             max_words=30,
@@ -84,6 +123,14 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
                     "A patient visits the doctor, but the doctor is a cat. "
                     "The cat only says meow and wants fish. Action!",
                 ),
+                (
+                    "My name is Tom. A scene with me.",
+                    "Tom is a chef, but his soup is alive. It jumps out of the pot! Action!",
+                ),
+            ),
+            simple_examples=(
+                ("A scene at the doctor.", "The doctor is a cat. It only says meow. Action!"),
+                ("I am Tom. A scene with me.", "Tom is a chef. His soup can sing! Action!"),
             ),
             opening="Give me a place and I will give you a scene!",
             max_words=45,
@@ -93,13 +140,21 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             spoken_name="Story",
             prompt=(
                 "You and the student tell a story together. The student adds a sentence, "
-                "then you add one or two sentences that continue it. Never finish the story."
+                "then you add one or two new sentences that continue it. Never finish the story."
             ),
             examples=(
                 (
                     "Once upon a time there was a small dog.",
                     "The dog lived in a big red house. One day, it found a key.",
                 ),
+                (
+                    "The key was made of gold.",
+                    "The dog carried the key to the old tree in the park.",
+                ),
+            ),
+            simple_examples=(
+                ("Once upon a time there was a small dog.", "The dog was happy. It found a key."),
+                ("The key was gold.", "The dog ran to the park with it."),
             ),
             opening="Let's tell a story together. Once upon a time, there was a tiny dragon.",
             max_words=30,
@@ -113,9 +168,17 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             ),
             examples=(
                 (
+                    "Good morning. My name is Tom.",
+                    "Good morning, Tom, and welcome. Why would you like this job?",
+                ),
+                (
                     "I am good at working in a team.",
                     "That is very useful. Can you tell me about a time you helped a colleague?",
                 ),
+            ),
+            simple_examples=(
+                ("Hello. My name is Tom.", "Hello, Tom. Welcome! Why do you want this job?"),
+                ("I like people.", "Good. Can you work on Saturdays?"),
             ),
             opening="Good morning, and welcome. Please tell me a little about yourself.",
             max_words=30,
@@ -131,7 +194,9 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
                 "Never say the word apple unless the student guesses it."
             ),
             examples=(
-                ("Is it an animal?", "No, it is not an animal. It is something you can eat."),
+                ("Is it an animal?", "No, it is not an animal. Hint: you can eat it."),
+                ("Is it a fruit?", "Yes, it is a fruit! Hint: it grows on a tree."),
+                ("Is it a banana?", "No, it is not a banana. Hint: it can be red or green."),
             ),
             opening="I am thinking of something. Ask me yes or no questions to guess it!",
             max_words=20,
@@ -141,7 +206,8 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
 
 
 def activity_for(config: Config) -> Activity:
-    """The configured activity, built-in or the teacher's own."""
+    """The configured activity, built-in or the teacher's own, with the examples for the
+    class's level and its character and setting filled in."""
     name = config.activity.name
     if name in config.custom_activities:
         custom = config.custom_activities[name]
@@ -153,7 +219,15 @@ def activity_for(config: Config) -> Activity:
             ends_with_question=custom.ends_with_question,
             spoken_name=name.replace("_", " "),
         )
-    return BUILTIN_ACTIVITIES[name]
+    activity = BUILTIN_ACTIVITIES[name]
+    simple = config.activity.level in SIMPLE_LEVELS and activity.simple_examples
+    examples = activity.simple_examples if simple else activity.examples
+    return replace(activity, examples=tuple(_fill(pair, config) for pair in examples))
+
+
+def _fill(pair: tuple[str, str], config: Config) -> tuple[str, str]:
+    fields = {"character": config.activity.character, "setting": config.activity.setting}
+    return (pair[0].format(**fields), pair[1].format(**fields))
 
 
 def system_prompt(activity: Activity, config: Config) -> str:
@@ -165,4 +239,6 @@ def system_prompt(activity: Activity, config: Config) -> str:
 
 
 def word_budget(activity: Activity, config: Config) -> int:
-    return round(activity.max_words * LENGTH_WORDS[config.reply.length])
+    """How many words a reply may have: the activity's, for the reply length and the level."""
+    length = LENGTH_WORDS[config.reply.length] * LEVEL_WORDS[config.activity.level]
+    return round(activity.max_words * length)

@@ -40,6 +40,7 @@ from appliance.engine.text import SentenceSplitter, speakable, word_count
 from appliance.engine.tts import PiperTts
 from appliance.engine.vad import RATE, SileroVad, VadStream
 from appliance.events import EventStream, State, StateChanged, TurnFinished
+from appliance.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,30 @@ class _Recording:
     blocks: queue.Queue[np.ndarray | None] = field(default_factory=queue.Queue)
     done: threading.Event = field(default_factory=threading.Event)
     vad_seconds: float = 0.0
+    guess: _Guess | None = None
+
+
+class _Guess(threading.Thread):
+    """A transcription started during a pause while the button is still held.
+
+    Students pause before they let go. If they say nothing more, the words are
+    already transcribed at release; if they go on, the guess is dropped.
+    """
+
+    def __init__(self, stt: WhisperStt, speech: np.ndarray, last_speech_frame: int) -> None:
+        super().__init__(name="stt-guess", daemon=True)
+        self.stt = stt
+        self.speech = speech
+        self.last_speech_frame = last_speech_frame
+        self.transcript = ""
+        self.stale = threading.Event()
+
+    def run(self) -> None:
+        self.transcript = self.stt.transcribe(self.speech, should_stop=self.stale.is_set)
+
+    def drop(self) -> None:
+        self.stale.set()
+        self.join()
 
 
 class Engine:
@@ -164,6 +189,8 @@ class Engine:
             if self.microphone is not None:
                 self.microphone.close()
             recording.blocks.put(None)
+            if recording.guess is not None:
+                recording.guess.stale.set()
 
     def reset(self) -> None:
         """Forget the conversation so far."""
@@ -260,6 +287,7 @@ class Engine:
             listened = time.monotonic() - started
             spoke = recording.stream.heard_speech(min_speech_ms)
             silence = recording.stream.seconds_of_trailing_silence()
+            self._guess_during_pause(recording, spoke, silence)
             ended_by_silence = end_after_silence is not None and (
                 (spoke and silence >= end_after_silence)
                 or (not spoke and listened > NO_SPEECH_TIMEOUT)
@@ -267,6 +295,29 @@ class Engine:
             if ended_by_silence or listened > MAX_LISTEN_SECONDS:
                 self.finish_listening()
         recording.done.set()
+
+    def _guess_during_pause(self, recording: _Recording, spoke: bool, silence: float) -> None:
+        guess, stream = recording.guess, recording.stream
+        if guess is not None and guess.last_speech_frame != stream.last_speech_frame:
+            guess.drop()  # the student went on speaking
+            recording.guess = guess = None
+        pause = self.config.stt.guess_after_pause
+        if guess is None and spoke and pause and silence >= pause:
+            speech = stream.speech(self.config.vad.min_speech_ms, self.config.vad.pad_ms)
+            if speech is not None:
+                recording.guess = _Guess(self.models.stt, speech, stream.last_speech_frame)
+                recording.guess.start()
+
+    def _transcribe(self, recording: _Recording, speech: np.ndarray) -> str:
+        """The words of ``speech``: the guess made during the pause, if it still holds."""
+        guess = recording.guess
+        if guess is not None:
+            if guess.last_speech_frame == recording.stream.last_speech_frame:
+                guess.join()
+                if not guess.stale.is_set():
+                    return guess.transcript
+            guess.drop()
+        return self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
 
     def _answer_recording(self, recording: _Recording, released_at: float, turn: int) -> TurnResult:
         self._reload_config_if_changed()
@@ -280,8 +331,8 @@ class Engine:
         self._state(State.THINKING, turn=turn)
         self.speaker.prepare()
         started = time.perf_counter()
-        transcript = self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
-        timings["stt"] = _ms_since(started)
+        transcript = self._transcribe(recording, speech)
+        timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
         if not transcript or _is_non_speech(transcript):
             return self._not_heard(timings, turn, "nothing recognisable was said")
         return self._respond(transcript, released_at, timings, turn)
@@ -338,6 +389,7 @@ class Engine:
         )  # fmt: skip
         self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
+        release_free_memory()
         return result
 
     def _say(self, text: str, turn: int) -> None:

@@ -77,7 +77,7 @@ class VadStream:
         self.vad = vad
         self.probabilities: list[float] = []
         self.speech_frames = 0
-        self._last_speech_frame = -1
+        self.last_speech_frame = -1
         self._blocks: list[np.ndarray] = []
         self._unread = np.zeros(0, dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
@@ -95,7 +95,7 @@ class VadStream:
             self.probabilities.append(probability)
             if probability >= self.vad.threshold:
                 self.speech_frames += 1
-                self._last_speech_frame = len(self.probabilities) - 1
+                self.last_speech_frame = len(self.probabilities) - 1
 
     @property
     def audio(self) -> np.ndarray:
@@ -108,9 +108,9 @@ class VadStream:
 
     def seconds_of_trailing_silence(self) -> float:
         """How long it has been quiet since the last speech (0 if nobody spoke yet)."""
-        if self._last_speech_frame < 0:
+        if self.last_speech_frame < 0:
             return 0.0
-        return (len(self.probabilities) - 1 - self._last_speech_frame) * FRAME / RATE
+        return (len(self.probabilities) - 1 - self.last_speech_frame) * FRAME / RATE
 
     def speech(self, min_speech_ms: int = 200, pad_ms: int = 150) -> np.ndarray | None:
         """The audio from the first to the last speech frame, padded; None if too little speech.
