@@ -204,6 +204,22 @@ def test_push_to_talk_with_a_live_microphone(make_engine, speak):
     assert wait_for(lambda: finished)
     assert "how are you" in finished[0].transcript.lower()
     assert finished[0].reply
+    assert engine.guesses_used == 1, "the pause before release should have been used"
+
+
+def test_a_guess_is_dropped_when_the_student_goes_on(make_engine, speak):
+    engine = make_engine(realtime=True)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    first, second = speak("I like apples."), speak("And I like bananas too.")
+    engine.devices.feed(np.concatenate([first, silence(0.6), second, silence(0.1)]))
+    engine.listen()
+    assert wait_for(lambda: engine.devices.pending_frames == 0)
+    engine.finish_listening()
+    assert wait_for(lambda: finished)
+    # A guess made after "apples" must not be the answer: both halves are heard.
+    assert "apples" in finished[0].transcript.lower()
+    assert "bananas" in finished[0].transcript.lower()
 
 
 def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):

@@ -131,6 +131,7 @@ class Engine:
         self._config_mtime = _mtime(config_path)
         self.history: list[Message] = []
         self.heartbeat = time.monotonic()
+        self.guesses_used = 0  # turns answered from a transcription made during a pause
         self._jobs: queue.Queue[tuple[Callable[..., Any], tuple, Future] | None] = queue.Queue()
         self._cancel = threading.Event()
         self._turn = 0
@@ -315,6 +316,7 @@ class Engine:
             if guess.last_speech_frame == recording.stream.last_speech_frame:
                 guess.join()
                 if not guess.stale.is_set():
+                    self.guesses_used += 1
                     return guess.transcript
             guess.drop()
         return self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
