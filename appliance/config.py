@@ -28,8 +28,6 @@ Constraints live beside each field, in ``field(metadata=...)``:
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import tomllib
 import types
 import typing
@@ -266,26 +264,11 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def save_config(config: Config, path: Path | None = None) -> None:
-    """Write atomically: temp file, fsync, rename. Concurrent saves: the last one wins whole."""
+    """Write atomically: concurrent saves never leave a broken file; the last one wins whole."""
+    from appliance.durable import write_atomically
     from appliance.paths import config_path
 
-    path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(config.to_toml())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path or config_path(), config.to_toml())
 
 
 # --- reading: dicts from TOML into dataclasses, with messages that name the key ---

@@ -7,12 +7,12 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Callable
 
 import evdev
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from appliance.config import ButtonSettings
 from appliance.hardware.buttons import (
@@ -26,14 +26,6 @@ from appliance.hardware.buttons import (
 
 ecodes = evdev.ecodes
 InputEvent = evdev.InputEvent
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.005)
 
 
 def key(code: int, value: int, at: float) -> list:

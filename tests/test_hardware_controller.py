@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from gpiozero import PWMLED, Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from appliance.config import ButtonSettings, Config, CustomActivity, load_config, save_config
 from appliance.events import EventStream, State, StateChanged
@@ -23,14 +23,6 @@ from appliance.system.fake_engine import FakeEngine
 
 DOUBLE_TAP = 0.4
 LONG_HOLD = 0.3
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.005)
 
 
 def settings(mode: str = "hold", very_long_hold: float = 3.0) -> ButtonSettings:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from gpiozero import PWMLED, RGBLED, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from appliance.config import LedSettings
 from appliance.events import EventStream, State, TurnFinished
@@ -24,14 +23,6 @@ from appliance.hardware.leds import (
 )
 
 BRIGHTNESS = 0.5
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.005)
 
 
 @pytest.fixture(autouse=True)

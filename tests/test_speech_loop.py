@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from appliance.audio.wav import read_wav, resample, write_wav
 from appliance.bench import load_utterances
@@ -184,24 +185,15 @@ def test_events_follow_a_turn(make_engine, speak):
     assert len(finished) == 1 and "music" in finished[0].transcript.lower()
 
 
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_push_to_talk_with_a_live_microphone(make_engine, speak):
     engine = make_engine(realtime=True)
     finished: list[TurnFinished] = []
     engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
     engine.devices.feed(np.concatenate([speak("Hello, how are you today?"), silence(0.5)]))
     engine.listen()
-    assert wait_for(lambda: engine.devices.pending_frames == 0)  # the student has finished
+    wait_until(lambda: engine.devices.pending_frames == 0)  # the student has finished
     engine.finish_listening()
-    assert wait_for(lambda: finished)
+    wait_until(lambda: finished, timeout=120)
     assert "how are you" in finished[0].transcript.lower()
     assert finished[0].reply
     assert engine.guesses_used == 1, "the pause before release should have been used"
@@ -214,9 +206,9 @@ def test_a_guess_is_dropped_when_the_student_goes_on(make_engine, speak):
     first, second = speak("I like apples."), speak("And I like bananas too.")
     engine.devices.feed(np.concatenate([first, silence(0.6), second, silence(0.1)]))
     engine.listen()
-    assert wait_for(lambda: engine.devices.pending_frames == 0)
+    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
     engine.finish_listening()
-    assert wait_for(lambda: finished)
+    wait_until(lambda: finished, timeout=120)
     # A guess made after "apples" must not be the answer: both halves are heard.
     assert "apples" in finished[0].transcript.lower()
     assert "bananas" in finished[0].transcript.lower()
@@ -228,7 +220,7 @@ def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):
     engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
     engine.devices.feed(speak("I have a small black cat."))
     engine.listen(end_after_silence=0.8)  # nobody calls finish_listening()
-    assert wait_for(lambda: finished)
+    wait_until(lambda: finished, timeout=120)
     assert "cat" in finished[0].transcript.lower()
 
 
@@ -239,9 +231,9 @@ def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak)
         np.concatenate([speak("Tell me a long story about a dragon."), silence(0.3)])
     )
     engine.listen()
-    assert wait_for(lambda: engine.devices.pending_frames == 0)
+    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
     engine.finish_listening()
-    assert wait_for(lambda: engine.state == State.SPEAKING), "never started speaking"
+    wait_until(lambda: engine.state == State.SPEAKING, timeout=120)
     time.sleep(0.3)
     engine.listen()  # barge-in: a press while speaking
     assert engine.state == State.LISTENING

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from appliance.audio.devices import AudioDeviceError, Microphone
 from appliance.events import EventStream, State
@@ -33,14 +33,6 @@ except (ImportError, OSError):  # PortAudio not installed: the fakes only need t
 
 
 USB_MIC = "USB PnP Sound Device: Audio (hw:2,0)"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.005)
 
 
 class FakeMicrophoneDevice:

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from appliance.config import ButtonSettings, Config, save_config
 from appliance.events import EventStream, State
@@ -27,14 +27,6 @@ from appliance.system.notify import Notifier, Watchdog
 REPO = Path(__file__).resolve().parents[1]
 WATCHDOG_SECONDS = 0.4  # pings due every 0.2 s
 STALL_LIMIT = 0.5
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.01)
 
 
 class FakeSystemd:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 from gpiozero import PWMLED, Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from appliance.config import ButtonSettings, Config
 from appliance.events import EventStream, State, StateChanged
@@ -27,14 +28,6 @@ from appliance.system.fake_engine import FakeEngine
 TURNS = 200
 WARM_UP = 20
 DOUBLE_TAP = 0.1
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        time.sleep(0.002)
 
 
 def rss_bytes() -> int:

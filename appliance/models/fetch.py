@@ -20,8 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.durable import fsync_file, remove_tree
 from appliance.models.catalog import CatalogFile, CatalogModel, CatalogPack
-from appliance.models.durable import fsync_file, remove_tree
 from appliance.models.integrity import IntegrityError, ProgressCallback, copy_verified, sha256_file
 from appliance.models.manifest import ROLES
 from appliance.models.store import ModelSet, ModelStore

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.models.durable import crash_point, fsync_file
+from appliance.durable import crash_point, fsync_file
 from appliance.models.manifest import Manifest
 
 CHUNK_BYTES = 1024 * 1024

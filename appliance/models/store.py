@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.models.durable import (
+from appliance.durable import (
     crash_point,
     durable_rename,
     fsync_dir,

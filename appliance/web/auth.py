@@ -20,10 +20,10 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import tempfile
 from pathlib import Path
+
+from appliance.durable import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def set_secret(secret: str, path: Path | None = None) -> None:
         "salt": salt.hex(),
         "hash": _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex(),
     }
-    _write_private(path, json.dumps(record) + "\n")
+    write_atomically(path, json.dumps(record) + "\n")
 
 
 def has_secret(path: Path | None = None) -> bool:
@@ -130,7 +130,7 @@ def reset_pin_to_stick(stick_path: Path, secret_file: Path | None = None) -> str
         "Open the box's address in a browser on the same network and log in with this PIN.\n"
         "Delete this file once you have changed the PIN or noted it somewhere safe.\n"
     )
-    _write_private(pin_file, text)
+    write_atomically(pin_file, text)
     set_secret(pin, secret_file)
     log.warning("web page PIN reset from USB stick; the new PIN was written to %s", pin_file)
     return pin
@@ -151,18 +151,3 @@ def _read_record(path: Path) -> dict | None:
         log.error("cannot read the web secret file %s; set a new one with `parlo passwd`", path)
         return None
     return record if isinstance(record, dict) else None
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Temp file (created 0600), fsync, rename: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

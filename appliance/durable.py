@@ -1,13 +1,16 @@
 """Filesystem steps that survive a power cut.
 
 A model update must leave the store holding either the old set or the new one,
-whatever moment the power goes. That takes three habits, each wrapped here:
+whatever moment the power goes, and a saved setting or password is either the
+old file or the new one, never half of each. That takes a few habits, each
+wrapped here:
 
 - a file's bytes reach the disk before anything points at it (:func:`fsync_file`);
 - a rename or a new directory entry is only durable once its *directory* is
   synced (:func:`fsync_dir`);
 - a pointer changes in one step: a symlink is made under a temporary name and
-  renamed over the old one (:func:`replace_symlink`), which POSIX makes atomic.
+  renamed over the old one (:func:`replace_symlink`), which POSIX makes atomic;
+- a small file is replaced the same way (:func:`write_atomically`).
 
 Every step that changes the disk (these, and each chunk a copy writes) is also a
 numbered *crash point*. Tests set ``PARLO_TEST_CRASH_AT=N`` and the process kills
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 CRASH_ENV = "PARLO_TEST_CRASH_AT"
@@ -88,3 +92,22 @@ def remove_tree(path: Path) -> None:
     else:
         return
     crash_point()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: temp file (0600), fsync, rename, sync the directory.
+
+    A reader sees the old file or the new one; of several writers at once, the last wins whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
