@@ -122,7 +122,12 @@ def run_command(args: argparse.Namespace) -> int:
         return demo_without_sound(config)
     from appliance.system.daemon import run_assistant
 
-    return run_assistant(config, backend, interactive=sys.stdin.isatty() or not files)
+    print(
+        "Parlo is starting. Press the space bar (or Enter) and speak; it answers when you "
+        "pause or press again. Press it while Parlo speaks to interrupt. q quits.",
+        file=sys.stderr,
+    )
+    return run_assistant(config, backend, interactive=True)
 
 
 def demo_without_sound(config: Config) -> int:

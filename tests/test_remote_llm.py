@@ -102,9 +102,18 @@ def test_max_tokens_and_cancel_are_honoured(llama_server):
     remote = RemoteLlm(llama_server + "/v1/", timeout_seconds=30)  # ".../v1" works too
     assert len(list(remote.stream(QUESTION, max_tokens=3))) <= 3
     assert remote.stop_reason == "length"
-    pieces = list(remote.stream(QUESTION, max_tokens=40, should_stop=lambda: True))
+    pieces: list[str] = []
+    for piece in remote.stream(QUESTION, max_tokens=40, should_stop=lambda: bool(pieces)):
+        pieces.append(piece)
     assert len(pieces) == 1
     assert remote.stop_reason == "cancelled"
+
+
+def test_a_turn_cancelled_before_any_text_does_not_fall_back(llama_server, models):
+    lan = FallbackLlm(RemoteLlm(llama_server, timeout_seconds=30), models.llm)
+    assert list(lan.stream(QUESTION, max_tokens=40, should_stop=lambda: True)) == []
+    assert lan.used == "primary"
+    assert lan.stop_reason == "cancelled"
 
 
 def test_an_http_error_before_any_text_is_raised(llama_server):

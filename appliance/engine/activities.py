@@ -140,7 +140,7 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             simple_examples=(
                 ("A scene at the doctor.", "The doctor is a cat. It only says meow. Action!"),
                 ("I am Tom. A scene with me.", "Tom is a chef. His soup can sing! Action!"),
-                ("A scene at the park.", "At the park, a dog reads a book. Action!"),
+                ("A scene at the park.", "A dog reads a book. A bird takes it. Action!"),
             ),
             opening="Give me a place and I will give you a scene!",
             max_words=45,
@@ -167,9 +167,8 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
                 ),
             ),
             simple_examples=(
-                ("There was a small dog.", "The small dog lived in a big house."),
-                ("The dog was hungry.", "The hungry dog ate a red apple."),
-                ("Then it started to rain.", "The dog ran home in the rain."),
+                ("Once upon a time there was a small dog.", "The dog was happy. It found a key."),
+                ("The key was gold.", "The dog ran to the park with it."),
             ),
             opening="Let's tell a story together. Once upon a time, there was a tiny dragon.",
             max_words=30,
@@ -217,9 +216,9 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
                 ("Is it a banana?", "No, it is not a banana. Hint: it is round."),
             ),
             simple_examples=(
-                ("Is it an animal?", "No, it is not. You can eat it."),
-                ("Is it a fruit?", "Yes, it is! It is red or green."),
-                ("Is it a banana?", "No, it is not. It is round."),
+                ("Is it an animal?", "No. Hint: you can eat it."),
+                ("Is it a fruit?", "Yes! Hint: it is red or green."),
+                ("Is it a banana?", "No. Hint: it is round."),
             ),
             opening="I am thinking of something. Ask me yes or no questions to guess it!",
             max_words=20,

@@ -389,7 +389,7 @@ def make_button(
     for candidate in ("gpio", "evdev", "keyboard"):
         if candidate == "evdev" and not settings.evdev_device:
             continue
-        if candidate == "keyboard" and not (interactive and sys.stdin.isatty()):
+        if candidate == "keyboard" and not interactive:
             continue
         try:
             return _make(candidate, settings, on_quit), candidate
