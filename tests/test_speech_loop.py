@@ -270,3 +270,19 @@ def test_a_corrupt_model_is_a_clear_error_not_a_crash(model_set, tmp_path, role)
     )
     assert done.returncode == 3, f"exit {done.returncode}: {done.stdout} {done.stderr[-500:]}"
     assert done.stdout.strip(), "the error must say something"
+
+
+def test_a_blocked_word_from_the_model_never_reaches_the_speaker(make_engine):
+    # "you" is blocked here, and a conversation partner's questions are full of it.
+    engine = make_engine(Config().with_changes({"filter.extra_words": ["you", "your"]}))
+    result = engine.run_text_turn("Hello! I like football.")
+    assert result.reply
+    assert not {"you", "your"} & set(words(result.reply)), result.reply
+
+
+def test_a_blocked_word_from_the_student_gets_a_redirect_not_the_model(make_engine):
+    engine = make_engine(Config().with_changes({"filter.extra_words": ["dragon"]}))
+    result = engine.run_text_turn("Tell me about the dragon.")
+    assert result.reply and "dragon" not in result.reply.lower()
+    assert "llm_first_token" not in result.timings_ms, "the model must not be asked"
+    assert engine.history == [], "a redirected turn is not part of the conversation"

@@ -35,6 +35,7 @@ from appliance.audio.wav import resample
 from appliance.config import Config, ConfigError, load_config
 from appliance.engine.activities import activity_for, system_prompt, word_budget
 from appliance.engine.llm import LocalLlm, Message
+from appliance.engine.safety import ClassroomFilter
 from appliance.engine.stt import WhisperStt
 from appliance.engine.text import SentenceSplitter, speakable, word_count
 from appliance.engine.tts import PiperTts
@@ -128,6 +129,7 @@ class Engine:
         self.microphone = microphone
         self.events = events or EventStream()
         self.config_path = config_path
+        self.filter = ClassroomFilter(config.filter, config.language)
         self._config_mtime = _mtime(config_path)
         self.history: list[Message] = []
         self.heartbeat = time.monotonic()
@@ -339,6 +341,20 @@ class Engine:
             return self._not_heard(timings, turn, "nothing recognisable was said")
         return self._respond(transcript, released_at, timings, turn)
 
+    def _say_unless_blocked(self, piece: str, voice: _Voice) -> bool:
+        """Hand ``piece`` to the voice, unless the classroom filter blocks it.
+
+        A blocked piece ends the reply; if nothing was said yet, the filter's
+        fallback line is said instead. Returns whether the reply may go on.
+        """
+        if self.filter.blocks(piece):
+            log.info("the classroom filter stopped a reply")  # never the words themselves
+            if not voice.spoken:
+                voice.say(self.filter.fallback)
+            return False
+        voice.say(piece)
+        return True
+
     def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
         if not self._cancel.is_set():
             self.speaker.play(earcon("not_heard", self.speaker.source_rate))
@@ -355,27 +371,37 @@ class Engine:
         self.speaker.prepare()
         voice = _Voice(self, turn)
         voice.start()
-        llm_started = time.perf_counter()
+        if redirect := self.filter.redirect_for(transcript):
+            # A blocked word from the student: change the subject; the model is not asked.
+            voice.say(redirect)
+            words_left = 0
+            llm_started = time.perf_counter()
+            stream: Any = ()
+        else:
+            llm_started = time.perf_counter()
+            words_left = word_budget(activity_for(config), config)
+            stream = self.models.llm.stream(
+                self._messages(transcript), config.reply.max_tokens, self._cancel.is_set,
+                temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+            )  # fmt: skip
         splitter = SentenceSplitter()
-        words_left = word_budget(activity_for(config), config)
-        stream = self.models.llm.stream(
-            self._messages(transcript), config.reply.max_tokens, self._cancel.is_set,
-            temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
-        )  # fmt: skip
         for text in stream:
             self.heartbeat = time.monotonic()
             timings.setdefault("llm_first_token", _ms_since(llm_started))
             for piece in splitter.feed(text):
                 timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-                words_left -= voice.say(piece)
+                if not self._say_unless_blocked(piece, voice):
+                    words_left = 0
+                    break
+                words_left -= word_count(piece)
             if words_left <= 0 or self._cancel.is_set():
                 break
-        rest = splitter.flush()
+        rest = splitter.flush() if words_left > 0 else None
         # A sentence cut off by a limit is not spoken, unless it is all there is.
         cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
         if rest and not self._cancel.is_set() and not (cut_off and voice.spoken):
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-            voice.say(rest)
+            self._say_unless_blocked(rest, voice)
         timings["llm_total"] = _ms_since(llm_started)
         voice.finish()
         self._wait_for_speaker()
@@ -383,7 +409,7 @@ class Engine:
         reply = " ".join(voice.spoken)
         timings.update(voice.timings(released_at))
         timings["total"] = _ms_since(released_at)
-        if not cancelled and reply:
+        if not cancelled and reply and not redirect:
             self._remember(transcript, reply)
         result = TurnResult(
             transcript, reply, timings, cancelled=cancelled,
@@ -438,6 +464,7 @@ class Engine:
 
     def _apply_config(self, config: Config) -> None:
         previous, self.config = self.config, config
+        self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
         self.models.tts.rate = config.voice.rate
         self.models.vad.threshold = config.vad.threshold

@@ -133,6 +133,17 @@ class Daemon:
         if self.status_led is not None:
             self.status_led.brightness = config.led.brightness
 
+    def _log_event(self, event: Event) -> None:
+        """States and timings always; a student's words only if the teacher turned that on."""
+        if isinstance(event, StateChanged):
+            level = logging.ERROR if event.state is State.ERROR else logging.INFO
+            log.log(level, "state: %s", _describe(event))
+            return
+        timings = ", ".join(f"{key} {value:.0f} ms" for key, value in event.timings_ms.items())
+        log.info("turn%s: %s", " (cancelled)" if event.cancelled else "", timings)
+        if self.config.privacy.log_transcripts:
+            log.info("heard: %s | said: %s", event.transcript, event.reply)
+
     def reload_config(self) -> None:
         try:
             self.apply_config(load_config(self.config_path))
@@ -168,7 +179,7 @@ class Daemon:
     def _start(self) -> None:
         reporter = StatusReporter(self.notifier, self.events)
         self._closers.insert(0, reporter.close)
-        self._closers.insert(0, self.events.subscribe(_log_event))
+        self._closers.insert(0, self.events.subscribe(self._log_event))
         # Subscribed after the reporter, so systemd hears the state before READY=1.
         self._closers.insert(0, self.events.subscribe(self._notice_readiness))
         if self.led is not None:
@@ -263,12 +274,6 @@ def _quietly(action: Callable[[], Any]) -> None:
 
 def _describe(event: StateChanged) -> str:
     return event.state.value + (f": {event.detail}" if event.detail else "")
-
-
-def _log_event(event: Event) -> None:
-    if isinstance(event, StateChanged):
-        level = logging.ERROR if event.state is State.ERROR else logging.INFO
-        log.log(level, "state: %s", _describe(event))
 
 
 def _mtime(path: Path | None) -> float | None:
