@@ -88,6 +88,7 @@ class VoiceSettings:
     name: str = ""
     rate: float = between(1.0, 0.5, 2.0)
     volume: float = between(1.0, 0.0, 2.0)
+    threads: int = between(1, 1, 16)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class Models:
             vad=SileroVad(model_set.file("vad"), threshold=config.vad.threshold),
             stt=WhisperStt(model_set.file("stt"), config.language, config.stt.threads),
             llm=LocalLlm(model_set.file("llm"), config.llm.threads, config.llm.context_tokens),
-            tts=PiperTts(model_set.file("tts"), rate=config.voice.rate),
+            tts=PiperTts(model_set.file("tts"), config.voice.threads, rate=config.voice.rate),
         )
 
 

@@ -25,7 +25,6 @@ The word lists live in ``appliance/engine/data/``: ``blocked.txt`` and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -423,8 +422,3 @@ def language_mismatch(text: str, language: str = "en") -> bool:
 
 def _is_latin(char: str) -> bool:
     return char.isascii() or "\u00c0" <= char <= "\u024f"
-
-
-def blocked_words(texts: Iterable[str], word_filter: ClassroomFilter) -> list[str]:
-    """Every blocked word found in ``texts`` (one entry per text that hits)."""
-    return [hit for text in texts if (hit := word_filter.blocks(text))]
