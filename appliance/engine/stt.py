@@ -6,9 +6,10 @@ at as many 20 ms frames as the utterance has (plus a margin), which makes a
 4 s question about four times faster with the same words.
 
 With a shortened window, whisper sometimes says a whole sentence twice (it
-cannot see where the audio ends). A margin of 256 frames (5 s) past the
-utterance avoided it on every test clip; 32 to 128 did not. Two more guards keep
-repeats out of the conversation:
+cannot see where the audio ends); a margin of 256 frames (5 s) past the
+utterance avoids most of that, at half again the cost. Three guards make a
+64-frame margin as good (measured on the bench utterances: WER 1.0% with either,
+median 275 ms against 420 ms on one thread): no retries at higher temperatures,
 a token cap that scales with the utterance (also bounding a decode that would
 run on forever), and dropping any sentence that repeats an earlier one word for
 word, or starts it over and is cut off.
@@ -34,7 +35,7 @@ FRAMES_PER_SECOND = 50
 MAX_TOKENS_PER_SECOND = 10
 
 
-def audio_ctx_for(seconds: float, margin_frames: int = 256, minimum: int = 256) -> int:
+def audio_ctx_for(seconds: float, margin_frames: int = 64, minimum: int = 128) -> int:
     """Encoder frames to look at for an utterance of ``seconds``."""
     frames = math.ceil(seconds * FRAMES_PER_SECOND) + margin_frames
     return int(min(FULL_WINDOW_FRAMES, max(minimum, frames)))
