@@ -20,7 +20,11 @@ import json
 import os
 import queue
 import resource
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -130,6 +134,48 @@ def idle_cpu_percent(seconds: float = 5.0) -> float:
     return 100 * used / (time.monotonic() - started)
 
 
+def measure_startup() -> dict[str, float]:
+    """Start ``parlo run`` as systemd would, with a real ``NOTIFY_SOCKET``.
+
+    Times process start → ``READY=1`` (models loaded and warm), then SIGTERM →
+    exit. The microphone and speaker are files, and the web page is off, so
+    nothing else on the machine is touched.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(folder / "notify"))
+        notify.settimeout(120)
+        config = load_config().with_changes({"web.enabled": False})
+        from appliance.audio.wav import write_wav
+        from appliance.config import save_config
+
+        save_config(config, folder / "config.toml")
+        write_wav(folder / "silence.wav", np.zeros(1600, dtype=np.float32), 16000)
+        environment = {**os.environ, "NOTIFY_SOCKET": str(folder / "notify"),
+                       "PARLO_CONFIG": str(folder / "config.toml")}  # fmt: skip
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "run", "--input-wav", str(folder / "silence.wav"),
+             "--output-wav", str(folder / "out.wav")],
+            env=environment, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            while b"READY=1" not in notify.recv(4096):
+                pass
+            ready = time.perf_counter() - started
+            stopping = time.perf_counter()
+            process.send_signal(signal.SIGTERM)
+            exit_code = process.wait(timeout=30)
+            stopped = time.perf_counter() - stopping
+        finally:
+            process.kill()
+            notify.close()
+    return {"start_to_ready_s": round(ready, 2), "sigterm_to_exit_s": round(stopped, 2),
+            "sigterm_exit_code": exit_code}  # fmt: skip
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     return {
         "p50": round(float(np.percentile(values, 50)), 1),
@@ -212,6 +258,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     if scaling:
         result["scaling"] = measure_scaling(engine, utterances)
     engine.close()
+    result.update(measure_startup())
     return result
 
 
@@ -256,7 +303,10 @@ def render_table(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"  models loaded and warm  {result['load_seconds']:.2f} s",
+        f"  models loaded and warm  {result['load_seconds']:.2f} s   (in process)",
+        f"  process start → READY=1 {result['start_to_ready_s']:.2f} s   "
+        f"(SIGTERM → exit {result['sigterm_to_exit_s']:.2f} s, status "
+        f"{result['sigterm_exit_code']})",
         f"  RSS after load          {result['rss_after_load_mb']:.0f} MB",
         f"  peak RSS                {result['peak_rss_mb']:.0f} MB"
         f"   (sequential baseline: {result['peak_rss_sequential_mb']:.0f} MB)",

@@ -34,7 +34,8 @@ from appliance.audio.earcons import earcon
 from appliance.audio.wav import resample
 from appliance.config import Config, ConfigError, load_config
 from appliance.engine.activities import activity_for, system_prompt, word_budget
-from appliance.engine.llm import LocalLlm, Message
+from appliance.engine.llm import Message
+from appliance.engine.remote_llm import LanguageModel, language_model
 from appliance.engine.safety import ClassroomFilter
 from appliance.engine.stt import WhisperStt
 from appliance.engine.text import SentenceSplitter, speakable, word_count
@@ -55,7 +56,7 @@ class Models:
 
     vad: SileroVad
     stt: WhisperStt
-    llm: LocalLlm
+    llm: LanguageModel
     tts: PiperTts
 
     @classmethod
@@ -64,7 +65,7 @@ class Models:
         return cls(
             vad=SileroVad(model_set.file("vad"), threshold=config.vad.threshold),
             stt=WhisperStt(model_set.file("stt"), config.language, config.stt.threads),
-            llm=LocalLlm(model_set.file("llm"), config.llm.threads, config.llm.context_tokens),
+            llm=language_model(config, model_set.file("llm")),
             tts=PiperTts(model_set.file("tts"), config.voice.threads, rate=config.voice.rate),
         )
 
