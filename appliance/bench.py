@@ -192,7 +192,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     load_seconds = time.perf_counter() - started
     rss_after_load = rss_mb()
     utterances = load_utterances()
-    clips = [spoken(engine.models, text) for text in utterances]
+    clips = [engine.run_exclusive(spoken, engine.models, text) for text in utterances]
     engine.run_turn(clips[0], 16000)  # warm every path once
     engine.reset()
     time.sleep(2.0)  # let worker threads of the last turn wind down
@@ -216,7 +216,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     engine.reset()
     reset_peak_rss()
     for run in range(runs):
-        sequential.append(sequential_turn(engine, clips[run % len(clips)]))
+        sequential.append(engine.run_exclusive(sequential_turn, engine, clips[run % len(clips)]))
         engine.reset()
 
     first_audio = [t["first_audio"] for t in streamed if "first_audio" in t]
@@ -265,7 +265,9 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
 def measure_scaling(engine: Engine, utterances: list[str]) -> list[dict[str, float]]:
     """Release → first audio, and STT alone, for utterances of 1 to 20 s."""
     voice_rate = 16000
-    speech = np.concatenate([spoken(engine.models, text, 0.1) for text in utterances])
+    speech = np.concatenate(
+        [engine.run_exclusive(spoken, engine.models, text, 0.1) for text in utterances]
+    )
     rows = []
     for seconds in (1, 3, 5, 10, 20):
         clip = speech[: seconds * voice_rate]

@@ -249,6 +249,13 @@ class Engine:
         self._cancel.clear()
         return self._submit(self._respond, text, time.perf_counter(), {}, self._turn).result()
 
+    def run_exclusive(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function(*args)`` on the engine's thread, between turns, and return its result.
+
+        For using the models directly (the bench's baseline) without racing a turn.
+        """
+        return self._submit(function, *args).result()
+
     def close(self) -> None:
         self.cancel()
         self._jobs.put(None)
@@ -397,6 +404,8 @@ class Engine:
                 words_left -= word_count(piece)
             if words_left <= 0 or self._cancel.is_set():
                 break
+        if close := getattr(stream, "close", None):
+            close()  # stop generating now, and let go of the model
         rest = splitter.flush() if words_left > 0 else None
         # A sentence cut off by a limit is not spoken, unless it is all there is.
         cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
@@ -418,6 +427,9 @@ class Engine:
         )  # fmt: skip
         self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
+        # While the box waits for the next press, evaluate the conversation so far: the next
+        # turn then only evaluates its new question.
+        self._prefill()
         release_free_memory()
         return result
 
@@ -441,7 +453,7 @@ class Engine:
             self.heartbeat = time.monotonic()
 
     def _prefill(self) -> None:
-        """Evaluate the activity's fixed prompt now, so the first turn does not wait for it."""
+        """Evaluate the prompt up to the next question now, so that turn does not wait for it."""
         self.models.llm.prefill(self._messages(None))
 
     def _messages(self, transcript: str | None) -> list[Message]:

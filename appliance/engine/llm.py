@@ -9,6 +9,8 @@ that work.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,17 +35,23 @@ class LocalLlm:
                 n_ctx=context_tokens,
                 n_batch=batch,
                 n_threads=threads,
-                n_threads_batch=threads,
+                # Prompts are evaluated while nothing else runs, so they get every core;
+                # generation overlaps with the voice, so it keeps to `threads`.
+                n_threads_batch=max(threads, min(4, os.cpu_count() or 1)),
                 verbose=False,
             )
         except ValueError as error:
             raise ValueError(f"cannot load the language model {path.name}: {error}") from None
         self.context_tokens = context_tokens
         self.stop_reason = ""
+        # One llama context: two threads in it at once would crash the process. Re-entrant,
+        # so the thread holding an unfinished stream may still prefill.
+        self._lock = threading.RLock()
 
     def prefill(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` now: a turn that starts with them evaluates only its question."""
-        self.llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+        with self._lock:
+            self.llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
 
     def stream(
         self,
@@ -59,6 +67,17 @@ class LocalLlm:
         Afterwards :attr:`stop_reason` says why it ended: ``"stop"`` (the model
         finished), ``"length"`` (``max_tokens``), ``"time"`` or ``"cancelled"``.
         """
+        with self._lock:
+            yield from self._stream(messages, max_tokens, should_stop, temperature, max_seconds)
+
+    def _stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool],
+        temperature: float,
+        max_seconds: float,
+    ) -> Iterator[str]:
         self.stop_reason = "stop"
         deadline = time.monotonic() + max_seconds
         chunks = self.llama.create_chat_completion(

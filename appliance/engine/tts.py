@@ -8,6 +8,7 @@ default session, with a memory arena that holds on to hundreds of megabytes.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,13 @@ class PiperTts:
         self.voice = PiperVoice(session=cpu_session(path, threads), config=config)
         self.sample_rate = config.sample_rate
         self.rate = rate
+        self._lock = threading.Lock()  # espeak's phonemizer is not safe across threads
         self.synthesize("Hello.")  # warm up
 
     def synthesize(self, text: str) -> np.ndarray:
         from piper import SynthesisConfig
 
         settings = SynthesisConfig(length_scale=self.voice.config.length_scale / self.rate)
-        chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, settings)]
+        with self._lock:
+            chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, settings)]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
