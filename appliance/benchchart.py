@@ -31,7 +31,7 @@ def draw_chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 3.2), dpi=120)
+    figure, axes = plt.subplots(figsize=(9, 3.8), dpi=120)
     streamed = result["stages_ms"]
     rows = [
         ("streamed (Parlo)", [(k, label, streamed[k]) for k, label in STREAMED]
@@ -59,7 +59,7 @@ def draw_chart(result: dict[str, Any], path: Path) -> None:
         f"({result['speedup_vs_sequential']:.1f}× faster than sequential)",
         fontsize=10,
     )
-    axes.legend(fontsize=8, loc="lower right", frameon=False)
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=4, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     figure.savefig(path)
