@@ -52,8 +52,9 @@ def parlo(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 def test_round_trip_piper_to_whisper(models, speak):
     sentences = load_utterances()
     errors, total = 0.0, 0
+    edge = silence(0.15)  # what the VAD leaves around speech in the real loop
     for sentence in sentences:
-        heard = models.stt.transcribe(speak(sentence))
+        heard = models.stt.transcribe(np.concatenate([edge, speak(sentence), edge]))
         errors += word_error_rate(sentence, heard) * len(words(sentence))
         total += len(words(sentence))
         print(f"{sentence!r} -> {heard!r}")
