@@ -76,3 +76,14 @@ def no_thread_leaks() -> Iterator[None]:
     yield
     leaked = {t for t in threading.enumerate() if not t.daemon} - before
     assert not leaked, f"threads left running: {sorted(t.name for t in leaked)}"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """List the config page's screenshots (CI keeps artifacts/), so a reviewer can find them."""
+    shots = sorted(
+        (Path(__file__).resolve().parent.parent / "artifacts" / "screenshots").glob("*.png")
+    )
+    if shots:
+        terminalreporter.section("screenshots of the config page")
+        for shot in shots:
+            terminalreporter.write_line(str(shot.relative_to(shot.parents[2])))
