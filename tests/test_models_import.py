@@ -693,3 +693,23 @@ def test_cli_import_and_list(
     (current.path / "vad.onnx").write_bytes(b"\0" * FILE_SIZE)
     assert main(["models", "verify"]) == 1
     assert "vad file vad.onnx is damaged" in capsys.readouterr().err
+
+
+def test_a_stick_tells_the_daemon_it_installed(store: ModelStore, pack: Path):
+    from appliance.models import updates
+
+    handle_stick(pack.parent, store, allow_unsigned="always", smoke_test=None)
+    status = updates.read_status(store.root)
+    assert (status.state, status.message) == ("installed", "New models installed: fake-en 1.0.1.")
+    assert not status.running
+
+
+def test_a_stick_tells_the_daemon_why_it_refused(store: ModelStore, pack: Path):
+    from appliance.models import updates
+
+    with open(pack / "llm.gguf", "r+b") as file:
+        file.truncate(10)
+    handle_stick(pack.parent, store, allow_unsigned="always", smoke_test=None)
+    status = updates.read_status(store.root)
+    assert status.state == "refused"
+    assert status.message == "Update refused: language model file is truncated."

@@ -295,3 +295,49 @@ def test_parlo_daemon_process_reports_ready_and_exits_0_on_sigterm(systemd, tmp_
     assert process.returncode == 0, output
     assert "STOPPING=1" in systemd.lines()
     assert "stopping: SIGTERM" in output
+
+
+def test_a_usb_update_shows_on_the_led_and_its_outcome_is_said(tmp_path, start_daemon):
+    from appliance.models import updates
+
+    engines: list[FakeEngine] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        update_store=tmp_path,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: engines and daemon.events.last_state.state is State.IDLE)
+    updates.report(tmp_path, "updating")  # by this (living) process: an import under way
+    wait_until(lambda: daemon.events.last_state.state is State.UPDATING)
+    refusal = updates.spoken_refusal(
+        "stt file ggml-tiny.en-q8_0.bin is damaged or not the expected file: sha256 is 00ff..."
+    )
+    updates.report(tmp_path, "refused", refusal)
+    wait_until(lambda: engines[0].calls_named("say"))
+    assert [c.args[0] for c in engines[0].calls_named("say")] == [
+        "Update refused: speech model file is damaged or not the expected file."
+    ]
+    wait_until(lambda: daemon.events.last_state.state is State.IDLE)
+    daemon.stop()
+
+
+def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start_daemon):
+    from appliance.models import updates
+
+    updates.report(tmp_path, "installed", "New models installed: tiny-en 1.1.0.")
+    engines: list[FakeEngine] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        update_store=tmp_path,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: engines and daemon.events.last_state.state is State.IDLE)
+    time.sleep(0.3)  # several ticks of the main loop
+    assert not engines[0].calls_named("say")
+    daemon.stop()

@@ -21,7 +21,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.models.importer import ImportRefused, SmokeTest, import_pack
+from appliance.models import updates
+from appliance.models.importer import ImportRefused, ImportResult, SmokeTest, import_pack
 from appliance.models.pack import PACK_DIR_NAME
 from appliance.models.progress import ProgressCallback
 from appliance.models.signing import SignatureError, load_trusted_keys
@@ -54,6 +55,7 @@ def handle_stick(
     if _is_plain_file(mount_point / RESET_PIN_FILE):
         _reset_pin(mount_point, outcome)
     if (mount_point / PACK_DIR_NAME).exists() or (mount_point / PACK_DIR_NAME).is_symlink():
+        updates.report(store.root, "updating")
         try:
             result = import_pack(
                 mount_point,
@@ -65,8 +67,13 @@ def handle_stick(
             )
         except (ImportRefused, SignatureError, StoreError) as error:
             outcome.failed.append(f"model pack not installed: {error}")
+            updates.report(store.root, "refused", updates.spoken_refusal(str(error)))
+        except BaseException:
+            updates.report(store.root, "refused", "Update failed. The old models are still used.")
+            raise
         else:
             outcome.done.append(result.message)
+            updates.report(store.root, "installed", _spoken_success(result))
     if not outcome.done and not outcome.failed:
         outcome.done.append(f"nothing for Parlo on {mount_point}")
     for line in outcome.done:
@@ -74,6 +81,13 @@ def handle_stick(
     for line in outcome.failed:
         log.error("%s", line)
     return outcome
+
+
+def _spoken_success(result: ImportResult) -> str:
+    installed = f"{result.model_set.name} {result.model_set.version}"
+    if not result.changed:
+        return f"No update needed: {installed} is already in use."
+    return f"New models installed: {installed}."
 
 
 def _reset_pin(mount_point: Path, outcome: StickOutcome) -> None:

@@ -31,6 +31,7 @@ that loads the new set.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -45,6 +46,7 @@ from appliance.events import Event, EventStream, State, StateChanged
 from appliance.hardware.buttons import ButtonLike, make_button
 from appliance.hardware.controller import Controller
 from appliance.hardware.leds import StatusLed, make_led
+from appliance.models import updates
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class Daemon:
         web_factory: Callable[[Daemon], Any] | None = None,
         models_changed: Callable[[], bool] | None = None,
         config_path: Path | None = None,
+        update_store: Path | None = None,
         closers: list[Callable[[], None]] | None = None,
         engine_stall_limit: float = ENGINE_STALL_LIMIT,
         tick: float = 1.0,
@@ -98,6 +101,10 @@ class Daemon:
         self.web_factory = web_factory
         self.models_changed = models_changed
         self.config_path = config_path
+        # The model store whose USB updates this daemon shows and announces.
+        self.update_store = update_store
+        previous_update = updates.read_status(update_store) if update_store else None
+        self._update_seen = previous_update.at if previous_update else 0.0
         self.engine_stall_limit = engine_stall_limit
         if self.watchdog.interval is not None:
             tick = min(tick, self.watchdog.interval / 2)
@@ -226,10 +233,34 @@ class Daemon:
             elif self.watchdog.enabled:
                 log.error("the engine has not gone round its loop for %.0f s: it hangs", age)
             self._reload_if_config_changed()
+            self._follow_model_updates()
             since_model_check += self.tick
             if since_model_check >= MODEL_CHECK_SECONDS:
                 since_model_check = 0.0
                 self._restart_if_models_changed()
+
+    def _follow_model_updates(self) -> None:
+        """Show a USB update in progress on the LED, and say how it ended."""
+        if self.update_store is None:
+            return
+        status = updates.read_status(self.update_store)
+        if status is None or status.at <= self._update_seen:
+            return
+        if status.running:
+            if self.events.last_state.state is State.IDLE:
+                self.events.state(State.UPDATING, "installing models from USB")
+            return
+        self._update_seen = status.at
+        if status.state == "updating":  # the import died part-way; the store is whole
+            status = dataclasses.replace(status, message="Update failed. The old models stay.")
+        log.info("model update: %s", status.message)
+        if self.engine is not None:
+            try:
+                self.engine.say(status.message).result(timeout=30)
+            except Exception:
+                log.exception("could not say the update's outcome")
+        if self.events.last_state.state is State.UPDATING:
+            self.events.state(State.IDLE, "model update over")
 
     def _restart_if_models_changed(self) -> None:
         try:
@@ -427,6 +458,7 @@ def build_daemon(
         web_factory=web_factory,
         models_changed=models.changed if models is not None else None,
         config_path=config_path,
+        update_store=_store_root() if models is not None else None,
         closers=closers,
     )
     holder.append(daemon)
@@ -467,6 +499,12 @@ class ModelWatch:
         except Exception as error:  # a store being rewritten right now: look again later
             log.debug("could not read the model store: %s", error)
             return False
+
+
+def _store_root() -> Path:
+    from appliance.paths import model_store_root
+
+    return model_store_root()
 
 
 def _install_signal_handlers(daemon: Daemon) -> None:

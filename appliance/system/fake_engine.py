@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +75,12 @@ class FakeEngine:
     def reset(self) -> None:
         self._command("reset")
 
-    def say(self, text: str) -> None:
+    def say(self, text: str) -> Future:
+        """Like the engine's: returns a future that is done once the line has been said."""
         self._command("say", text)
+        done: Future = Future()
+        done.set_result(None)
+        return done
 
     def apply_config(self, config: Config) -> None:
         self._command("apply_config", config)
