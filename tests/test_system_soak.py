@@ -108,7 +108,13 @@ def test_200_turns_without_memory_growth_or_thread_leaks():
             turn(WARM_UP + number)
         gc.collect()
         wait_until(lambda: {t.ident for t in threading.enumerate()} <= threads_after_warm_up, 10)
-        growth = (rss_bytes() - rss_after_warm_up) / rss_after_warm_up
+        rss_at_end = rss_bytes()
+        growth = (rss_at_end - rss_after_warm_up) / rss_after_warm_up
+        print(
+            f"soak: {TURNS} turns after {WARM_UP} to warm up; RSS {rss_after_warm_up / 2**20:.0f}"
+            f" -> {rss_at_end / 2**20:.0f} MB ({growth:+.1%}); threads "
+            f"{len(threads_after_warm_up)} -> {threading.active_count()}"
+        )
         assert growth <= 0.05, f"RSS grew {growth:.1%} over {TURNS} turns"
     finally:
         controller.close()

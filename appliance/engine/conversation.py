@@ -247,7 +247,7 @@ class Engine:
         with self._lock:
             self._turn += 1
         self._cancel.clear()
-        return self._submit(self._respond, text, time.perf_counter(), {}, self._turn).result()
+        return self._submit(self._answer_text, text, time.perf_counter(), self._turn).result()
 
     def run_exclusive(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function(*args)`` on the engine's thread, between turns, and return its result.
@@ -331,8 +331,17 @@ class Engine:
             guess.drop()
         return self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
 
-    def _answer_recording(self, recording: _Recording, released_at: float, turn: int) -> TurnResult:
+    def _begin_thinking(self, turn: int) -> None:
+        """The start of every answer: newest config, speaker opening, THINKING shown."""
         self._reload_config_if_changed()
+        self._state(State.THINKING, turn=turn)
+        self.speaker.prepare()
+
+    def _answer_text(self, text: str, started_at: float, turn: int) -> TurnResult:
+        self._begin_thinking(turn)
+        return self._respond(text, started_at, {}, turn)
+
+    def _answer_recording(self, recording: _Recording, released_at: float, turn: int) -> TurnResult:
         self._cancel.clear()
         if not recording.done.wait(timeout=5):
             log.warning("the VAD fell behind; answering what it has seen")
@@ -340,8 +349,7 @@ class Engine:
         speech = recording.stream.speech(self.config.vad.min_speech_ms, self.config.vad.pad_ms)
         if speech is None:
             return self._not_heard(timings, turn, "no speech heard")
-        self._state(State.THINKING, turn=turn)
-        self.speaker.prepare()
+        self._begin_thinking(turn)
         started = time.perf_counter()
         transcript = self._transcribe(recording, speech)
         timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
@@ -373,10 +381,7 @@ class Engine:
         self, transcript: str, released_at: float, timings: dict[str, float], turn: int
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        self._reload_config_if_changed()
-        self._state(State.THINKING, turn=turn)
         config = self.config
-        self.speaker.prepare()
         voice = _Voice(self, turn)
         voice.start()
         if redirect := self.filter.redirect_for(transcript):
