@@ -14,6 +14,7 @@ from appliance.audio.devices import Microphone, Speaker
 from appliance.config import Config
 from appliance.engine.conversation import Engine, Models
 from appliance.events import EventStream, State
+from appliance.memory import limit_malloc_arenas
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ def build_engine(
     config_path: Path | None = None,
 ) -> Engine:
     """An engine on ``backend`` (``sounddevice`` or :class:`~appliance.audio.files.FileDevices`)."""
+    # Each turn runs on short-lived threads; without a cap on malloc arenas the process
+    # grew by 31% over 200 turns (the soak test), with it RSS stays flat.
+    limit_malloc_arenas()
     if models is None:
         if events is not None:
             events.state(State.BOOTING, "loading models")
