@@ -59,8 +59,9 @@ format:
 bench: models
 	$(BIN)/parlo bench --runs 12 --scaling
 
+# 200 turns through the button on the real models (about 10 minutes); prints RSS and threads.
 soak: models
-	$(BIN)/python -m pytest -v -m slow
+	PARLO_SOAK_REAL=1 $(BIN)/python -m pytest -v -s -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info artifacts

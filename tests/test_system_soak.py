@@ -35,12 +35,17 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def make_engine(events: EventStream, config: Config) -> tuple[object, Callable[[], None]]:
-    """The engine, and what to do before each turn (the real one needs a question to hear)."""
+def make_engine(
+    events: EventStream, config: Config
+) -> tuple[object, Callable[[], None], Callable[[], None]]:
+    """The engine, what to do before a turn, and what to wait for before letting go.
+
+    The real engine needs a question to hear, and the student to finish saying it.
+    """
     if os.environ.get("PARLO_SOAK_REAL") != "1":
         engine = FakeEngine(events, think_seconds=0.005, speak_seconds=0.005)
         engine.start()
-        return engine, lambda: None
+        return engine, lambda: None, lambda: None
     from appliance.assistant import build_engine
     from appliance.audio.files import FileDevices
     from appliance.audio.wav import resample
@@ -51,7 +56,11 @@ def make_engine(events: EventStream, config: Config) -> tuple[object, Callable[[
     question = resample(
         voice.synthesize("What is your favourite animal?"), voice.sample_rate, 16000
     )
-    return engine, lambda: devices.feed(question)
+    return (
+        engine,
+        lambda: devices.feed(question),
+        lambda: wait_until(lambda: devices.pending_frames == 0),
+    )
 
 
 @pytest.mark.slow
@@ -67,7 +76,7 @@ def test_200_turns_without_memory_growth_or_thread_leaks():
             finished.release() if isinstance(e, StateChanged) and e.state is State.IDLE else None
         )
     )
-    engine, before_turn = make_engine(events, config)
+    engine, before_turn, question_heard = make_engine(events, config)
     wait_until(lambda: events.last_state.state is State.IDLE)
     button = Button("GPIO17", bounce_time=None)
     led = PWMLED("GPIO18")
@@ -87,6 +96,7 @@ def test_200_turns_without_memory_growth_or_thread_leaks():
         last_press = time.monotonic()
         button_pin.drive_low()
         wait_until(lambda: events.last_state.state is State.LISTENING)
+        question_heard()
         button_pin.drive_high()
         assert finished.acquire(timeout=60), f"turn {number} never finished"
         if isinstance(engine, FakeEngine):
