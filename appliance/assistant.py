@@ -7,7 +7,6 @@ daemon) builds its engine here, so they all run exactly the same loop.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from appliance.audio.devices import Microphone, Speaker
@@ -59,7 +58,6 @@ def build_engine(
     *,
     models: Models | None = None,
     events: EventStream | None = None,
-    config_path: Path | None = None,
 ) -> Engine:
     """An engine on ``backend`` (``sounddevice`` or :class:`~appliance.audio.files.FileDevices`)."""
     # Each turn runs on short-lived threads; without a cap on malloc arenas the process
@@ -76,4 +74,4 @@ def build_engine(
         volume=config.voice.volume,
     )
     microphone = Microphone(backend, config.audio.input_device)
-    return Engine(models, config, speaker, microphone, events, config_path)
+    return Engine(models, config, speaker, microphone, events)

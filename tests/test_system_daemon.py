@@ -297,19 +297,24 @@ def test_parlo_daemon_process_reports_ready_and_exits_0_on_sigterm(systemd, tmp_
     assert "stopping: SIGTERM" in output
 
 
-def test_a_usb_update_shows_on_the_led_and_its_outcome_is_said(tmp_path, start_daemon):
-    from appliance.models import updates
-
+def start_update_watching_daemon(store: Path, start_daemon) -> tuple[Daemon, list[FakeEngine]]:
     engines: list[FakeEngine] = []
     daemon = Daemon(
         Config(),
         lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
         notifier=Notifier("", use_library=False),
-        update_store=tmp_path,
+        update_store=store,
         tick=0.05,
     )
     start_daemon(daemon)
     wait_until(lambda: engines and daemon.events.last_state.state is State.IDLE)
+    return daemon, engines
+
+
+def test_a_usb_update_shows_on_the_led_and_its_outcome_is_said(tmp_path, start_daemon):
+    from appliance.models import updates
+
+    daemon, engines = start_update_watching_daemon(tmp_path, start_daemon)
     updates.report(tmp_path, "updating")  # by this (living) process: an import under way
     wait_until(lambda: daemon.events.last_state.state is State.UPDATING)
     refusal = updates.spoken_refusal(
@@ -328,16 +333,7 @@ def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start
     from appliance.models import updates
 
     updates.report(tmp_path, "installed", "New models installed: tiny-en 1.1.0.")
-    engines: list[FakeEngine] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        update_store=tmp_path,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: engines and daemon.events.last_state.state is State.IDLE)
+    daemon, engines = start_update_watching_daemon(tmp_path, start_daemon)
     time.sleep(0.3)  # several ticks of the main loop
     assert not engines[0].calls_named("say")
     daemon.stop()

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from appliance.audio.devices import Microphone, Speaker
 from appliance.audio.earcons import earcon
 from appliance.audio.wav import resample
-from appliance.config import Config, ConfigError, load_config
+from appliance.config import Config
 from appliance.engine.activities import activity_for, system_prompt, word_budget
 from appliance.engine.llm import Message
 from appliance.engine.remote_llm import LanguageModel, language_model
@@ -122,16 +121,13 @@ class Engine:
         speaker: Speaker,
         microphone: Microphone | None = None,
         events: EventStream | None = None,
-        config_path: Path | None = None,
     ) -> None:
         self.models = models
         self.config = config
         self.speaker = speaker
         self.microphone = microphone
         self.events = events or EventStream()
-        self.config_path = config_path
         self.filter = ClassroomFilter(config.filter, config.language)
-        self._config_mtime = _mtime(config_path)
         self.history: list[Message] = []
         self.heartbeat = time.monotonic()
         self.guesses_used = 0  # turns answered from a transcription made during a pause
@@ -332,8 +328,7 @@ class Engine:
         return self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
 
     def _begin_thinking(self, turn: int) -> None:
-        """The start of every answer: newest config, speaker opening, THINKING shown."""
-        self._reload_config_if_changed()
+        """The start of every answer: THINKING shown, the speaker opening."""
         self._state(State.THINKING, turn=turn)
         self.speaker.prepare()
 
@@ -493,17 +488,6 @@ class Engine:
             self.history.clear()  # a new activity is a new conversation
             self._prefill()
 
-    def _reload_config_if_changed(self) -> None:
-        mtime = _mtime(self.config_path)
-        if self.config_path is None or mtime == self._config_mtime:
-            return
-        self._config_mtime = mtime
-        try:
-            self._apply_config(load_config(self.config_path))
-            log.info("config reloaded from %s", self.config_path)
-        except ConfigError as error:
-            log.error("config not reloaded, keeping the previous one: %s", error)
-
     def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:
         if turn is not None and turn != self._turn:
             return  # an old turn winding down must not override a new one
@@ -569,13 +553,6 @@ class _Voice(threading.Thread):
 
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
-
-
-def _mtime(path: Path | None) -> float | None:
-    try:
-        return path.stat().st_mtime_ns if path else None
-    except OSError:
-        return None
 
 
 def _is_non_speech(transcript: str) -> bool:

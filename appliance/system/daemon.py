@@ -317,14 +317,14 @@ def _mtime(path: Path | None) -> float | None:
 # --- the real parts ------------------------------------------------------------------------------
 
 
-def engine_factory_for(backend: Any, config_path: Path | None) -> EngineFactory:
+def engine_factory_for(backend: Any) -> EngineFactory:
     """The lead's engine (``appliance.assistant.build_engine``) on a supervised sound backend."""
 
     def build(config: Config, events: EventStream) -> Any:
         from appliance.assistant import NoModelsError, build_engine
 
         try:
-            return build_engine(config, backend, events=events, config_path=config_path)
+            return build_engine(config, backend, events=events)
         except NoModelsError as error:
             log.error("%s", error)
             events.state(State.ERROR, "no models installed: import them on the web page")
@@ -433,7 +433,7 @@ def build_daemon(
         engine_factory: EngineFactory = fake_engine_factory
     elif audio is not None:
         models = ModelWatch()
-        engine_factory = models.loading(engine_factory_for(audio, config_path))
+        engine_factory = models.loading(engine_factory_for(audio))
     else:
         engine_factory = _no_sound_system
 
