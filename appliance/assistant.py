@@ -11,7 +11,8 @@ from typing import Any
 
 from appliance.audio.devices import Microphone, Speaker
 from appliance.config import Config
-from appliance.engine.conversation import Engine, Models
+from appliance.engine.conversation import Engine
+from appliance.engine.loaded import Models
 from appliance.events import EventStream, State
 from appliance.memory import limit_malloc_arenas
 

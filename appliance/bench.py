@@ -35,7 +35,8 @@ from appliance.audio.files import FileDevices
 from appliance.audio.wav import resample
 from appliance.config import Config, load_config
 from appliance.engine.activities import activity_for, word_budget
-from appliance.engine.conversation import Engine, Models
+from appliance.engine.conversation import Engine
+from appliance.engine.loaded import Models
 from appliance.engine.text import speakable, word_count
 from appliance.events import State, StateChanged, TurnFinished
 

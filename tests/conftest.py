@@ -31,7 +31,7 @@ def model_set():
 
 @pytest.fixture(scope="session")
 def models(model_set):
-    from appliance.engine.conversation import Models
+    from appliance.engine.loaded import Models
 
     return Models.load(model_set, Config())
 

@@ -34,12 +34,11 @@ from appliance.audio.wav import resample
 from appliance.config import Config
 from appliance.engine.activities import activity_for, system_prompt, word_budget
 from appliance.engine.llm import Message
-from appliance.engine.remote_llm import LanguageModel, language_model
+from appliance.engine.loaded import Models
 from appliance.engine.safety import ClassroomFilter
 from appliance.engine.stt import WhisperStt
 from appliance.engine.text import SentenceSplitter, speakable, word_count
-from appliance.engine.tts import PiperTts
-from appliance.engine.vad import RATE, SileroVad, VadStream
+from appliance.engine.vad import RATE, VadStream
 from appliance.events import EventStream, State, StateChanged, TurnFinished
 from appliance.memory import release_free_memory
 
@@ -47,26 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
-
-
-@dataclass
-class Models:
-    """One loaded, warm instance of each model."""
-
-    vad: SileroVad
-    stt: WhisperStt
-    llm: LanguageModel
-    tts: PiperTts
-
-    @classmethod
-    def load(cls, model_set: Any, config: Config) -> Models:
-        """Load the models of a :class:`~appliance.models.store.ModelSet`."""
-        return cls(
-            vad=SileroVad(model_set.file("vad"), threshold=config.vad.threshold),
-            stt=WhisperStt(model_set.file("stt"), config.language, config.stt.threads),
-            llm=language_model(config, model_set.file("llm")),
-            tts=PiperTts(model_set.file("tts"), config.voice.threads, rate=config.voice.rate),
-        )
 
 
 @dataclass
@@ -479,8 +458,7 @@ class Engine:
         previous, self.config = self.config, config
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
-        self.models.tts.rate = config.voice.rate
-        self.models.vad.threshold = config.vad.threshold
+        self.models.reconfigure(previous, config)
         if (previous.activity, previous.custom_activities) != (
             config.activity,
             config.custom_activities,
