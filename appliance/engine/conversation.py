@@ -35,7 +35,7 @@ from appliance.config import Config
 from appliance.engine.activities import activity_for, system_prompt, word_budget
 from appliance.engine.llm import Message
 from appliance.engine.loaded import Models
-from appliance.engine.safety import ClassroomFilter
+from appliance.engine.safety import ClassroomFilter, fits_level
 from appliance.engine.stt import WhisperStt
 from appliance.engine.text import SentenceSplitter, speakable, word_count
 from appliance.engine.vad import RATE, VadStream
@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
+# What happened to a piece of the reply offered to the voice.
+SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
+# Added to the student's words when a reply is asked for again, for being above the level.
+SIMPLER_PLEASE = "(Please answer with very short, simple sentences.)"
 
 
 @dataclass
@@ -56,6 +60,8 @@ class TurnResult:
     heard_speech: bool = True
     cancelled: bool = False
     reply_seconds: float = 0.0
+    regenerated: bool = False  # the first try was above the class's level
+    pieces_dropped: int = 0  # pieces left out for being above the class's level
 
 
 @dataclass
@@ -331,20 +337,6 @@ class Engine:
             return self._not_heard(timings, turn, "nothing recognisable was said")
         return self._respond(transcript, released_at, timings, turn)
 
-    def _say_unless_blocked(self, piece: str, voice: _Voice) -> bool:
-        """Hand ``piece`` to the voice, unless the classroom filter blocks it.
-
-        A blocked piece ends the reply; if nothing was said yet, the filter's
-        fallback line is said instead. Returns whether the reply may go on.
-        """
-        if self.filter.blocks(piece):
-            log.info("the classroom filter stopped a reply")  # never the words themselves
-            if not voice.spoken:
-                voice.say(self.filter.fallback)
-            return False
-        voice.say(piece)
-        return True
-
     def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
         if not self._cancel.is_set():
             self.speaker.play(earcon("not_heard", self.speaker.source_rate))
@@ -355,42 +347,17 @@ class Engine:
         self, transcript: str, released_at: float, timings: dict[str, float], turn: int
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        config = self.config
         voice = _Voice(self, turn)
         voice.start()
+        llm_started = time.perf_counter()
+        retried = False
         if redirect := self.filter.redirect_for(transcript):
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
-            words_left = 0
-            llm_started = time.perf_counter()
-            stream: Any = ()
-        else:
-            llm_started = time.perf_counter()
-            words_left = word_budget(activity_for(config), config)
-            stream = self.models.llm.stream(
-                self._messages(transcript), config.reply.max_tokens, self._cancel.is_set,
-                temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
-            )  # fmt: skip
-        splitter = SentenceSplitter()
-        for text in stream:
-            self.heartbeat = time.monotonic()
-            timings.setdefault("llm_first_token", _ms_since(llm_started))
-            for piece in splitter.feed(text):
-                timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-                if not self._say_unless_blocked(piece, voice):
-                    words_left = 0
-                    break
-                words_left -= word_count(piece)
-            if words_left <= 0 or self._cancel.is_set():
-                break
-        if close := getattr(stream, "close", None):
-            close()  # stop generating now, and let go of the model
-        rest = splitter.flush() if words_left > 0 else None
-        # A sentence cut off by a limit is not spoken, unless it is all there is.
-        cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
-        if rest and not self._cancel.is_set() and not (cut_off and voice.spoken):
-            timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-            self._say_unless_blocked(rest, voice)
+        elif self._stream_reply(transcript, voice, timings, llm_started, may_retry=True) == RETRY:
+            retried = True
+            log.info("the reply's start was above the class's level: asking again, once")
+            self._stream_reply(transcript, voice, timings, llm_started, may_retry=False)
         timings["llm_total"] = _ms_since(llm_started)
         voice.finish()
         self._wait_for_speaker()
@@ -403,6 +370,7 @@ class Engine:
         result = TurnResult(
             transcript, reply, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
+            regenerated=retried, pieces_dropped=voice.dropped,
         )  # fmt: skip
         self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
@@ -411,6 +379,79 @@ class Engine:
         self._prefill()
         release_free_memory()
         return result
+
+    def _stream_reply(
+        self,
+        transcript: str,
+        voice: _Voice,
+        timings: dict[str, float],
+        llm_started: float,
+        may_retry: bool,
+    ) -> str:
+        """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
+
+        Returns :data:`RETRY` when the first piece was above the class's level and
+        ``may_retry`` allows asking again; otherwise what :meth:`_offer` last said.
+        """
+        config = self.config
+        words_left = word_budget(activity_for(config), config)
+        question = transcript if may_retry else f"{transcript}\n{SIMPLER_PLEASE}"
+        stream = self.models.llm.stream(
+            self._messages(question), config.reply.max_tokens, self._cancel.is_set,
+            temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+        )  # fmt: skip
+        splitter = SentenceSplitter()
+        outcome = SAID
+        try:
+            for text in stream:
+                self.heartbeat = time.monotonic()
+                timings.setdefault("llm_first_token", _ms_since(llm_started))
+                for piece in splitter.feed(text):
+                    outcome = self._offer(piece, voice, may_retry)
+                    if outcome in (RETRY, STOP):
+                        return outcome
+                    if outcome == SAID:
+                        timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+                        words_left -= word_count(piece)
+                if words_left <= 0 or self._cancel.is_set():
+                    break
+        finally:
+            if close := getattr(stream, "close", None):
+                close()  # stop generating now, and let go of the model
+        rest = splitter.flush() if words_left > 0 else None
+        # A sentence cut off by a limit is not spoken, unless it is all there is.
+        cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
+        if rest and not self._cancel.is_set() and not (cut_off and voice.spoken):
+            outcome = self._offer(rest, voice, may_retry)
+            if outcome == SAID:
+                timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+        if not voice.spoken and voice.dropped and not may_retry:
+            voice.say(voice.first_dropped)  # above the level twice: better that than silence
+            timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+        return outcome
+
+    def _offer(self, piece: str, voice: _Voice, may_retry: bool) -> str:
+        """Hand one piece of the reply to the voice if it passes the classroom checks.
+
+        * A blocked word ends the reply (:data:`STOP`); if nothing was said yet, the
+          filter's fallback line is said instead.
+        * A piece that takes the reply above the class's level is dropped
+          (:data:`DROPPED`: the reply is shortened), or, when it is the reply's
+          first piece, the whole reply is asked for again once (:data:`RETRY`).
+        """
+        if self.filter.blocks(piece):
+            log.info("the classroom filter stopped a reply")  # never the words themselves
+            if not voice.spoken:
+                voice.say(self.filter.fallback)
+            return STOP
+        level, language = self.config.activity.level, self.config.language
+        if not fits_level(" ".join([*voice.spoken, speakable(piece)]), level, language):
+            if may_retry and not voice.spoken:
+                return RETRY
+            voice.drop(piece)
+            return DROPPED
+        voice.say(piece)
+        return SAID
 
     def _say(self, text: str, turn: int) -> None:
         self._cancel.clear()
@@ -482,6 +523,8 @@ class _Voice(threading.Thread):
         self.engine = engine
         self.turn = turn
         self.spoken: list[str] = []
+        self.dropped = 0
+        self.first_dropped = ""
         self.samples = 0
         self.first_synthesis_ms: float | None = None
         self.first_audio_at: float | None = None
@@ -494,6 +537,11 @@ class _Voice(threading.Thread):
             self.spoken.append(text)
             self._pieces.put(text)
         return word_count(text)
+
+    def drop(self, piece: str) -> None:
+        """Leave ``piece`` out of the reply (it is above the class's level)."""
+        self.dropped += 1
+        self.first_dropped = self.first_dropped or piece
 
     def finish(self) -> None:
         self._pieces.put(None)

@@ -12,7 +12,8 @@ to say (microseconds, no model):
   never reaches the speaker.
 * :func:`check_level` — is a reply pitched at the class's CEFR level: words per
   sentence and the share of rare words (:data:`WORDS_PER_SENTENCE`,
-  :data:`RARE_SHARE`).
+  :data:`RARE_SHARE`). :func:`fits_level` is the engine's yes/no version, asked
+  of the reply so far each time a piece is about to be spoken.
 * :func:`role_confusion` — the model answered *as the student* ("my name is
   Anna" → "Hi, I'm Anna!"), the typical failure of very small chat models.
 * :func:`language_mismatch` — the reply is not in the class's language.
@@ -287,6 +288,20 @@ def check_level(text: str, level: str, language: str = "en") -> LevelReport:
         ok=not problems,
         problems=tuple(problems),
     )
+
+
+def fits_level(text: str, level: str, language: str = "en") -> bool:
+    """Whether ``text`` passes :func:`check_level`, allowing one rare word however short.
+
+    The engine asks this of the reply so far, piece by piece, so a first piece of
+    five words would otherwise fail A1 on a single rare word (20 % > 10 %).
+    """
+    report = check_level(text, level, language)
+    if report.words_per_sentence > report.max_words_per_sentence:
+        return False
+    if report.max_rare_share is None or report.rare_share is None:
+        return True
+    return len(report.rare_words) <= max(1, int(report.max_rare_share * report.words))
 
 
 def _is_common(word: str, known: frozenset[str]) -> bool:

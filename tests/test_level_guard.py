@@ -1,0 +1,108 @@
+"""The engine's level post-check: a reply above the class's level is shortened, or asked again.
+
+The language model here is scripted, so each test knows what it will say; VAD, STT
+and the voice are the real models, and every spoken reply goes through the real
+engine, splitter and filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from appliance.assistant import build_engine
+from appliance.audio.files import FileDevices
+from appliance.config import Config
+from appliance.engine.conversation import SIMPLER_PLEASE
+from appliance.engine.llm import Message
+from appliance.engine.safety import fits_level
+
+HARD = "Contemplating philosophical conundrums necessitates extraordinary perseverance. "
+EASY = "I like dogs. Do you have a dog?"
+
+
+class ScriptedLlm:
+    """Says each of ``replies`` in turn, in small chunks like a streamed model."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.questions: list[str] = []
+        self.stop_reason = ""
+
+    def prefill(self, messages: list[Message]) -> None:
+        pass
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        **settings: object,
+    ) -> Iterator[str]:
+        self.questions.append(messages[-1]["content"])
+        reply = self.replies.pop(0)
+        self.stop_reason = "stop"
+        for start in range(0, len(reply), 7):
+            yield reply[start : start + 7]
+
+
+@pytest.fixture
+def engine_saying(models, tmp_path: Path) -> Iterator[Callable]:
+    """``engine_saying(level, *replies)``: an engine on the real models but a scripted LLM."""
+    engines = []
+
+    def make(level: str, *replies: str):
+        scripted = ScriptedLlm(*replies)
+        config = Config().with_changes({"activity.level": level})
+        devices = FileDevices(output_path=tmp_path / "speaker.wav")
+        engines.append(build_engine(config, devices, models=replace(models, llm=scripted)))
+        return engines[-1], scripted
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+def test_a_first_sentence_above_the_level_is_asked_for_again_once(engine_saying):
+    engine, llm = engine_saying("A1", HARD + EASY, EASY)
+    result = engine.run_text_turn("Tell me something.")
+    assert result.regenerated
+    assert result.reply == EASY
+    assert llm.questions == ["Tell me something.", f"Tell me something.\n{SIMPLER_PLEASE}"]
+    assert engine.history[-2]["content"] == "Tell me something.", "history keeps the real words"
+
+
+def test_a_later_sentence_above_the_level_is_left_out(engine_saying):
+    engine, llm = engine_saying("A1", f"I like dogs. {HARD}Do you?")
+    result = engine.run_text_turn("I have a dog.")
+    assert not result.regenerated
+    assert result.pieces_dropped == 1
+    assert result.reply == "I like dogs. Do you?"
+    assert len(llm.questions) == 1
+
+
+def test_the_same_words_pass_at_a_higher_level(engine_saying):
+    sentence = "That sounds like a wonderful adventure in the mountains!"
+    assert not fits_level(sentence, "A1") and fits_level(sentence, "B1")
+    engine, llm = engine_saying("B1", sentence)
+    result = engine.run_text_turn("We went hiking.")
+    assert result.reply == sentence and not result.regenerated and not result.pieces_dropped
+
+
+def test_above_the_level_twice_still_says_something(engine_saying):
+    engine, _ = engine_saying("A1", HARD, HARD)
+    result = engine.run_text_turn("Tell me something.")
+    assert result.regenerated
+    assert result.reply == HARD.strip(), "silence would be worse than a hard sentence"
+    assert result.reply_seconds > 0, "and it is spoken"
+
+
+def test_a_blocked_word_still_wins_over_the_level_check(engine_saying):
+    engine, _ = engine_saying("C1", "I hate you. Do you like dogs?")
+    engine.apply_config(engine.config.with_changes({"filter.extra_words": ["hate"]}))
+    result = engine.run_text_turn("Hello.")
+    assert "hate" not in result.reply.lower()
+    assert result.reply == engine.filter.fallback
