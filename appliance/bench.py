@@ -39,6 +39,7 @@ from appliance.engine.conversation import Engine
 from appliance.engine.loaded import Models
 from appliance.engine.text import speakable, word_count
 from appliance.events import State, StateChanged, TurnFinished
+from appliance.memory import release_free_memory
 
 UTTERANCES = Path(__file__).resolve().parent.parent / "bench" / "utterances.txt"
 PRESS_SILENCE_S = 0.3
@@ -139,15 +140,19 @@ def measure_startup() -> dict[str, float]:
     """Start ``parlo run`` as systemd would, with a real ``NOTIFY_SOCKET``.
 
     Times process start → ``READY=1`` (models loaded and warm), then SIGTERM →
-    exit. The microphone and speaker are files, and the web page is off, so
-    nothing else on the machine is touched.
+    exit, and reads the daemon's RSS at READY. The microphone and speaker are
+    files, and the web page listens on a free loopback port, so nothing else on
+    the machine is touched.
     """
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(folder / "notify"))
         notify.settimeout(120)
-        config = load_config().with_changes({"web.enabled": False})
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = load_config().with_changes({"web.port": port, "web.bind": ("127.0.0.1",)})
         from appliance.audio.wav import write_wav
         from appliance.config import save_config
 
@@ -166,6 +171,7 @@ def measure_startup() -> dict[str, float]:
             while b"READY=1" not in notify.recv(4096):
                 pass
             ready = time.perf_counter() - started
+            memory = process_memory_mb(process.pid)
             stopping = time.perf_counter()
             process.send_signal(signal.SIGTERM)
             exit_code = process.wait(timeout=30)
@@ -174,7 +180,18 @@ def measure_startup() -> dict[str, float]:
             process.kill()
             notify.close()
     return {"start_to_ready_s": round(ready, 2), "sigterm_to_exit_s": round(stopped, 2),
-            "sigterm_exit_code": exit_code}  # fmt: skip
+            "sigterm_exit_code": exit_code, "daemon_rss_at_ready_mb": memory["VmRSS"],
+            "daemon_peak_rss_at_ready_mb": memory["VmHWM"]}  # fmt: skip
+
+
+def process_memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak RSS) of process ``pid``, in MB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = round(int(value.split()[0]) / 1024, 1)
+    return found
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -191,13 +208,16 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     devices = FileDevices(realtime=True)
     engine = build_engine(config, devices)
     load_seconds = time.perf_counter() - started
-    rss_after_load = rss_mb()
+    rss_after_load, peak_loading = rss_mb(), peak_rss_mb()
     utterances = load_utterances()
     clips = [engine.run_exclusive(spoken, engine.models, text) for text in utterances]
     engine.run_turn(clips[0], 16000)  # warm every path once
     engine.reset()
     time.sleep(2.0)  # let worker threads of the last turn wind down
     idle_cpu = idle_cpu_percent()
+    # The clips above are the bench's own work, not the daemon's: start the peak afresh.
+    engine.run_exclusive(release_free_memory)
+    reset_peak_rss()
 
     streamed: list[dict[str, float]] = []
     sequential: list[dict[str, float]] = []
@@ -213,7 +233,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
                 "first_audio_ms": turn.get("first_audio"),
             }
         )
-    peak_streamed = peak_rss_mb()  # the daemon's own peak: load, then live turns
+    peak_turns = peak_rss_mb()  # the daemon's own peak: live turns (loading is measured above)
     engine.reset()
     reset_peak_rss()
     for run in range(runs):
@@ -249,7 +269,9 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
         "overhead_percent": round(100 * float(np.median(overhead) / np.median(first_audio)), 1)
         if overhead
         else None,
-        "peak_rss_mb": round(peak_streamed, 1),
+        "peak_rss_mb": round(max(peak_loading, peak_turns), 1),
+        "peak_rss_loading_mb": round(peak_loading, 1),
+        "peak_rss_turns_mb": round(peak_turns, 1),
         "peak_rss_sequential_mb": round(peak_rss_mb(), 1),
         "rss_after_load_mb": round(rss_after_load, 1),
         "load_seconds": round(load_seconds, 2),
@@ -310,9 +332,12 @@ def render_table(result: dict[str, Any]) -> str:
         f"  process start → READY=1 {result['start_to_ready_s']:.2f} s   "
         f"(SIGTERM → exit {result['sigterm_to_exit_s']:.2f} s, status "
         f"{result['sigterm_exit_code']})",
-        f"  RSS after load          {result['rss_after_load_mb']:.0f} MB",
+        f"  RSS after load          {result['rss_after_load_mb']:.0f} MB   (the daemon with its "
+        f"web page, at READY: {result['daemon_rss_at_ready_mb']:.0f} MB, peak "
+        f"{result['daemon_peak_rss_at_ready_mb']:.0f} MB)",
         f"  peak RSS                {result['peak_rss_mb']:.0f} MB"
-        f"   (sequential baseline: {result['peak_rss_sequential_mb']:.0f} MB)",
+        f"   (loading {result['peak_rss_loading_mb']:.0f}, turns {result['peak_rss_turns_mb']:.0f};"
+        f" sequential baseline: {result['peak_rss_sequential_mb']:.0f} MB)",
         f"  idle CPU                {result['idle_cpu_percent']:.2f} %",
     ]
     for row in result.get("scaling", []):
