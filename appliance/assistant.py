@@ -14,7 +14,7 @@ from appliance.config import Config
 from appliance.engine.conversation import Engine
 from appliance.engine.loaded import Models
 from appliance.events import EventStream, State
-from appliance.memory import limit_malloc_arenas
+from appliance.memory import limit_malloc_arenas, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -75,4 +75,6 @@ def build_engine(
         volume=config.voice.volume,
     )
     microphone = Microphone(backend, config.audio.input_device)
-    return Engine(models, config, speaker, microphone, events)
+    engine = Engine(models, config, speaker, microphone, events)
+    release_free_memory()  # what loading and warming up used and let go: about 15 MB
+    return engine

@@ -106,3 +106,34 @@ def test_a_blocked_word_still_wins_over_the_level_check(engine_saying):
     result = engine.run_text_turn("Hello.")
     assert "hate" not in result.reply.lower()
     assert result.reply == engine.filter.fallback
+
+
+def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
+    models, model_set, tmp_path: Path
+):
+    # 20 remembered turns soon outgrow 512 tokens: without the fitting, replies are first
+    # squeezed into what is left, then llama.cpp refuses the prompt and the box shows ERROR.
+    from appliance.engine.llm import LocalLlm
+
+    config = Config().with_changes(
+        {"llm.history_turns": 20, "llm.context_tokens": 512, "reply.max_tokens": 60,
+         "reply.max_seconds": 60.0}  # fmt: skip: a busy machine must not time the reply out
+    )
+    small = LocalLlm(model_set.file("llm"), threads=1, context_tokens=512)
+    devices = FileDevices(output_path=tmp_path / "speaker.wav")
+    engine = build_engine(config, devices, models=replace(models, llm=small))
+    question = "Yesterday my whole family went to the big market in the town centre together."
+    said: list[dict[str, str]] = []
+    try:
+        for turn in range(6):
+            result = engine.run_text_turn(f"{question} Turn {turn}.")
+            assert result.reply, f"turn {turn} got no reply"
+            said += [{"role": "user", "content": result.transcript},
+                     {"role": "assistant", "content": result.reply}]  # fmt: skip
+        everything = engine._messages(None)[: -len(engine.history) or None] + said
+        assert small.count_tokens(everything) > 512, "the test must overflow without fitting"
+        assert small.count_tokens(engine._messages("x " * 120)) + 60 <= 512
+        assert 0 < len(engine.history) < len(said), "the oldest turns are forgotten"
+        assert engine.history[-2]["content"].endswith("Turn 5."), "the newest are kept"
+    finally:
+        engine.close()

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
+# Tokens kept free for the next question: about 30 s of fast speech.
+ROOM_FOR_A_QUESTION = 120
 # What happened to a piece of the reply offered to the voice.
 SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
 # Added to the student's words when a reply is asked for again, for being above the level.
@@ -396,6 +398,7 @@ class Engine:
         config = self.config
         words_left = word_budget(activity_for(config), config)
         question = transcript if may_retry else f"{transcript}\n{SIMPLER_PLEASE}"
+        self._fit_history(config.reply.max_tokens, question)
         stream = self.models.llm.stream(
             self._messages(question), config.reply.max_tokens, self._cancel.is_set,
             temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
@@ -494,6 +497,18 @@ class Engine:
                          {"role": "assistant", "content": reply}]  # fmt: skip
         keep = 2 * self.config.llm.history_turns
         self.history = self.history[-keep:] if keep else []
+        # Leave room for a long next question, so the prefill stays a prefix of the next turn.
+        self._fit_history(self.config.reply.max_tokens, "x " * ROOM_FOR_A_QUESTION)
+
+    def _fit_history(self, reply_tokens: int, question: str) -> None:
+        """Forget the oldest turns until ``question`` and a reply fit in the model's context."""
+        # With a server on the LAN, fit the box's own model: it answers when the server can't.
+        llm = getattr(self.models.llm, "fallback", self.models.llm)
+        context, count = getattr(llm, "context_tokens", 0), getattr(llm, "count_tokens", None)
+        if not context or count is None:
+            return
+        while self.history and count(self._messages(question)) + reply_tokens > context:
+            del self.history[:2]
 
     def _apply_config(self, config: Config) -> None:
         previous, self.config = self.config, config

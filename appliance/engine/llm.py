@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 Message = dict[str, str]
+# The chat template wraps each message in a few tokens ("<|im_start|>user\n" ... "<|im_end|>\n").
+TEMPLATE_TOKENS_PER_MESSAGE = 8
 
 
 class LocalLlm:
@@ -47,6 +49,13 @@ class LocalLlm:
         # One llama context: two threads in it at once would crash the process. Re-entrant,
         # so the thread holding an unfinished stream may still prefill.
         self._lock = threading.RLock()
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """About how many tokens ``messages`` take in the context (a few more, never fewer)."""
+        text = "".join(message["content"] for message in messages).encode()
+        with self._lock:
+            tokens = len(self.llama.tokenize(text, add_bos=False, special=False))
+        return tokens + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
 
     def prefill(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` now: a turn that starts with them evaluates only its question."""
