@@ -87,7 +87,7 @@ def test_a_later_sentence_above_the_level_is_left_out(engine_saying):
 def test_the_same_words_pass_at_a_higher_level(engine_saying):
     sentence = "That sounds like a wonderful adventure in the mountains!"
     assert not fits_level(sentence, "A1") and fits_level(sentence, "B1")
-    engine, llm = engine_saying("B1", sentence)
+    engine, _ = engine_saying("B1", sentence)
     result = engine.run_text_turn("We went hiking.")
     assert result.reply == sentence and not result.regenerated and not result.pieces_dropped
 
@@ -116,8 +116,12 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
     from appliance.engine.llm import LocalLlm
 
     config = Config().with_changes(
-        {"llm.history_turns": 20, "llm.context_tokens": 512, "reply.max_tokens": 60,
-         "reply.max_seconds": 60.0}  # fmt: skip: a busy machine must not time the reply out
+        {
+            "llm.history_turns": 20,
+            "llm.context_tokens": 512,
+            "reply.max_tokens": 60,
+            "reply.max_seconds": 60.0,
+        }  # fmt: skip: a busy machine must not time the reply out
     )
     small = LocalLlm(model_set.file("llm"), threads=1, context_tokens=512)
     devices = FileDevices(output_path=tmp_path / "speaker.wav")
