@@ -109,6 +109,16 @@ def test_the_fallback_line_is_itself_clean_and_asks_a_question(default_filter):
         assert default_filter.blocks(line) is None
 
 
+def test_the_box_own_lines_obey_the_teacher_list_too():
+    # A teacher who blocks "you" must not hear it from the fallback or a redirect either.
+    strict = ClassroomFilter(FilterSettings(extra_words=("you", "your", "shit")))
+    for line in [strict.fallback, strict.redirect_for("This lesson is shit.")]:
+        assert line and strict.blocks(line) is None, line
+    assert strict.redirect_for("Sometimes I want to kill myself.") == strict.fallback
+    silent = ClassroomFilter(FilterSettings(extra_words=("let's", "you", "okay")))
+    assert silent.fallback == "", "when every line is blocked, nothing is said"
+
+
 def test_the_language_picks_the_lists(tmp_path):
     german = ClassroomFilter(FilterSettings(extra_words=("Mist",)), language="de")
     assert german.blocks("shit") is None  # no German default list is shipped

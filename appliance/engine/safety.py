@@ -44,6 +44,10 @@ FALLBACKS = {
     "de": "Lass uns über etwas anderes sprechen. Was hast du heute gemacht?",
 }
 
+# Said when the teacher's own list blocks a word of every line above ("you", say).
+LAST_RESORT = {"en": "Okay. Let's go on.", "es": "Vale. Sigamos.", "fr": "D'accord. Continuons.",
+               "de": "Okay. Machen wir weiter."}  # fmt: skip
+
 # Gentle changes of topic when the student said a blocked word. One is picked by the
 # words said (not at random), so a test or a replayed session hears the same line.
 REDIRECTS = {
@@ -193,14 +197,20 @@ class ClassroomFilter:
         if term is None:
             return None
         if term.section == CARE_SECTION:
-            return CARE_REPLIES.get(self.language, CARE_REPLIES["en"])
+            return self._first_allowed([CARE_REPLIES.get(self.language, CARE_REPLIES["en"])])
         lines = REDIRECTS.get(self.language, REDIRECTS["en"])
-        return lines[sum(map(ord, transcript)) % len(lines)]
+        start = sum(map(ord, transcript)) % len(lines)
+        return self._first_allowed([*lines[start:], *lines[:start]])
 
     @property
     def fallback(self) -> str:
         """The line said instead of a reply that hit the filter before anything was spoken."""
-        return FALLBACKS.get(self.language, SAFE_FALLBACK)
+        return self._first_allowed([FALLBACKS.get(self.language, SAFE_FALLBACK)])
+
+    def _first_allowed(self, lines: list[str]) -> str:
+        """The first of ``lines`` the teacher's list lets through, else a last resort, else ""."""
+        lines = [*lines, LAST_RESORT.get(self.language, LAST_RESORT["en"])]
+        return next((line for line in lines if self._match(line) is None), "")
 
     def _match(self, text: str) -> _Term | None:
         if not self.enabled or not text:
