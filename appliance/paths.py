@@ -3,7 +3,9 @@
 Everything Parlo writes lives under one state directory, ``PARLO_HOME``:
 
 - ``$PARLO_HOME/config.toml``: the teacher's settings (see :mod:`appliance.config`);
-- ``$PARLO_HOME/models/``: the model store, with ``current`` and ``previous`` pointers.
+- ``$PARLO_HOME/models/``: the model store, with ``current`` and ``previous`` pointers;
+- ``$PARLO_HOME/cache/``: things derived from the models that are slow to make, such
+  as the voices cut for streaming (safe to delete: they are made again).
 
 ``PARLO_HOME`` is taken from the environment. Under systemd, the unit's
 ``StateDirectory=`` sets ``$STATE_DIRECTORY`` (``/var/lib/parlo``), which is used
@@ -40,3 +42,8 @@ def config_path() -> Path:
 def model_store_root() -> Path:
     """The model store, ``$PARLO_HOME/models``."""
     return parlo_home() / "models"
+
+
+def voice_cache_dir() -> Path:
+    """Voices cut in two for streaming (see :mod:`appliance.engine.voice_graph`)."""
+    return parlo_home() / "cache" / "voices"

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -462,7 +463,9 @@ class Engine:
         for piece in SentenceSplitter(first_clause_words=1000).feed(text + "\n"):
             if self._cancel.is_set():
                 break
-            self.speaker.play(self.models.tts.synthesize(speakable(piece)))
+            with closing(self.models.tts.stream(speakable(piece))) as chunks:
+                for audio in chunks:
+                    self.speaker.play(audio)
         self._wait_for_speaker()
         self._state(State.IDLE, turn=turn)
 
@@ -576,17 +579,24 @@ class _Voice(threading.Thread):
             if cancelled():
                 continue
             started = time.perf_counter()
-            audio = self.engine.models.tts.synthesize(text)
-            if self.first_synthesis_ms is None:
-                self.first_synthesis_ms = _ms_since(started)
-            if cancelled() or not len(audio):
-                continue
-            if self.samples == 0:
-                self.engine._state(State.SPEAKING, turn=self.turn)
-                self.engine.speaker.play(audio, on_start=self._mark_first_audio)
-            else:
-                self.engine.speaker.play(audio)
-            self.samples += len(audio)
+            # The voice decodes a piece in chunks: the first is played while the rest decode.
+            with closing(self.engine.models.tts.stream(text)) as chunks:
+                for audio in chunks:
+                    if self.first_synthesis_ms is None:
+                        self.first_synthesis_ms = _ms_since(started)
+                    if cancelled():
+                        break
+                    self._play(audio)
+
+    def _play(self, audio: np.ndarray) -> None:
+        if not len(audio):
+            return
+        if self.samples == 0:
+            self.engine._state(State.SPEAKING, turn=self.turn)
+            self.engine.speaker.play(audio, on_start=self._mark_first_audio)
+        else:
+            self.engine.speaker.play(audio)
+        self.samples += len(audio)
 
     def _mark_first_audio(self) -> None:
         self.first_audio_at = time.perf_counter()
