@@ -145,7 +145,8 @@ class LlmSettings:
     # One thread: the voice runs beside the LLM, and llama.cpp's threads spin-wait badly
     # when they share 2 cores with it (measured by `parlo bench`).
     threads: int = between(1, 1, 16)
-    context_tokens: int = between(1024, 256, 8192)
+    # The prompts with their examples take about 300 tokens, a reply up to reply.max_tokens.
+    context_tokens: int = between(1024, 512, 8192)
     history_turns: int = between(4, 0, 20)
     temperature: float = between(0.6, 0.0, 2.0)
     # An OpenAI-compatible server on the LAN, used when backend = "openai".

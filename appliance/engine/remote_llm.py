@@ -302,11 +302,19 @@ class FallbackLlm:
             replies.close()
 
 
-def language_model(config: Config, model_path: Path) -> Any:
-    """The language model the config asks for: local, or the LAN server backed by local."""
+def language_model(config: Config, model_path: Path | None, local: Any = None) -> Any:
+    """The language model the config asks for: local, or the LAN server backed by local.
+
+    ``local`` is a box's own model already loaded with ``config``'s threads and
+    context size, to use instead of loading ``model_path`` again (a switch of
+    backend between turns keeps it warm).
+    """
     from appliance.engine.llm import LocalLlm
 
-    local = LocalLlm(model_path, config.llm.threads, config.llm.context_tokens)
+    if local is None:
+        if model_path is None:
+            raise ValueError("no language model file to load")
+        local = LocalLlm(model_path, config.llm.threads, config.llm.context_tokens)
     if config.llm.backend != "openai":
         return local
     return FallbackLlm(RemoteLlm.from_config(config), local)

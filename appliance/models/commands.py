@@ -169,7 +169,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from appliance.models.manifest import ROLES
+    from appliance.models.manifest import MULTIPLE_ROLES, ROLES
 
     store = open_store()
     current, previous = store.current(), store.previous()
@@ -186,9 +186,14 @@ def run_list(args: argparse.Namespace) -> int:
                 "signed": model_set.signed,
                 "path": str(model_set.path),
                 "models": {
-                    model.role: {"name": model.name, "file": model.main_file.name}
-                    for model in model_set.manifest.models
+                    role: {"name": model.name, "file": model.main_file.name}
+                    for role in ROLES
+                    if (model := model_set.manifest.model(role)) is not None
                 },
+                "voices": [
+                    {"name": voice.voice_name, "title": voice.name, "languages": voice.languages}
+                    for voice in model_set.manifest.voices
+                ],
             }
         )
     if args.json:
@@ -203,9 +208,12 @@ def run_list(args: argparse.Namespace) -> int:
             f"{mark:8}  {row['name']} {row['version']}  {','.join(row['languages'])}  "
             f"{row['size_bytes'] / 1e6:.0f} MB  {Path(row['path']).name}"
         )
-        for role in ROLES:
+        for role in (role for role in ROLES if role not in MULTIPLE_ROLES):
             model = row["models"][role]
             print(f"          {role}: {model['name']} ({model['file']})")
+        for voice in row["voices"]:
+            languages = ",".join(voice["languages"])
+            print(f"          tts: {voice['title']} (voice.name = {voice['name']}; {languages})")
     return 0
 
 

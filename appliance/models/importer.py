@@ -300,21 +300,18 @@ def _try_new_models(
     progress: ProgressCallback | None,
 ) -> tuple[str, ...]:
     """Smoke-test each model that is not byte for byte one in use; return their roles."""
-    new_models = []
-    for model in manifest.models:
-        before = current.manifest.model(model.role) if current else None
-        if before is None or before.files != model.files:
-            new_models.append(model)
+    in_use = {(model.role, model.files) for model in current.manifest.models} if current else set()
+    new_models = [model for model in manifest.models if (model.role, model.files) not in in_use]
     if smoke_test is None:
         return ()
     for model in new_models:
         if progress is not None:
-            progress(f"try the new {model.role} model", 0, 0)
+            progress(f"try the new {model.role} model {model.main_file.name}", 0, 0)
         try:
             smoke_test(model.role, staging / model.main_file.name)
         except SmokeTestFailed as error:
             raise ImportRefused(f"{error}; the models in use are unchanged") from None
-    return tuple(model.role for model in new_models)
+    return tuple(dict.fromkeys(model.role for model in new_models))  # each voice is a "tts"
 
 
 def _why(error: OSError) -> str:

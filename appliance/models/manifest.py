@@ -21,9 +21,16 @@ A model set (installed, or a pack on a USB stick) is a directory with a
     size = 98362432
     sha256 = "b179c952..."
 
-There is one model per role (``vad``, ``stt``, ``llm``, ``tts``). A model's
-first file is the one its engine opens; any others are companions it expects
-beside it (a piper voice's ``.onnx.json``).
+There is one model per role (``vad``, ``stt``, ``llm``), and one or more
+voices (``tts``): a pack may carry a voice for each language it serves, and
+the config's ``language`` (or ``voice.name``) picks one. A voice is known by
+its file's stem (``en_US-joe-medium`` for ``en_US-joe-medium.onnx``). A
+model's first file is the one its engine opens; any others are companions it
+expects beside it (a piper voice's ``.onnx.json``).
+
+A model's ``languages`` say what it can do: ``["*"]`` for any language (the
+VAD), a code like ``"es"`` or ``"pt-BR"`` otherwise. :func:`serves_language` is the one
+place that decides whether a model serves a configured language.
 
 A manifest may come from a stranger's USB stick, so :meth:`Manifest.from_toml`
 trusts nothing: it caps the size, and accepts only plain file names (no
@@ -46,6 +53,8 @@ from dataclasses import dataclass
 from typing import Any
 
 ROLES = ("vad", "stt", "llm", "tts")
+# Roles of which a set may carry several models: the voices, one per language or more.
+MULTIPLE_ROLES = ("tts",)
 # The file each role's engine opens must look like what that engine reads.
 ROLE_EXTENSIONS = {"vad": ".onnx", "stt": ".bin", "llm": ".gguf", "tts": ".onnx"}
 COMPATIBLE = "parlo-1"
@@ -122,13 +131,23 @@ class ModelEntry:
         return self.files[0]
 
     @property
+    def voice_name(self) -> str:
+        """What ``voice.name`` in config calls this model: its main file's stem."""
+        main = self.main_file.name
+        return main[: -len(ROLE_EXTENSIONS[self.role])]
+
+    def serves(self, language: str) -> bool:
+        """Whether this model works in ``language`` (a config code like ``"es"``)."""
+        return serves_language(self.languages, language)
+
+    @property
     def size(self) -> int:
         return sum(file.size for file in self.files)
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A whole model set: its identity and one :class:`ModelEntry` per role."""
+    """A whole model set: its identity, and its models (one per role, one or more voices)."""
 
     name: str
     version: str
@@ -142,7 +161,16 @@ class Manifest:
         _check_set(self)
 
     def model(self, role: str) -> ModelEntry | None:
+        """The (first) model for ``role``, or None."""
         return next((model for model in self.models if model.role == role), None)
+
+    def models_for(self, role: str) -> tuple[ModelEntry, ...]:
+        """Every model for ``role``, in manifest order (several only for voices)."""
+        return tuple(model for model in self.models if model.role == role)
+
+    @property
+    def voices(self) -> tuple[ModelEntry, ...]:
+        return self.models_for("tts")
 
     @property
     def files(self) -> Iterator[FileEntry]:
@@ -243,6 +271,29 @@ class Manifest:
             raise ManifestError(f"{source}: {error}") from None
 
 
+def is_language_code(code: str) -> bool:
+    """Whether ``code`` is a language code a manifest accepts: ``en``, ``pt-BR``, ``es_ES``."""
+    return bool(_LANGUAGE.fullmatch(code))
+
+
+def serves_language(languages: tuple[str, ...], language: str) -> bool:
+    """Whether a model declaring ``languages`` serves the configured ``language``.
+
+    ``"*"`` serves every language, and a regional code serves its language:
+    ``("pt-BR",)`` serves ``"pt"``. Case does not matter::
+
+        >>> serves_language(("en_US",), "en"), serves_language(("*",), "fr")
+        (True, True)
+    """
+    wanted = language.lower()
+    return any(code == ANY_LANGUAGE or base_language(code) == wanted for code in languages)
+
+
+def base_language(code: str) -> str:
+    """A code as config writes it: ``"pt-BR"`` and ``"pt_BR"`` → ``"pt"``."""
+    return re.split(r"[-_]", code)[0].lower()
+
+
 def check_file_name(name: Any, where: str = "file name") -> str:
     """Return ``name`` if it is a plain, portable file name; raise :class:`ManifestError` if not.
 
@@ -288,8 +339,11 @@ def _check_set(manifest: Manifest) -> None:
     _check_text("description", manifest.description, optional=True)
     roles = [model.role for model in manifest.models]
     for role in ROLES:
-        if roles.count(role) > 1:
-            raise ManifestError(f"role {role!r} appears {roles.count(role)} times; one model each")
+        if roles.count(role) > 1 and role not in MULTIPLE_ROLES:
+            raise ManifestError(
+                f"role {role!r} appears {roles.count(role)} times; a set has one {role} model "
+                f"(only voices, role 'tts', may be several)"
+            )
         if role not in roles:
             raise ManifestError(f"no model for role {role!r} (a set needs {', '.join(ROLES)})")
     names: dict[str, str] = {}

@@ -13,15 +13,20 @@ up). Without one, each file's role is inferred from its name:
 ==========================  =====
 ``*.gguf``                  llm
 ``*.bin`` (whisper ggml)    stt
-``*.onnx`` + ``.onnx.json``  tts (a piper voice)
+``*.onnx`` + ``.onnx.json``  tts (a piper voice; there may be several)
 ``*.onnx`` alone            vad
 ==========================  =====
 
-and ``name``, ``version`` and ``languages`` must be given.
+and ``name``, ``version`` and ``languages`` must be given. whisper and the LLM
+are declared for ``languages``; each voice for the language its ``.onnx.json``
+names (piper's ``language.family``), or ``languages`` if it names none. For
+anything else (a multilingual whisper, a voice for two languages), write the
+manifest by hand and pack again: see ``docs/languages.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,12 +38,14 @@ from appliance.models.manifest import (
     COMPATIBLE,
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
+    MULTIPLE_ROLES,
     ROLES,
     SIGNATURE_NAME,
     FileEntry,
     Manifest,
     ManifestError,
     ModelEntry,
+    is_language_code,
 )
 from appliance.models.signing import load_private_key, sign_manifest
 
@@ -159,20 +166,35 @@ def _inferred_manifest(
             by_role["vad"].append([file])
     models = []
     for role, candidates in by_role.items():
-        if len(candidates) != 1:
+        several_allowed = role in MULTIPLE_ROLES and candidates
+        if len(candidates) != 1 and not several_allowed:
             found = ", ".join(group[0] for group in candidates) or "none"
             raise PackError(
                 f"{source}: expected one {role} model file, found {found}; keep one, or write "
                 f"a {MANIFEST_NAME} that says which file is which"
             )
-        model_languages = (ANY_LANGUAGE,) if role == "vad" else languages
-        file_names = candidates[0]
-        placeholder = tuple(FileEntry(file, 1, "0" * 64) for file in file_names)
-        models.append(ModelEntry(role, Path(file_names[0]).stem, model_languages, placeholder))
+        for file_names in candidates:
+            if role == "vad":
+                model_languages: tuple[str, ...] = (ANY_LANGUAGE,)
+            elif role == "tts":
+                model_languages = _voice_languages(source / file_names[1]) or languages
+            else:
+                model_languages = languages
+            placeholder = tuple(FileEntry(file, 1, "0" * 64) for file in file_names)
+            models.append(ModelEntry(role, Path(file_names[0]).stem, model_languages, placeholder))
     try:
         return Manifest(name, version, languages, tuple(models), compatible=COMPATIBLE)
     except ManifestError as error:
         raise PackError(str(error)) from None
+
+
+def _voice_languages(config_path: Path) -> tuple[str, ...]:
+    """The language a piper voice's ``.onnx.json`` names (``language.family``), if any."""
+    try:
+        family = json.loads(config_path.read_text(encoding="utf-8"))["language"]["family"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+    return (family,) if isinstance(family, str) and is_language_code(family) else ()
 
 
 def _copy_model(

@@ -10,11 +10,14 @@ The store lives at ``$PARLO_HOME/models`` (:func:`appliance.paths.model_store_ro
       current  -> sets/tiny-en-1.0.0-3f2a9c1b0e4d
       previous -> sets/...              the set before, for `parlo models rollback`
 
-The engine only ever asks for the current set::
+The engine only ever asks for the current set, and for the models in it
+that serve the configured language::
 
     store = ModelStore(model_store_root())
     models = store.current()          # None until `parlo models fetch` has run
-    whisper = WhisperStt(models.file("stt"))
+    models.check_language("es")       # ModelChoiceError if whisper or the LLM lack it
+    whisper = WhisperStt(models.file("stt"), language="es")
+    voice = PiperTts(models.model_path(models.voice_for("es")))
 
 Updates never touch an installed set. A new set is built in a staging directory
 on the same filesystem, flushed to disk, renamed into ``sets/`` and only then
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.config import ConfigError
 from appliance.durable import (
     crash_point,
     durable_rename,
@@ -46,11 +50,14 @@ from appliance.durable import (
 )
 from appliance.models.integrity import ProgressCallback, check_set_files
 from appliance.models.manifest import (
+    ANY_LANGUAGE,
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
     SIGNATURE_NAME,
     Manifest,
     ManifestError,
+    ModelEntry,
+    base_language,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,18 @@ WORK_PREFIX = ".work-"
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked; the message says why and what to do."""
+
+
+class ModelChoiceError(ConfigError):
+    """The config asks for a language or a voice the model set does not have.
+
+    It is a :class:`~appliance.config.ConfigError` because the fix is in the
+    config (or a new pack): ``key`` names the setting, ``language`` or ``voice.name``.
+    """
+
+
+# How a teacher would call each role in a sentence.
+ROLE_TITLES = {"stt": "speech-to-text model", "llm": "language model"}
 
 
 @dataclass(frozen=True)
@@ -111,22 +130,100 @@ class ModelSet:
         return (self.path / SIGNATURE_NAME).exists()
 
     def file(self, role: str) -> Path:
-        """The file the ``role`` engine opens (``vad``, ``stt``, ``llm`` or ``tts``)."""
+        """The file the ``role`` engine opens (``vad``, ``stt``, ``llm``, or the first voice)."""
         return self.files(role)[0]
 
     def files(self, role: str) -> list[Path]:
-        """Every file of the ``role`` model, the one to open first."""
+        """Every file of the (first) ``role`` model, the one to open first."""
         model = self.manifest.model(role)
         if model is None:
             raise StoreError(f"model set {self.path.name} has no {role!r} model")
+        return self.model_files(model)
+
+    def model_path(self, model: ModelEntry) -> Path:
+        """The file the engine opens for ``model`` (one of this set's manifest entries)."""
+        return self.model_files(model)[0]
+
+    def model_files(self, model: ModelEntry) -> list[Path]:
+        """Every file of ``model``, the one to open first; a missing one is a StoreError."""
         paths = [self.path / entry.name for entry in model.files]
         for path in paths:
             if not path.is_file():
                 raise StoreError(
-                    f"model set {self.path.name} is damaged: its {role} file {path.name} is "
+                    f"model set {self.path.name} is damaged: its {model.role} file {path.name} is "
                     "missing (run `parlo models verify`, then fetch or import the set again)"
                 )
         return paths
+
+    # --- choosing by language ---
+
+    @property
+    def voice_names(self) -> tuple[str, ...]:
+        """The names ``voice.name`` may take: each voice's file stem, in manifest order."""
+        return tuple(voice.voice_name for voice in self.manifest.voices)
+
+    def spoken_languages(self) -> tuple[str, ...]:
+        """The languages this set can hold a whole conversation in: whisper, the LLM and a
+        voice all serve them. Codes as config writes them (``pt``, not ``pt-BR``)."""
+        declared = [*self.manifest.languages]
+        for model in self.manifest.models:
+            declared += model.languages
+        candidates = dict.fromkeys(base_language(code) for code in declared if code != ANY_LANGUAGE)
+        return tuple(code for code in candidates if not self._missing_for(code))
+
+    def check_language(self, language: str, voice_name: str = "") -> None:
+        """Raise :class:`ModelChoiceError` unless whisper, the LLM and a voice serve ``language``.
+
+        With ``voice_name`` (the config's ``voice.name``) that voice is checked
+        instead of looking for one in the language: a teacher may choose any voice.
+        The message is one sentence a teacher can act on: what is missing, which
+        languages the set does speak, and what to change.
+        """
+        missing = self._missing_for(language, need_voice=not voice_name)
+        if missing:
+            raise self._language_error(language, missing)
+        self.voice_for(language, voice_name)
+
+    def voice_for(self, language: str, name: str = "") -> ModelEntry:
+        """The voice to speak with: the one called ``name`` if given, else the first whose
+        languages include ``language`` (or ``*``). Raises :class:`ModelChoiceError`."""
+        voices = self.manifest.voices
+        if name:
+            chosen = next((voice for voice in voices if voice.voice_name == name), None)
+            if chosen is None:
+                raise ModelChoiceError(
+                    "voice.name",
+                    f"there is no voice {name!r} in the model set {self.name} {self.version} "
+                    f"(installed: {', '.join(self.voice_names)}); choose one of those, "
+                    "or leave it empty for the language's own voice",
+                )
+            return chosen
+        chosen = next((voice for voice in voices if voice.serves(language)), None)
+        if chosen is None:
+            raise self._language_error(language, ["voice"])
+        return chosen
+
+    def _language_error(self, language: str, missing: list[str]) -> ModelChoiceError:
+        spoken = self.spoken_languages()
+        lacking = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} or {missing[-1]}"
+        supported = f"it speaks {', '.join(spoken)}" if spoken else "it holds no whole language"
+        change = f"set language to {' or '.join(repr(code) for code in spoken)}, " if spoken else ""
+        return ModelChoiceError(
+            "language",
+            f"the model set {self.name} {self.version} has no {lacking} "
+            f"for {language!r} ({supported}): {change}or install a model pack for {language!r}",
+        )
+
+    def _missing_for(self, language: str, need_voice: bool = True) -> list[str]:
+        """What this set lacks to hold a conversation in ``language``, as teachers call it."""
+        missing = [
+            ROLE_TITLES[role]
+            for role in ("stt", "llm")
+            if not any(model.serves(language) for model in self.manifest.models_for(role))
+        ]
+        if need_voice and not any(voice.serves(language) for voice in self.manifest.voices):
+            missing.append("voice")
+        return missing
 
     def problems(self, *, rehash: bool, progress: ProgressCallback | None = None) -> list[str]:
         """What is wrong with the installed files, one sentence each; [] if all is well."""

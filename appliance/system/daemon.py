@@ -16,7 +16,8 @@ In order, it:
    models is the slow part);
 3. connects the button through the gesture controller and starts the web page;
 4. tells systemd ``READY=1`` once the engine is ready (or has failed: the box
-   still runs, shows the error, and serves the page to fix it);
+   still runs, shows the error, and serves the page to fix it; a changed config
+   then restarts it);
 5. runs the main loop, pinging the systemd watchdog while the engine's worker
    loop is alive (its ``heartbeat`` timestamp is recent) and noticing config
    changes;
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.config import Config, load_config
+from appliance.config import Config, ConfigError, load_config
 from appliance.events import Event, EventStream, State, StateChanged
 from appliance.hardware.buttons import ButtonLike, make_button
 from appliance.hardware.controller import Controller
@@ -118,6 +119,7 @@ class Daemon:
         self._ready = threading.Event()
         self._closers = list(closers or [])
         self._config_mtime = _mtime(config_path)
+        self._engine_failed = False
 
     # --- control from outside: signals, the web page, the keyboard's q ---
 
@@ -131,8 +133,14 @@ class Daemon:
         self.stop(f"restarting: {reason}", EXIT_RESTART)
 
     def apply_config(self, config: Config) -> None:
-        """Use ``config`` everywhere from now on (the engine from its next turn)."""
+        """Use ``config`` everywhere from now on (the engine from its next turn).
+
+        If the engine failed to start, a new config may be the fix (another
+        ``language``, say): the daemon restarts to try again with it.
+        """
         self.config = config
+        if self._engine_failed:
+            self.restart("the config changed after the engine failed to start")
         if self.engine is not None:
             self.engine.apply_config(config)
         if self.controller is not None:
@@ -195,8 +203,12 @@ class Daemon:
         try:
             self.engine = self.engine_factory(self.config, self.events)
         except Exception as error:
-            log.exception("the engine could not be started")
+            if isinstance(error, ConfigError):  # e.g. a language the models lack: no traceback
+                log.error("the engine could not be started: %s", error)
+            else:
+                log.exception("the engine could not be started")
             self.events.state(State.ERROR, f"the engine failed to start: {error}")
+            self._engine_failed = True
         if self.engine is not None:
             if callable(getattr(self.engine, "start", None)):
                 self.engine.start()

@@ -120,7 +120,7 @@ class ModelsBridge:
         return view
 
     def voices(self) -> list[str]:
-        """Piper voices in the current set: each ``.onnx`` with its ``.onnx.json`` beside it."""
+        """The voices the current set's manifest lists, by the name ``voice.name`` takes."""
         store = self.store()
         try:
             current = store.current() if store else None
@@ -128,7 +128,7 @@ class ModelsBridge:
             return []
         if current is None:
             return []
-        return sorted(p.stem for p in current.path.glob("*.onnx") if Path(f"{p}.json").exists())
+        return list(current.voice_names)
 
     def switch(self, key: str) -> str:
         """Make the installed set in ``sets/<key>`` current. Returns its title."""
