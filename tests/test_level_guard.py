@@ -16,7 +16,7 @@ import pytest
 from appliance.assistant import build_engine
 from appliance.audio.files import FileDevices
 from appliance.config import Config
-from appliance.engine.conversation import SIMPLER_PLEASE
+from appliance.engine.conversation import NO_REPLY, SIMPLER_PLEASE
 from appliance.engine.llm import Message
 from appliance.engine.safety import fits_level
 
@@ -141,3 +141,20 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
         assert engine.history[-2]["content"].endswith("Turn 5."), "the newest are kept"
     finally:
         engine.close()
+
+
+def test_a_model_that_says_nothing_in_time_gets_an_apology_not_silence(engine_saying):
+    engine, _ = engine_saying("B1", "")
+    result = engine.run_text_turn("Hello.")
+    assert result.reply == NO_REPLY["en"]
+    assert result.reply_seconds > 0
+    assert engine.history == [], "an apology is not part of the conversation"
+
+
+def test_a_blocked_student_word_is_never_sent_to_the_model_even_with_no_line_left(engine_saying):
+    engine, llm = engine_saying("B1", "Never asked.")
+    every_line_blocked = ["shit", "let's", "you", "okay", "that", "what"]
+    engine.apply_config(engine.config.with_changes({"filter.extra_words": every_line_blocked}))
+    result = engine.run_text_turn("This is shit.")
+    assert llm.questions == []
+    assert result.reply == ""

@@ -49,6 +49,13 @@ MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
 # Tokens kept free for the next question: about 30 s of fast speech.
 ROOM_FOR_A_QUESTION = 120
+# Said when the language model gives nothing in time.
+NO_REPLY = {
+    "en": "Sorry, I lost my words. Can you say that again?",
+    "es": "Perdona, me he perdido. ¿Puedes repetirlo?",
+    "fr": "Pardon, je me suis perdu. Tu peux répéter ?",
+    "de": "Entschuldigung, ich habe den Faden verloren. Kannst du das wiederholen?",
+}
 # What happened to a piece of the reply offered to the voice.
 SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
 # Added to the student's words when a reply is asked for again, for being above the level.
@@ -353,14 +360,22 @@ class Engine:
         voice = _Voice(self, turn)
         voice.start()
         llm_started = time.perf_counter()
-        retried = False
-        if redirect := self.filter.redirect_for(transcript):
+        retried = apologised = False
+        redirect = self.filter.redirect_for(transcript)
+        if redirect is not None:
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
         elif self._stream_reply(transcript, voice, timings, llm_started, may_retry=True) == RETRY:
             retried = True
             log.info("the reply's start was above the class's level: asking again, once")
             self._stream_reply(transcript, voice, timings, llm_started, may_retry=False)
+        if not voice.spoken and redirect is None and not self._cancel.is_set():
+            # The model said nothing in time (a stalled server, a very busy box): say so,
+            # rather than leave the student waiting in silence.
+            log.warning("the language model gave no reply (%s)", self.models.llm.stop_reason)
+            line = NO_REPLY.get(self.config.language, NO_REPLY["en"])
+            if not self.filter.blocks(line):
+                apologised = bool(voice.say(line))
         timings["llm_total"] = _ms_since(llm_started)
         voice.finish()
         self._wait_for_speaker()
@@ -368,7 +383,7 @@ class Engine:
         reply = " ".join(voice.spoken)
         timings.update(voice.timings(released_at))
         timings["total"] = _ms_since(released_at)
-        if not cancelled and reply and not redirect:
+        if not cancelled and reply and redirect is None and not apologised:
             self._remember(transcript, reply)
         result = TurnResult(
             transcript, reply, timings, cancelled=cancelled,
@@ -514,16 +529,15 @@ class Engine:
             del self.history[:2]
 
     def _apply_config(self, config: Config) -> None:
+        # The models first: if they cannot follow (a voice that fails to load...), the
+        # engine keeps the whole config in use, not half of the new one.
+        self.models.reconfigure(self.config, config)
         previous, self.config = self.config, config
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
-        self.models.reconfigure(previous, config)
-        if (previous.activity, previous.custom_activities) != (
-            config.activity,
-            config.custom_activities,
-        ):
-            self.history.clear()  # a new activity is a new conversation
-            self._prefill()
+        if _conversation_settings(previous) != _conversation_settings(config):
+            self.history.clear()  # a new activity, language or model is a new conversation
+        self._prefill()  # evaluate the prompt (which names the level, language...) now
 
     def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:
         if turn is not None and turn != self._turn:
@@ -600,6 +614,13 @@ class _Voice(threading.Thread):
 
     def _mark_first_audio(self) -> None:
         self.first_audio_at = time.perf_counter()
+
+
+def _conversation_settings(config: Config) -> tuple[Any, ...]:
+    """What, when changed, makes a new conversation: the activity, the language, the model."""
+    llm = config.llm
+    return (config.activity, config.custom_activities, config.language,
+            llm.backend, llm.base_url, llm.model)  # fmt: skip
 
 
 def _ms_since(start: float) -> float:
