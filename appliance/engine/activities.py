@@ -6,20 +6,78 @@ The level (CEFR A1–C1) adds plain instructions about words and sentences.
 
 Tiny models copy examples far better than they follow instructions, so each
 activity shows one exchange in exactly the shape wanted.
+
+Prompts and examples may name ``{character}``, ``{setting}`` and ``{language}``;
+the guessing game's also ``{secret}``, ``{kind}`` and ``{facts}`` (see :class:`Secret`).
 """
 
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass, replace
 
-from appliance.config import Config
+from appliance.config import CEFR_LEVELS, Config
+
+# The name of the class's language (``config.language``) as the prompt says it.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "sv": "Swedish",
+    "da": "Danish",
+    "no": "Norwegian",
+    "fi": "Finnish",
+    "ca": "Catalan",
+    "el": "Greek",
+    "tr": "Turkish",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "ar": "Arabic",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+}
+
+
+def language_name(code: str) -> str:
+    """``"es"`` → ``"Spanish"``. A code not in :data:`LANGUAGE_NAMES` names itself
+    (``"eu"`` → ``"eu"``): the model may still know it, and a wrong name would be worse."""
+    return LANGUAGE_NAMES.get(code.lower(), code)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What the box "thinks of" in the guessing game, and what is true of it.
+
+    A 135M model cannot keep a secret in its head: asked "is it red?" with nothing
+    to go on, it says "No" every time. So code chooses the secret
+    (:func:`choose_secret`), and the system prompt names it with its ``facts``; the
+    model only has to look the answer up. Write each fact as one short sentence; a
+    fact that is a "no" says "not" ("It is not an animal."). Secrets are objects, never
+    animals: "Is it an animal?" is then a wrong guess whatever the facts say.
+    """
+
+    name: str  # with its article: "an apple"
+    kind: str  # what sort of thing it is, with its article: "a fruit"
+    facts: tuple[str, ...]
+
+    @property
+    def word(self) -> str:
+        """The word a student must say to win: ``"apple"``."""
+        return self.name.split()[-1]
 
 
 @dataclass(frozen=True)
 class Activity:
     """An activity. ``examples`` are the exchanges shown to the model before the class's
     own turns; ``simple_examples`` (if any) replace them at A1 and A2, where replies
-    must be shorter and plainer. Examples may name ``{character}`` and ``{setting}``."""
+    must be shorter and plainer. See the module's docstring for the ``{fields}``."""
 
     name: str
     prompt: str
@@ -29,13 +87,18 @@ class Activity:
     ends_with_question: bool = False
     spoken_name: str = ""
     simple_examples: tuple[tuple[str, str], ...] = ()
+    # The guessing game's objects: ``secrets`` from B1 on, ``simple_secrets`` at A1 and A2.
+    secrets: tuple[Secret, ...] = ()
+    simple_secrets: tuple[Secret, ...] = ()
+    # The object in play, set by :func:`activity_for`.
+    secret: Secret | None = None
 
 
 LEVEL_RULES = {
     "A1": "Use very simple, common words. Sentences of at most 6 words.",
     "A2": "Use simple, common words. Sentences of at most 8 words.",
     "B1": "Use everyday words. Sentences of at most 12 words.",
-    "B2": "Use natural everyday English. Keep sentences clear.",
+    "B2": "Use natural everyday {language}. Keep sentences clear.",
     "C1": "Speak naturally, with some idioms.",
 }
 SIMPLE_LEVELS = ("A1", "A2")
@@ -54,7 +117,7 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             name="conversation",
             spoken_name="Conversation",
             prompt=(
-                "You are Parlo, a friendly English conversation partner for a language student. "
+                "You are Parlo, a friendly {language} conversation partner for a language student. "
                 "Reply in one or two short sentences, then ask the student one simple question."
             ),
             examples=(
@@ -105,10 +168,13 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
                     "A website? I don't know about those! Can I help you with something else?",
                 ),
             ),
+            # Beginners' replies are cut at 18 words: each example is short and ends with
+            # its question, answering the student's own question first.
             simple_examples=(
                 ("Hello! I am Tom.", "Hello, Tom! I am {character}. How are you?"),
-                ("Where are you?", "I am in {setting}. Do you like it?"),
-                ("What do you do?", "I work here. I love it! Do you want to help me?"),
+                ("Is it hot here?", "No, it is cold here! Do you like the cold?"),
+                ("What do you do?", "I work here. Do you want to help me?"),
+                ("Bye!", "Goodbye! Will you come back soon?"),
             ),
             opening="Hello there! Welcome! What can I do for you?",
             max_words=30,
@@ -204,21 +270,109 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
             name="guess",
             spoken_name="Guessing game",
             prompt=(
-                "You are playing a guessing game. You are thinking of an apple. "
-                "The student asks yes or no questions. "
-                "Answer only yes or no, and add a short hint. "
-                "Never say the word apple unless the student guesses it."
+                "You are playing a guessing game. You are thinking of {secret}. {facts} "
+                "The student asks yes or no questions. Answer yes or no from what you know. "
+                "Never say the word {word}, until the student says it. "
+                "Then say: Yes, it is {secret}! You win!"
             ),
             examples=(
-                ("Is it an animal?", "No, it is not an animal. Hint: you can eat it."),
-                ("Is it a fruit?", "Yes, it is a fruit! Hint: it grows on a tree."),
-                ("Is it yellow?", "No, it is not yellow. Hint: it can be red or green."),
-                ("Is it a banana?", "No, it is not a banana. Hint: it is round."),
+                ("Is it an animal?", "No, it is not an animal. Ask me another question!"),
+                ("Is it {kind}?", "Yes, it is {kind}! Can you guess what it is?"),
+                ("Is it a car?", "No, it is not a car. Try again!"),
             ),
             simple_examples=(
-                ("Is it an animal?", "No. Hint: you can eat it."),
-                ("Is it a fruit?", "Yes! Hint: it is red or green."),
-                ("Is it a banana?", "No. Hint: it is round."),
+                ("Is it an animal?", "No, it is not an animal."),
+                ("Is it {kind}?", "Yes, it is {kind}!"),
+                ("Is it a car?", "No, it is not a car."),
+            ),
+            simple_secrets=(
+                Secret(
+                    "an apple",
+                    "a fruit",
+                    (
+                        "It is a fruit.",
+                        "You can eat it.",
+                        "It is red or green.",
+                        "It is small and round.",
+                        "It grows on a tree.",
+                        "It is not big.",
+                    ),
+                ),
+                Secret(
+                    "a ball",
+                    "a toy",
+                    (
+                        "It is a toy.",
+                        "It is round.",
+                        "You play with it.",
+                        "You can kick it.",
+                        "You can not eat it.",
+                        "It is not red.",
+                    ),
+                ),
+                Secret(
+                    "a banana",
+                    "a fruit",
+                    (
+                        "It is a fruit.",
+                        "You can eat it.",
+                        "It is yellow.",
+                        "It is long.",
+                        "It grows on a tree.",
+                        "It is not big.",
+                    ),
+                ),
+                Secret(
+                    "a chair",
+                    "furniture",
+                    (
+                        "It is furniture.",
+                        "You sit on it.",
+                        "It has four legs.",
+                        "It is in the classroom.",
+                        "You can not eat it.",
+                        "It is not a toy.",
+                    ),
+                ),
+            ),
+            secrets=(
+                Secret(
+                    "an umbrella",
+                    "a thing you carry",
+                    (
+                        "You open it when it rains.",
+                        "You carry it in your hand.",
+                        "It is not alive.",
+                        "It is not in the kitchen.",
+                        "You can not eat it.",
+                        "It is not sweet.",
+                    ),
+                ),
+                Secret(
+                    "a guitar",
+                    "a musical instrument",
+                    (
+                        "It is a musical instrument.",
+                        "You play music with it.",
+                        "It has six strings.",
+                        "It is made of wood.",
+                        "It is not alive.",
+                        "You can not eat it.",
+                    ),
+                ),
+                Secret(
+                    "a lemon",
+                    "a fruit",
+                    (
+                        "It is a fruit.",
+                        "It is yellow.",
+                        "It is sour.",
+                        "It is not sweet.",
+                        "You find it in the kitchen.",
+                        "It grows on a tree.",
+                        "It is not big.",
+                    ),
+                ),
             ),
             opening="I am thinking of something. Ask me yes or no questions to guess it!",
             max_words=20,
@@ -227,9 +381,13 @@ BUILTIN_ACTIVITIES: dict[str, Activity] = {
 }
 
 
-def activity_for(config: Config) -> Activity:
+def activity_for(config: Config, secret: Secret | None = None) -> Activity:
     """The configured activity, built-in or the teacher's own, with the examples for the
-    class's level and its character and setting filled in."""
+    class's level and its fields filled in.
+
+    For the guessing game, ``secret`` is the object in play (see :func:`choose_secret`);
+    without one, each level has a fixed object (:func:`default_secret`).
+    """
     name = config.activity.name
     if name in config.custom_activities:
         custom = config.custom_activities[name]
@@ -242,22 +400,142 @@ def activity_for(config: Config) -> Activity:
             spoken_name=name.replace("_", " "),
         )
     activity = BUILTIN_ACTIVITIES[name]
-    simple = config.activity.level in SIMPLE_LEVELS and activity.simple_examples
+    level = config.activity.level
+    if secrets_for(activity, level):
+        activity = replace(activity, secret=secret or default_secret(activity, level))
+    simple = level in SIMPLE_LEVELS and activity.simple_examples
     examples = activity.simple_examples if simple else activity.examples
-    return replace(activity, examples=tuple(_fill(pair, config) for pair in examples))
+    fields = _fields(activity, config)
+    return replace(
+        activity,
+        examples=tuple((fill(q, fields), fill(a, fields)) for q, a in examples),
+        opening=fill(activity.opening, fields),
+    )
 
 
-def _fill(pair: tuple[str, str], config: Config) -> tuple[str, str]:
-    fields = {"character": config.activity.character, "setting": config.activity.setting}
-    return (pair[0].format(**fields), pair[1].format(**fields))
+def secrets_for(activity: Activity, level: str) -> tuple[Secret, ...]:
+    """The objects the guessing game may choose from at ``level`` (none for other activities)."""
+    if level in SIMPLE_LEVELS and activity.simple_secrets:
+        return activity.simple_secrets
+    return activity.secrets or activity.simple_secrets
+
+
+def default_secret(activity: Activity, level: str) -> Secret | None:
+    """The object when no one chose one: fixed per level, so a replayed session (and
+    ``parlo eval``) meets the same one, and neighbouring levels meet different ones."""
+    choices = secrets_for(activity, level)
+    return choices[CEFR_LEVELS.index(level) % len(choices)] if choices else None
+
+
+def choose_secret(
+    activity: Activity, level: str, rng: random.Random, previous: Secret | None = None
+) -> Secret | None:
+    """A new object for the guessing game at ``level``, not the one just played; ``None``
+    for an activity with no objects. Pure but for ``rng``: a seeded one replays a game."""
+    choices = secrets_for(activity, level)
+    if not choices:
+        return None
+    return rng.choice([secret for secret in choices if secret != previous] or choices)
+
+
+def guessed_right(secret: Secret | None, student: str) -> bool:
+    """Whether the student named the secret ("Is it an apple?"; "apples" counts too)."""
+    if secret is None:
+        return False
+    return re.search(rf"\b{re.escape(secret.word)}(e?s)?\b", student, re.IGNORECASE) is not None
+
+
+# Words that say nothing about the object: left out when a question is matched to a fact.
+_QUESTION_WORDS = frozenset(
+    "a an and are be can do does find i in is it me my of on or so some something that "  # noqa: SIM905
+    "the thing this to usually very what would you your not no never".split()
+)
+_NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
+_WRONG_GUESS = re.compile(r"\bis it (a|an) (\w+)\?\s*$", re.IGNORECASE)
+
+
+def _content_words(text: str) -> set[str]:
+    words = re.findall(r"[a-z]+", text.lower())
+    # A plain plural or third person ("trees", "grows") counts as its stem.
+    return {
+        word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+        for word in words
+        if word not in _QUESTION_WORDS
+    }
+
+
+def answering_fact(secret: Secret, question: str) -> str | None:
+    """The fact that answers a yes-or-no ``question`` about ``secret``: the one sharing
+    most words with it ("Is it big?" → "It is not big."); ``None`` when no fact does, or
+    when the best ones disagree."""
+    asked = _content_words(question)
+    overlaps = {fact: len(asked & _content_words(fact)) for fact in secret.facts}
+    best = max(overlaps.values(), default=0)
+    facts = [fact for fact, overlap in overlaps.items() if best and overlap == best]
+    if len({_NEGATIVE.search(fact) is None for fact in facts}) != 1:
+        return None
+    return facts[0]
+
+
+def true_answer(secret: Secret, question: str) -> bool | None:
+    """The true answer to a yes-or-no question about ``secret``; ``None`` when its facts
+    do not say. Naming the secret is a right guess (yes); a fact with "not" is a no; a
+    question naming one thing no fact mentions ("Is it a car?") is a wrong guess (no)."""
+    if guessed_right(secret, question):
+        return True
+    if (fact := answering_fact(secret, question)) is not None:
+        return _NEGATIVE.search(fact) is None
+    return False if _WRONG_GUESS.search(question) else None
+
+
+def guess_reply(secret: Secret | None, question: str, language: str = "en") -> str | None:
+    """The guessing game's reply when code knows the true answer, else ``None`` (then the
+    model answers). SmolLM2-135M answers "No" to nearly everything even when the facts
+    are in its prompt (measured: every "yes" question got a "no"), so the engine should
+    say this instead of asking the model. English only, for now.
+    """
+    if secret is None or language != "en":
+        return None
+    if guessed_right(secret, question):
+        return (
+            f"Yes, it is {secret.name}! You win! Let's play again. I am thinking of something new."
+        )
+    if (fact := answering_fact(secret, question)) is not None:
+        return f"{'No' if _NEGATIVE.search(fact) else 'Yes'}! {fact} Ask me another question!"
+    if found := _WRONG_GUESS.search(question):
+        return f"No, it is not {found[1].lower()} {found[2].lower()}. Try again!"
+    return None
 
 
 def system_prompt(activity: Activity, config: Config) -> str:
-    """The full system prompt: the activity, in character, at the class's level."""
-    role = activity.prompt.format(
-        character=config.activity.character, setting=config.activity.setting
-    )
-    return f"{role} {LEVEL_RULES[config.activity.level]} Never use lists, links or code."
+    """The full system prompt: the activity, in character, at the class's level, in the
+    class's language."""
+    fields = _fields(activity, config)
+    role = fill(activity.prompt, fields)
+    level = fill(LEVEL_RULES[config.activity.level], fields)
+    return f"{role} {level} Always reply in {fields['language']}. Never use lists, links or code."
+
+
+def _fields(activity: Activity, config: Config) -> dict[str, str]:
+    fields = {
+        "character": config.activity.character,
+        "setting": config.activity.setting,
+        "language": language_name(config.language),
+    }
+    if activity.secret is not None:
+        fields |= {
+            "secret": activity.secret.name,
+            "word": activity.secret.word,
+            "kind": activity.secret.kind,
+            "facts": " ".join(activity.secret.facts),
+        }
+    return fields
+
+
+def fill(text: str, fields: dict[str, str]) -> str:
+    """``text`` with each ``{field}`` it names replaced. Anything else in braces is left as
+    written: a teacher's prompt is not a format string."""
+    return re.sub(r"\{(\w+)\}", lambda found: fields.get(found[1], found[0]), text)
 
 
 def word_budget(activity: Activity, config: Config) -> int:

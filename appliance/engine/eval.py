@@ -13,7 +13,11 @@ measures, per activity and level:
   and the share both ≤ 30 words and ending with a question;
 * role confusions (:func:`~appliance.engine.safety.role_confusion`);
 * filter hits: in the raw text, and in what reached the speaker;
-* language mismatches, repeated replies, and the share pitched at the level.
+* language mismatches, repeated replies, and the share pitched at the level;
+* in the guessing game, whether each yes or no is true of the object in play
+  (:func:`~appliance.engine.activities.true_answer`, from the object's facts) and
+  whether a reply gives the object away before it is guessed. A session line may
+  say ``{secret}``: the object in play ("Is it {secret}?" is a right guess).
 
 Targets (the "good classroom partner" issue): no role confusion; ``conversation``
 at B1: ≥ 90 % of replies ≤ 30 words *and* ending with a question; no filter hit
@@ -40,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import CEFR_LEVELS, Config
-from appliance.engine.activities import BUILTIN_ACTIVITIES
+from appliance.engine.activities import (
+    BUILTIN_ACTIVITIES,
+    Secret,
+    activity_for,
+    guessed_right,
+    true_answer,
+)
 from appliance.engine.safety import (
     ClassroomFilter,
     check_level,
@@ -55,6 +65,7 @@ UTTERANCES = Path(__file__).resolve().parents[2] / "bench" / "eval_utterances.to
 DEFAULT_LEVELS = ("A1", "A2", "B1")
 SHORT_REPLY_WORDS = 30
 NEAR_DUPLICATE = 0.9  # difflib ratio of two replies, letters only, above which they repeat
+TRUTHFUL_GUESS_ANSWERS = 0.8  # the share of the guessing game's yes/no answers that must be true
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -207,7 +218,11 @@ def run_eval(
 
 
 def _session_config(config: Config, activity: str, level: str) -> Config:
-    return config.with_changes({"activity.name": activity, "activity.level": level})
+    # The eval measures words, not speed: on a busy machine the reply's time limit would
+    # cut replies short, and the numbers would say more about the load than the prompt.
+    return config.with_changes(
+        {"activity.name": activity, "activity.level": level, "reply.max_seconds": 60.0}
+    )
 
 
 def _run_session(
@@ -225,6 +240,9 @@ def _run_session(
     earlier: list[str] = []
     turns = []
     for line in lines:
+        secret = secret_in_play(engine)
+        if secret is not None:
+            line = line.replace("{secret}", secret.name)
         recorder.raw = []
         begun = time.perf_counter()
         result = engine.run_text_turn(line)
@@ -234,6 +252,7 @@ def _run_session(
         said_so_far.append(line)
         turn = Turn(activity, level, line, raw, result.reply, measured, seconds)
         turn.flags = _flags(turn, " ".join(said_so_far), earlier, config, word_filter)
+        turn.flags |= _guess_flags(turn, secret)
         earlier.append(measured)
         turns.append(turn)
         if progress:
@@ -288,6 +307,38 @@ def _flags(
     }
 
 
+def secret_in_play(engine: Any) -> Secret | None:
+    """The guessing game's object the engine is playing with: the one it keeps, once it
+    keeps one (``engine.secret``), else the level's fixed one that its prompt names.
+    Asked on the engine's thread, so a config change still queued there has been made."""
+
+    def in_play() -> Secret | None:
+        return getattr(engine, "secret", None) or activity_for(engine.config).secret
+
+    return engine.run_exclusive(in_play)
+
+
+def yes_or_no(reply: str) -> bool | None:
+    """The answer a reply gives: its first yes or no (``None`` when it gives neither)."""
+    found = re.search(r"\b(yes|yeah|yep|no|nope)\b", reply.lower())
+    return None if found is None else found[1] in ("yes", "yeah", "yep")
+
+
+def _guess_flags(turn: Turn, secret: Secret | None) -> dict[str, Any]:
+    if secret is None:
+        return {}
+    expected = true_answer(secret, turn.student)
+    answer = yes_or_no(turn.measured)
+    return {
+        "secret": secret.name,
+        "expected_answer": expected,
+        "answer": answer,
+        "truthful": None if expected is None else answer == expected,
+        "secret_leak": guessed_right(secret, turn.measured)
+        and not guessed_right(secret, turn.student),
+    }
+
+
 def _near_duplicate(first: str, second: str) -> bool:
     def letters(text: str) -> str:
         return re.sub(r"[^\w]+", " ", text.lower()).strip()
@@ -317,7 +368,9 @@ def summarize(turns: list[Turn]) -> dict[str, Any]:
     ]
 
     def count(flag: str) -> int:
-        return sum(bool(turn.flags[flag]) for turn in turns)
+        return sum(bool(turn.flags.get(flag)) for turn in turns)
+
+    scored = [turn.flags["truthful"] for turn in turns if turn.flags.get("truthful") is not None]
 
     return {
         "replies": len(turns),
@@ -333,6 +386,9 @@ def summarize(turns: list[Turn]) -> dict[str, Any]:
         "language_mismatches": count("language_mismatch"),
         "repeats": count("repeat"),
         "level_ok_share": round(count("level_ok") / len(turns), 3),
+        "guess_answers_scored": len(scored),
+        "guess_truthful_share": round(sum(scored) / len(scored), 3) if scored else None,
+        "secret_leaks": count("secret_leak"),
         "seconds": round(sum(turn.seconds for turn in turns), 1),
     }
 
@@ -396,6 +452,15 @@ def targets(
                     "ok": share is not None and share >= 0.9,
                 }
             )
+    guessed = summarize([turn for turn in turns if "truthful" in turn.flags] or turns)
+    if (share := guessed["guess_truthful_share"]) is not None:
+        found.append(
+            {
+                "target": f"guess: ≥ {TRUTHFUL_GUESS_ANSWERS:.0%} of yes/no answers true",
+                "value": share,
+                "ok": share >= TRUTHFUL_GUESS_ANSWERS,
+            }
+        )
     for level in ("A1", "A2"):
         if level in levels:
             median = levels[level]["words_per_sentence_median"]
@@ -425,6 +490,8 @@ COLUMNS = (
     ("language_mismatches", "lang", "{}"),
     ("repeats", "rep", "{}"),
     ("level_ok_share", "level ok", "{:.0%}"),
+    ("guess_truthful_share", "y/n true", "{:.0%}"),
+    ("secret_leaks", "leak", "{}"),
 )
 
 
