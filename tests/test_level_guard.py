@@ -16,7 +16,7 @@ import pytest
 from appliance.assistant import build_engine
 from appliance.audio.files import FileDevices
 from appliance.config import Config
-from appliance.engine.conversation import NO_REPLY, SIMPLER_PLEASE
+from appliance.engine.conversation import NEW_PLEASE, NO_REPLY, SIMPLER_PLEASE
 from appliance.engine.llm import Message
 from appliance.engine.safety import fits_level
 
@@ -54,9 +54,9 @@ def engine_saying(models, tmp_path: Path) -> Iterator[Callable]:
     """``engine_saying(level, *replies)``: an engine on the real models but a scripted LLM."""
     engines = []
 
-    def make(level: str, *replies: str):
+    def make(level: str, *replies: str, changes: dict | None = None):
         scripted = ScriptedLlm(*replies)
-        config = Config().with_changes({"activity.level": level})
+        config = Config().with_changes({"activity.level": level, **(changes or {})})
         devices = FileDevices(output_path=tmp_path / "speaker.wav")
         engines.append(build_engine(config, devices, models=replace(models, llm=scripted)))
         return engines[-1], scripted
@@ -129,7 +129,7 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
     question = "Yesterday my whole family went to the big market in the town centre together."
     said: list[dict[str, str]] = []
     try:
-        for turn in range(6):
+        for turn in range(8):
             result = engine.run_text_turn(f"{question} Turn {turn}.")
             assert result.reply, f"turn {turn} got no reply"
             said += [{"role": "user", "content": result.transcript},
@@ -138,7 +138,7 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
         assert small.count_tokens(everything) > 512, "the test must overflow without fitting"
         assert small.count_tokens(engine._messages("x " * 120)) + 60 <= 512
         assert 0 < len(engine.history) < len(said), "the oldest turns are forgotten"
-        assert engine.history[-2]["content"].endswith("Turn 5."), "the newest are kept"
+        assert engine.history[-2]["content"].endswith("Turn 7."), "the newest are kept"
     finally:
         engine.close()
 
@@ -158,3 +158,46 @@ def test_a_blocked_student_word_is_never_sent_to_the_model_even_with_no_line_lef
     result = engine.run_text_turn("This is shit.")
     assert llm.questions == []
     assert result.reply == ""
+
+
+def test_a_reply_that_starts_by_repeating_an_earlier_one_is_asked_for_again(engine_saying):
+    engine, llm = engine_saying(
+        "B1", "The cat was very sad. What happened next?", "The cat was very sad.",
+        "The cat found a fish in the river.",
+    )  # fmt: skip
+    engine.run_text_turn("Once upon a time there was a cat.")
+    result = engine.run_text_turn("The cat was hungry.")
+    assert result.regenerated
+    assert result.reply == "The cat found a fish in the river."
+    assert llm.questions[-1] == f"The cat was hungry.\n{NEW_PLEASE}"
+
+
+def test_a_reply_out_of_words_still_finishes_its_sentence(engine_saying):
+    five_words = {"custom_activities.tiny": {"prompt": "Be brief.", "max_words": 5},
+                  "activity.name": "tiny"}  # fmt: skip
+    engine, _ = engine_saying(
+        "B1", "We went to the big old market, and we bought apples. Then we went home.",
+        changes=five_words,
+    )  # fmt: skip
+    result = engine.run_text_turn("What did you do?")
+    assert result.reply == "We went to the big old market, and we bought apples."
+
+
+def test_the_rest_of_a_sentence_begun_is_never_dropped(engine_saying):
+    # The first clause is spoken before the rest exists; dropping the rest for its level
+    # would leave the student a fragment ending in a comma.
+    engine, _ = engine_saying("A1", f"I like the big red ball, {HARD.lower()}Do you?")
+    result = engine.run_text_turn("I have a ball.")
+    assert result.reply.startswith("I like the big red ball, contemplating")
+    assert result.reply.endswith("Do you?")
+
+
+def test_a_later_question_may_come_again_but_not_a_statement(engine_saying):
+    engine, _ = engine_saying(
+        "B1", "I like dogs a lot. How are you today?",
+        "Cats are nice too. I like dogs a lot. How are you today?",
+    )  # fmt: skip
+    engine.run_text_turn("Hello.")
+    result = engine.run_text_turn("I have a cat.")
+    assert result.reply == "Cats are nice too. How are you today?"
+    assert result.pieces_dropped == 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,12 +34,25 @@ from appliance.audio.devices import Microphone, Speaker
 from appliance.audio.earcons import earcon
 from appliance.audio.wav import resample
 from appliance.config import Config
-from appliance.engine.activities import activity_for, system_prompt, word_budget
+from appliance.engine.activities import (
+    activity_for,
+    choose_secret,
+    guess_reply,
+    guessed_right,
+    system_prompt,
+    word_budget,
+)
 from appliance.engine.llm import Message
 from appliance.engine.loaded import Models
-from appliance.engine.safety import ClassroomFilter, fits_level
+from appliance.engine.safety import ClassroomFilter, fits_level, sentences_of, words_of
 from appliance.engine.stt import WhisperStt
-from appliance.engine.text import SentenceSplitter, speakable, word_count
+from appliance.engine.text import (
+    SentenceSplitter,
+    ends_question,
+    ends_sentence,
+    speakable,
+    word_count,
+)
 from appliance.engine.vad import RATE, VadStream
 from appliance.events import EventStream, State, StateChanged, TurnFinished
 from appliance.memory import release_free_memory
@@ -58,8 +72,13 @@ NO_REPLY = {
 }
 # What happened to a piece of the reply offered to the voice.
 SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
-# Added to the student's words when a reply is asked for again, for being above the level.
+# Added to the student's words when a reply is asked for again, for being above the
+# class's level, or for repeating what the box said before.
 SIMPLER_PLEASE = "(Please answer with very short, simple sentences.)"
+NEW_PLEASE = "(Please say something new.)"
+MIN_REPEAT_WORDS = 4  # "Yes, I do." may come again; a whole sentence should not
+# How far past its word budget a reply may run to finish the sentence it is in.
+OVERRUN_WORDS = 12
 
 
 @dataclass
@@ -131,6 +150,9 @@ class Engine:
         self._turn = 0
         self._recording: _Recording | None = None
         self._lock = threading.Lock()
+        self._random = random.Random()
+        self.secret = None  # the guessing game's object, chosen by code (see activities.py)
+        self._new_game()
         speaker.volume = config.voice.volume
         speaker.on_error = lambda error: self._state(State.ERROR, f"speaker failed: {error}")
         self._worker = threading.Thread(target=self._work, name="engine", daemon=True)
@@ -362,13 +384,17 @@ class Engine:
         llm_started = time.perf_counter()
         retried = apologised = False
         redirect = self.filter.redirect_for(transcript)
+        known = guess_reply(self.secret, transcript, self.config.language)
         if redirect is not None:
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
-        elif self._stream_reply(transcript, voice, timings, llm_started, may_retry=True) == RETRY:
+        elif known is not None and not self.filter.blocks(known):
+            # The guessing game's answer is a fact code knows: a tiny model says "No" to all.
+            voice.say(known)
+        elif self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
             retried = True
-            log.info("the reply's start was above the class's level: asking again, once")
-            self._stream_reply(transcript, voice, timings, llm_started, may_retry=False)
+            log.info("the reply's start failed a check; asking again: %s", voice.retry_hint)
+            self._stream_reply(transcript, voice, timings, llm_started, hint=voice.retry_hint)
         if not voice.spoken and redirect is None and not self._cancel.is_set():
             # The model said nothing in time (a stalled server, a very busy box): say so,
             # rather than leave the student waiting in silence.
@@ -384,7 +410,10 @@ class Engine:
         timings.update(voice.timings(released_at))
         timings["total"] = _ms_since(released_at)
         if not cancelled and reply and redirect is None and not apologised:
-            self._remember(transcript, reply)
+            if guessed_right(self.secret, transcript):
+                self._new_game()  # the next question is about a new object
+            else:
+                self._remember(transcript, reply)
         result = TurnResult(
             transcript, reply, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
@@ -404,48 +433,54 @@ class Engine:
         voice: _Voice,
         timings: dict[str, float],
         llm_started: float,
-        may_retry: bool,
+        hint: str | None = None,
     ) -> str:
         """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
 
-        Returns :data:`RETRY` when the first piece was above the class's level and
-        ``may_retry`` allows asking again; otherwise what :meth:`_offer` last said.
+        Returns :data:`RETRY` when the first try's first piece failed a check
+        (``voice.retry_hint`` then says what to ask for); otherwise what
+        :meth:`_offer` last said. ``hint`` marks the second try: it is added to
+        the student's words, and nothing is retried again.
         """
         config = self.config
-        words_left = word_budget(activity_for(config), config)
-        question = transcript if may_retry else f"{transcript}\n{SIMPLER_PLEASE}"
+        words_left = word_budget(activity_for(config, self.secret), config)
+        question = transcript if hint is None else f"{transcript}\n{hint}"
         self._fit_history(config.reply.max_tokens, question)
         stream = self.models.llm.stream(
             self._messages(question), config.reply.max_tokens, self._cancel.is_set,
             temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
         )  # fmt: skip
         splitter = SentenceSplitter()
-        outcome = SAID
+        outcome, mid_sentence = SAID, False
         try:
             for text in stream:
                 self.heartbeat = time.monotonic()
                 timings.setdefault("llm_first_token", _ms_since(llm_started))
                 for piece in splitter.feed(text):
-                    outcome = self._offer(piece, voice, may_retry)
+                    outcome = self._offer(piece, voice, may_retry=hint is None)
                     if outcome in (RETRY, STOP):
                         return outcome
                     if outcome == SAID:
                         timings.setdefault("llm_first_sentence", _ms_since(llm_started))
                         words_left -= word_count(piece)
-                if words_left <= 0 or self._cancel.is_set():
+                        mid_sentence = not ends_sentence(piece)
+                # Out of words: stop at the end of a sentence, never in the middle of one
+                # (unless it runs on far past the budget).
+                out_of_words = words_left <= 0 and not mid_sentence
+                if out_of_words or words_left < -OVERRUN_WORDS or self._cancel.is_set():
                     break
         finally:
             if close := getattr(stream, "close", None):
                 close()  # stop generating now, and let go of the model
-        rest = splitter.flush() if words_left > 0 else None
+        rest = splitter.flush()
+        finished = self.models.llm.stop_reason == "stop" and (words_left > 0 or mid_sentence)
         # A sentence cut off by a limit is not spoken, unless it is all there is.
-        cut_off = self.models.llm.stop_reason != "stop" or words_left <= 0
-        if rest and not self._cancel.is_set() and not (cut_off and voice.spoken):
-            outcome = self._offer(rest, voice, may_retry)
+        if rest and not self._cancel.is_set() and (finished or not voice.spoken):
+            outcome = self._offer(rest, voice, may_retry=hint is None)
             if outcome == SAID:
                 timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-        if not voice.spoken and voice.dropped and not may_retry:
-            voice.say(voice.first_dropped)  # above the level twice: better that than silence
+        if not voice.spoken and voice.dropped and hint is not None:
+            voice.say(voice.first_dropped)  # failed twice: better that than silence
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         return outcome
 
@@ -454,9 +489,12 @@ class Engine:
 
         * A blocked word ends the reply (:data:`STOP`); if nothing was said yet, the
           filter's fallback line is said instead.
-        * A piece that takes the reply above the class's level is dropped
-          (:data:`DROPPED`: the reply is shortened), or, when it is the reply's
-          first piece, the whole reply is asked for again once (:data:`RETRY`).
+        * A sentence that takes the reply above the class's level, or that repeats
+          what the box said earlier in the conversation (tiny models loop), is
+          dropped (:data:`DROPPED`: the reply is shortened), or, when it is the
+          reply's first piece, the whole reply is asked for again once
+          (:data:`RETRY`). The rest of a sentence already begun is never dropped,
+          nor a later question that was asked before.
         """
         if self.filter.blocks(piece):
             log.info("the classroom filter stopped a reply")  # never the words themselves
@@ -464,13 +502,34 @@ class Engine:
                 voice.say(self.filter.fallback)
             return STOP
         level, language = self.config.activity.level, self.config.language
-        if not fits_level(" ".join([*voice.spoken, speakable(piece)]), level, language):
-            if may_retry and not voice.spoken:
-                return RETRY
-            voice.drop(piece)
-            return DROPPED
-        voice.say(piece)
-        return SAID
+        if voice.spoken and not ends_sentence(voice.spoken[-1]):
+            problem = None  # the rest of a sentence already begun: a fragment would be worse
+        elif self._said_before(piece) and (not voice.spoken or not ends_question(piece)):
+            problem = NEW_PLEASE  # a later question may come again: better than none
+        elif not fits_level(speakable(piece), level, language):
+            problem = SIMPLER_PLEASE
+        else:
+            problem = None
+        if problem is None:
+            voice.say(piece)
+            return SAID
+        if may_retry and not voice.spoken:
+            voice.retry_hint = problem
+            return RETRY
+        voice.drop(piece)
+        return DROPPED
+
+    def _said_before(self, piece: str) -> bool:
+        """Whether ``piece`` repeats (the start of) a sentence the box said earlier."""
+        words = words_of(piece.lower())
+        if len(words) < MIN_REPEAT_WORDS:
+            return False
+        earlier = (m["content"] for m in self.history if m["role"] == "assistant")
+        return any(
+            words_of(sentence.lower())[: len(words)] == words
+            for reply in earlier
+            for sentence in sentences_of(reply)
+        )
 
     def _say(self, text: str, turn: int) -> None:
         self._cancel.clear()
@@ -485,7 +544,7 @@ class Engine:
         self._state(State.IDLE, turn=turn)
 
     def _forget(self) -> None:
-        self.history.clear()
+        self._new_game()
         self._prefill()
 
     def _wait_for_speaker(self) -> None:
@@ -498,7 +557,7 @@ class Engine:
         self.models.llm.prefill(self._messages(None))
 
     def _messages(self, transcript: str | None) -> list[Message]:
-        activity = activity_for(self.config)
+        activity = activity_for(self.config, self.secret)
         messages: list[Message] = [
             {"role": "system", "content": system_prompt(activity, self.config)}
         ]
@@ -509,6 +568,13 @@ class Engine:
         if transcript is not None:
             messages.append({"role": "user", "content": transcript})
         return messages
+
+    def _new_game(self) -> None:
+        """Start the conversation afresh; in the guessing game, with a new object."""
+        self.history.clear()
+        activity = activity_for(self.config)
+        level = self.config.activity.level
+        self.secret = choose_secret(activity, level, self._random, previous=self.secret)
 
     def _remember(self, transcript: str, reply: str) -> None:
         self.history += [{"role": "user", "content": transcript},
@@ -536,7 +602,7 @@ class Engine:
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
         if _conversation_settings(previous) != _conversation_settings(config):
-            self.history.clear()  # a new activity, language or model is a new conversation
+            self._new_game()  # a new activity, language or model is a new conversation
         self._prefill()  # evaluate the prompt (which names the level, language...) now
 
     def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:
@@ -557,6 +623,7 @@ class _Voice(threading.Thread):
         self.spoken: list[str] = []
         self.dropped = 0
         self.first_dropped = ""
+        self.retry_hint = ""
         self.samples = 0
         self.first_synthesis_ms: float | None = None
         self.first_audio_at: float | None = None
@@ -571,7 +638,7 @@ class _Voice(threading.Thread):
         return word_count(text)
 
     def drop(self, piece: str) -> None:
-        """Leave ``piece`` out of the reply (it is above the class's level)."""
+        """Leave ``piece`` out of the reply (above the class's level, or said before)."""
         self.dropped += 1
         self.first_dropped = self.first_dropped or piece
 

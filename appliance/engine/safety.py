@@ -13,7 +13,7 @@ to say (microseconds, no model):
 * :func:`check_level` — is a reply pitched at the class's CEFR level: words per
   sentence and the share of rare words (:data:`WORDS_PER_SENTENCE`,
   :data:`RARE_SHARE`). :func:`fits_level` is the engine's yes/no version, asked
-  of the reply so far each time a piece is about to be spoken.
+  of each sentence before it is spoken.
 * :func:`role_confusion` — the model answered *as the student* ("my name is
   Anna" → "Hi, I'm Anna!"), the typical failure of very small chat models.
 * :func:`language_mismatch` — the reply is not in the class's language.
@@ -303,8 +303,8 @@ def check_level(text: str, level: str, language: str = "en") -> LevelReport:
 def fits_level(text: str, level: str, language: str = "en") -> bool:
     """Whether ``text`` passes :func:`check_level`, allowing one rare word however short.
 
-    The engine asks this of the reply so far, piece by piece, so a first piece of
-    five words would otherwise fail A1 on a single rare word (20 % > 10 %).
+    The engine asks this of each sentence before it is spoken, so a sentence of five
+    words would otherwise fail A1 on a single rare word (20 % > 10 %).
     """
     report = check_level(text, level, language)
     if report.words_per_sentence > report.max_words_per_sentence:

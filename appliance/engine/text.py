@@ -79,3 +79,13 @@ def speakable(text: str) -> str:
 
 def word_count(text: str) -> int:
     return len(re.findall(r"[A-Za-z0-9']+", text))
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends a sentence (".", "!", "?", "…", maybe inside quotes)."""
+    return SENTENCE_END.search(text.rstrip()) is not None
+
+
+def ends_question(text: str) -> bool:
+    """Whether ``text`` ends with a question mark (maybe inside quotes)."""
+    return text.rstrip().rstrip("\"')]").endswith("?")
