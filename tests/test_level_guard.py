@@ -16,7 +16,13 @@ import pytest
 from appliance.assistant import build_engine
 from appliance.audio.files import FileDevices
 from appliance.config import Config
-from appliance.engine.conversation import NEW_PLEASE, NO_REPLY, SIMPLER_PLEASE
+from appliance.engine.conversation import (
+    BE_YOURSELF,
+    FOLLOW_UPS,
+    NEW_PLEASE,
+    NO_REPLY,
+    SIMPLER_PLEASE,
+)
 from appliance.engine.llm import Message
 from appliance.engine.safety import fits_level
 
@@ -56,7 +62,9 @@ def engine_saying(models, tmp_path: Path) -> Iterator[Callable]:
 
     def make(level: str, *replies: str, changes: dict | None = None):
         scripted = ScriptedLlm(*replies)
-        config = Config().with_changes({"activity.level": level, **(changes or {})})
+        # A story by default: it adds no follow-up question, so replies are the script's.
+        settings = {"activity.name": "story", "activity.level": level, **(changes or {})}
+        config = Config().with_changes(settings)
         devices = FileDevices(output_path=tmp_path / "speaker.wav")
         engines.append(build_engine(config, devices, models=replace(models, llm=scripted)))
         return engines[-1], scripted
@@ -201,3 +209,33 @@ def test_a_later_question_may_come_again_but_not_a_statement(engine_saying):
     result = engine.run_text_turn("I have a cat.")
     assert result.reply == "Cats are nice too. How are you today?"
     assert result.pieces_dropped == 1
+
+
+def test_a_reply_that_speaks_as_the_student_is_asked_for_again(engine_saying):
+    engine, llm = engine_saying(
+        "B1", "Hi, I'm Anna! What is your name?", "Nice to meet you, Anna! Where are you from?",
+        changes={"activity.name": "conversation"},
+    )  # fmt: skip
+    result = engine.run_text_turn("Hello, my name is Anna.")
+    assert result.regenerated
+    assert result.reply == "Nice to meet you, Anna! Where are you from?"
+    assert llm.questions[-1] == f"Hello, my name is Anna.\n{BE_YOURSELF}"
+
+
+def test_an_activity_that_asks_questions_always_ends_with_one(engine_saying):
+    engine, _ = engine_saying(
+        "B1", "Football is a great sport.", "Tennis is fun too. Do you?",
+        changes={"activity.name": "conversation"},
+    )  # fmt: skip
+    result = engine.run_text_turn("I like football.")
+    assert result.asked_back
+    assert result.reply.startswith("Football is a great sport. ")
+    assert result.reply.endswith("?") and result.reply.split(". ", 1)[1] in FOLLOW_UPS["en"]
+    second = engine.run_text_turn("I like tennis.")
+    assert not second.asked_back and second.reply == "Tennis is fun too. Do you?"
+
+
+def test_a_story_does_not_get_questions_added(engine_saying):
+    engine, _ = engine_saying("B1", "The dragon flew away.", changes={"activity.name": "story"})
+    result = engine.run_text_turn("Once upon a time there was a dragon.")
+    assert not result.asked_back and result.reply == "The dragon flew away."

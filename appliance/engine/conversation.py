@@ -44,7 +44,13 @@ from appliance.engine.activities import (
 )
 from appliance.engine.llm import Message
 from appliance.engine.loaded import Models
-from appliance.engine.safety import ClassroomFilter, fits_level, sentences_of, words_of
+from appliance.engine.safety import (
+    ClassroomFilter,
+    fits_level,
+    role_confusion,
+    sentences_of,
+    words_of,
+)
 from appliance.engine.stt import WhisperStt
 from appliance.engine.text import (
     SentenceSplitter,
@@ -63,6 +69,13 @@ MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
 # Tokens kept free for the next question: about 30 s of fast speech.
 ROOM_FOR_A_QUESTION = 120
+# Added to a reply that should end with a question but does not (see Engine._ask_back).
+FOLLOW_UPS = {
+    "en": ("What do you think?", "And you?", "Can you tell me more?", "What about you?"),
+    "es": ("¿Y tú?", "¿Qué piensas?"),
+    "fr": ("Et toi ?", "Qu'en penses-tu ?"),
+    "de": ("Und du?", "Was denkst du?"),
+}
 # Said when the language model gives nothing in time.
 NO_REPLY = {
     "en": "Sorry, I lost my words. Can you say that again?",
@@ -76,6 +89,7 @@ SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
 # class's level, or for repeating what the box said before.
 SIMPLER_PLEASE = "(Please answer with very short, simple sentences.)"
 NEW_PLEASE = "(Please say something new.)"
+BE_YOURSELF = "(Remember: you are Parlo, not me.)"
 MIN_REPEAT_WORDS = 4  # "Yes, I do." may come again; a whole sentence should not
 # How far past its word budget a reply may run to finish the sentence it is in.
 OVERRUN_WORDS = 12
@@ -91,6 +105,7 @@ class TurnResult:
     reply_seconds: float = 0.0
     regenerated: bool = False  # the first try was above the class's level
     pieces_dropped: int = 0  # pieces left out for being above the class's level
+    asked_back: bool = False  # a follow-up question was added (the model asked none)
 
 
 @dataclass
@@ -379,7 +394,7 @@ class Engine:
         self, transcript: str, released_at: float, timings: dict[str, float], turn: int
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        voice = _Voice(self, turn)
+        voice = _Voice(self, turn, transcript)
         voice.start()
         llm_started = time.perf_counter()
         retried = apologised = False
@@ -391,10 +406,12 @@ class Engine:
         elif known is not None and not self.filter.blocks(known):
             # The guessing game's answer is a fact code knows: a tiny model says "No" to all.
             voice.say(known)
-        elif self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
-            retried = True
-            log.info("the reply's start failed a check; asking again: %s", voice.retry_hint)
-            self._stream_reply(transcript, voice, timings, llm_started, hint=voice.retry_hint)
+        else:
+            if self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
+                retried = True
+                log.info("the reply's start failed a check; asking again: %s", voice.retry_hint)
+                self._stream_reply(transcript, voice, timings, llm_started, hint=voice.retry_hint)
+            self._ask_back(voice)
         if not voice.spoken and redirect is None and not self._cancel.is_set():
             # The model said nothing in time (a stalled server, a very busy box): say so,
             # rather than leave the student waiting in silence.
@@ -417,7 +434,7 @@ class Engine:
         result = TurnResult(
             transcript, reply, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
-            regenerated=retried, pieces_dropped=voice.dropped,
+            regenerated=retried, pieces_dropped=voice.dropped, asked_back=voice.asked_back,
         )  # fmt: skip
         self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
@@ -452,6 +469,9 @@ class Engine:
         )  # fmt: skip
         splitter = SentenceSplitter()
         outcome, mid_sentence = SAID, False
+        # Every core until the first words go to the voice, then the voice gets one.
+        use_threads = getattr(self.models.llm, "use_threads", lambda threads: None)
+        use_threads(getattr(self.models.llm, "all_threads", config.llm.threads))
         try:
             for text in stream:
                 self.heartbeat = time.monotonic()
@@ -462,6 +482,7 @@ class Engine:
                         return outcome
                     if outcome == SAID:
                         timings.setdefault("llm_first_sentence", _ms_since(llm_started))
+                        use_threads(config.llm.threads)
                         words_left -= word_count(piece)
                         mid_sentence = not ends_sentence(piece)
                 # Out of words: stop at the end of a sentence, never in the middle of one
@@ -472,6 +493,7 @@ class Engine:
         finally:
             if close := getattr(stream, "close", None):
                 close()  # stop generating now, and let go of the model
+            use_threads(config.llm.threads)
         rest = splitter.flush()
         finished = self.models.llm.stop_reason == "stop" and (words_left > 0 or mid_sentence)
         # A sentence cut off by a limit is not spoken, unless it is all there is.
@@ -502,7 +524,9 @@ class Engine:
                 voice.say(self.filter.fallback)
             return STOP
         level, language = self.config.activity.level, self.config.language
-        if voice.spoken and not ends_sentence(voice.spoken[-1]):
+        if role_confusion(piece, self._student_words(voice.transcript), language):
+            problem = BE_YOURSELF  # "Hi, I'm Anna!" to Anna: the model speaks as the student
+        elif voice.spoken and not ends_sentence(voice.spoken[-1]):
             problem = None  # the rest of a sentence already begun: a fragment would be worse
         elif self._said_before(piece) and (not voice.spoken or not ends_question(piece)):
             problem = NEW_PLEASE  # a later question may come again: better than none
@@ -518,6 +542,27 @@ class Engine:
             return RETRY
         voice.drop(piece)
         return DROPPED
+
+    def _ask_back(self, voice: _Voice) -> None:
+        """End with a question, in an activity that needs one, if the model did not.
+
+        A student answers a question; without one, the exchange stalls. The tiny
+        model forgets about a fifth of the time, so a short follow-up is added.
+        """
+        if not voice.spoken or ends_question(voice.spoken[-1]) or self._cancel.is_set():
+            return
+        if not activity_for(self.config, self.secret).ends_with_question:
+            return
+        questions = FOLLOW_UPS.get(self.config.language, ())
+        allowed = [q for q in questions if not self.filter.blocks(q) and not self._said_before(q)]
+        if allowed:
+            voice.say(allowed[self._turn % len(allowed)])
+            voice.asked_back = True
+
+    def _student_words(self, transcript: str) -> str:
+        """Everything the student said in this conversation, this turn included."""
+        said = [m["content"] for m in self.history if m["role"] == "user"]
+        return " ".join([*said, transcript])
 
     def _said_before(self, piece: str) -> bool:
         """Whether ``piece`` repeats (the start of) a sentence the box said earlier."""
@@ -616,14 +661,16 @@ class Engine:
 class _Voice(threading.Thread):
     """Synthesizes a reply's pieces in order and hands them to the speaker as they are ready."""
 
-    def __init__(self, engine: Engine, turn: int) -> None:
+    def __init__(self, engine: Engine, turn: int, transcript: str = "") -> None:
         super().__init__(name="tts", daemon=True)
         self.engine = engine
         self.turn = turn
+        self.transcript = transcript
         self.spoken: list[str] = []
         self.dropped = 0
         self.first_dropped = ""
         self.retry_hint = ""
+        self.asked_back = False
         self.samples = 0
         self.first_synthesis_ms: float | None = None
         self.first_audio_at: float | None = None

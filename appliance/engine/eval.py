@@ -253,6 +253,12 @@ def _run_session(
         turn = Turn(activity, level, line, raw, result.reply, measured, seconds)
         turn.flags = _flags(turn, " ".join(said_so_far), earlier, config, word_filter)
         turn.flags |= _guess_flags(turn, secret)
+        # What the engine's guard rails did, so a met target shows what it cost.
+        turn.flags |= {
+            "regenerated": getattr(result, "regenerated", False),
+            "pieces_dropped": getattr(result, "pieces_dropped", 0),
+            "asked_back": getattr(result, "asked_back", False),
+        }
         earlier.append(measured)
         turns.append(turn)
         if progress:
@@ -389,6 +395,9 @@ def summarize(turns: list[Turn]) -> dict[str, Any]:
         "guess_answers_scored": len(scored),
         "guess_truthful_share": round(sum(scored) / len(scored), 3) if scored else None,
         "secret_leaks": count("secret_leak"),
+        "regenerated": count("regenerated"),
+        "pieces_dropped": sum(turn.flags.get("pieces_dropped", 0) for turn in turns),
+        "asked_back": count("asked_back"),
         "seconds": round(sum(turn.seconds for turn in turns), 1),
     }
 
@@ -492,6 +501,9 @@ COLUMNS = (
     ("level_ok_share", "level ok", "{:.0%}"),
     ("guess_truthful_share", "y/n true", "{:.0%}"),
     ("secret_leaks", "leak", "{}"),
+    ("regenerated", "again", "{}"),
+    ("pieces_dropped", "cut", "{}"),
+    ("asked_back", "+?", "{}"),
 )
 
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # the pieces match a whole decode to ~1e-6; with 8 they differ by up to 2e-3.
 CONTEXT_FRAMES = 10
 FIRST_CHUNK_FRAMES = 16  # ~190 ms of audio: out quickly, long enough to cover the next chunk
-LARGEST_CHUNK_FRAMES = 64  # the decoder is fastest per frame at 32-64 frames; memory stays small
+LARGEST_CHUNK_FRAMES = 32  # the decoder is fastest per frame at 32-64 frames; memory stays small
 # Spoken with the noise off at load time to set the voice's fixed gain (see PiperTts).
 CALIBRATION_TEXT = "How are you today? I hope the weather is nice where you are."
 MAX_GAIN = 4.0
