@@ -17,9 +17,7 @@ from appliance.assistant import build_engine
 from appliance.audio.files import FileDevices
 from appliance.config import Config
 from appliance.engine.conversation import (
-    BE_YOURSELF,
     FOLLOW_UPS,
-    NEW_PLEASE,
     NO_REPLY,
     SIMPLER_PLEASE,
 )
@@ -36,6 +34,7 @@ class ScriptedLlm:
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
         self.questions: list[str] = []
+        self.temperatures: list[float] = []
         self.stop_reason = ""
 
     def prefill(self, messages: list[Message]) -> None:
@@ -49,6 +48,7 @@ class ScriptedLlm:
         **settings: object,
     ) -> Iterator[str]:
         self.questions.append(messages[-1]["content"])
+        self.temperatures.append(float(settings["temperature"]))
         reply = self.replies.pop(0)
         self.stop_reason = "stop"
         for start in range(0, len(reply), 7):
@@ -177,7 +177,8 @@ def test_a_reply_that_starts_by_repeating_an_earlier_one_is_asked_for_again(engi
     result = engine.run_text_turn("The cat was hungry.")
     assert result.regenerated
     assert result.reply == "The cat found a fish in the river."
-    assert llm.questions[-1] == f"The cat was hungry.\n{NEW_PLEASE}"
+    assert llm.questions[-1] == "The cat was hungry."
+    assert llm.temperatures[-1] > llm.temperatures[0], "asked again, warmer"
 
 
 def test_a_reply_out_of_words_still_finishes_its_sentence(engine_saying):
@@ -219,7 +220,8 @@ def test_a_reply_that_speaks_as_the_student_is_asked_for_again(engine_saying):
     result = engine.run_text_turn("Hello, my name is Anna.")
     assert result.regenerated
     assert result.reply == "Nice to meet you, Anna! Where are you from?"
-    assert llm.questions[-1] == f"Hello, my name is Anna.\n{BE_YOURSELF}"
+    assert llm.questions[-1] == "Hello, my name is Anna."
+    assert llm.temperatures[-1] > llm.temperatures[0], "asked again, warmer"
 
 
 def test_an_activity_that_asks_questions_always_ends_with_one(engine_saying):

@@ -85,11 +85,12 @@ NO_REPLY = {
 }
 # What happened to a piece of the reply offered to the voice.
 SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
-# Added to the student's words when a reply is asked for again, for being above the
-# class's level, or for repeating what the box said before.
+# Why a reply is asked for again. Above the class's level: this is added to the student's
+# words. A repeat, or speaking as the student: the same prompt is sampled warmer.
 SIMPLER_PLEASE = "(Please answer with very short, simple sentences.)"
-NEW_PLEASE = "(Please say something new.)"
-BE_YOURSELF = "(Remember: you are Parlo, not me.)"
+REPEATS_ITSELF = "repeats itself"
+SPEAKS_AS_STUDENT = "speaks as the student"
+RETRY_WARMER = 0.3
 MIN_REPEAT_WORDS = 4  # "Yes, I do." may come again; a whole sentence should not
 # How far past its word budget a reply may run to finish the sentence it is in.
 OVERRUN_WORDS = 12
@@ -409,7 +410,7 @@ class Engine:
         else:
             if self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
                 retried = True
-                log.info("the reply's start failed a check; asking again: %s", voice.retry_hint)
+                log.info("the reply's start failed a check (%s): asking again", voice.retry_hint)
                 self._stream_reply(transcript, voice, timings, llm_started, hint=voice.retry_hint)
             self._ask_back(voice)
         if not voice.spoken and redirect is None and not self._cancel.is_set():
@@ -455,17 +456,24 @@ class Engine:
         """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
 
         Returns :data:`RETRY` when the first try's first piece failed a check
-        (``voice.retry_hint`` then says what to ask for); otherwise what
-        :meth:`_offer` last said. ``hint`` marks the second try: it is added to
-        the student's words, and nothing is retried again.
+        (``voice.retry_hint`` then says what was wrong); otherwise what
+        :meth:`_offer` last said. ``hint`` marks the second try, nothing is retried
+        again: :data:`SIMPLER_PLEASE` is added to the student's words; for the
+        other problems the same prompt is sampled warmer.
         """
         config = self.config
         words_left = word_budget(activity_for(config, self.secret), config)
-        question = transcript if hint is None else f"{transcript}\n{hint}"
+        question, temperature = transcript, config.llm.temperature
+        if hint == SIMPLER_PLEASE:
+            question = f"{transcript}\n{hint}"
+        elif hint is not None:
+            # Told "say something new", the tiny model apologises ("Sorry, I didn't mean
+            # that"); a warmer sample of the same prompt gives a different reply instead.
+            temperature += RETRY_WARMER
         self._fit_history(config.reply.max_tokens, question)
         stream = self.models.llm.stream(
             self._messages(question), config.reply.max_tokens, self._cancel.is_set,
-            temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+            temperature=temperature, max_seconds=config.reply.max_seconds,
         )  # fmt: skip
         splitter = SentenceSplitter()
         outcome, mid_sentence = SAID, False
@@ -525,11 +533,11 @@ class Engine:
             return STOP
         level, language = self.config.activity.level, self.config.language
         if role_confusion(piece, self._student_words(voice.transcript), language):
-            problem = BE_YOURSELF  # "Hi, I'm Anna!" to Anna: the model speaks as the student
+            problem = SPEAKS_AS_STUDENT  # "Hi, I'm Anna!" to Anna: the model speaks as the student
         elif voice.spoken and not ends_sentence(voice.spoken[-1]):
             problem = None  # the rest of a sentence already begun: a fragment would be worse
         elif self._said_before(piece) and (not voice.spoken or not ends_question(piece)):
-            problem = NEW_PLEASE  # a later question may come again: better than none
+            problem = REPEATS_ITSELF  # a later question may come again: better than none
         elif not fits_level(speakable(piece), level, language):
             problem = SIMPLER_PLEASE
         else:
