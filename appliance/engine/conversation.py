@@ -206,11 +206,13 @@ class Engine:
         if recording is None:
             return
         released_at = time.perf_counter()
+        recording.blocks.put(None)  # what the microphone delivers after this is not heard
+        self._submit(self._answer_recording, recording, released_at, self._turn)
+        self.speaker.play(earcon("release", self.speaker.source_rate))
+        # Stopping a sound stream waits for its last block (up to 32 ms): not on the way
+        # to the answer, which is already being worked on.
         if self.microphone is not None:
             self.microphone.close()
-        recording.blocks.put(None)
-        self.speaker.play(earcon("release", self.speaker.source_rate))
-        self._submit(self._answer_recording, recording, released_at, self._turn)
 
     def cancel(self) -> None:
         """Stop the current turn; the speaker is silent within one audio block."""
