@@ -241,3 +241,16 @@ def test_a_story_does_not_get_questions_added(engine_saying):
     engine, _ = engine_saying("B1", "The dragon flew away.", changes={"activity.name": "story"})
     result = engine.run_text_turn("Once upon a time there was a dragon.")
     assert not result.asked_back and result.reply == "The dragon flew away."
+
+
+def test_the_guessing_game_answers_from_its_object_and_starts_anew_when_guessed(engine_saying):
+    engine, llm = engine_saying("A1", "Never asked.", changes={"activity.name": "guess"})
+    secret = engine.secret
+    assert secret is not None and secret.facts
+    first = engine.run_text_turn("Is it a car?")
+    assert first.reply.startswith("No") and len(engine.history) == 2
+    won = engine.run_text_turn(f"Is it {secret.name}?")
+    assert "You win" in won.reply
+    assert llm.questions == [], "code answered both: the tiny model says 'No' to everything"
+    assert engine.secret is not None and engine.secret != secret, "a new object"
+    assert engine.history == [], "a new game"

@@ -215,7 +215,7 @@ def test_a_voice_is_cut_once_then_loaded_from_the_cache(voice_path, tmp_path, mo
 
 def test_the_cache_keeps_a_few_voices_and_forgets_older_ones(voice_path, tmp_path, monkeypatch):
     def fake_cut(path: Path, folder: Path) -> None:
-        return None  # a voice with no cut: only its cut.json is written
+        (folder / voice_graph.CUT_FILE).write_text('{"latent": null}')  # a voice with no cut
 
     monkeypatch.setattr(voice_graph, "split_voice_file", fake_cut)
     for number in range(voice_graph.CACHED_VOICES + 2):

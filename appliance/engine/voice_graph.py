@@ -80,14 +80,19 @@ def split_voice_file(path: Path, folder: Path, timeout_s: float = 300) -> SplitV
     if child.returncode != 0:
         reason = child.stderr.decode(errors="replace").strip().splitlines()[-1:]
         raise RuntimeError(f"the voice's graph could not be cut: {' '.join(reason)}")
-    found = json.loads(child.stdout)
-    if found["latent"] is None:
+    return _read_cut(folder)
+
+
+def _read_cut(folder: Path) -> SplitVoice | None:
+    """The halves in ``folder``, as its ``cut.json`` describes them; None if there is no cut."""
+    cut = json.loads((folder / CUT_FILE).read_text(encoding="utf-8"))
+    if cut["latent"] is None:
         return None
     return SplitVoice(
         encoder=folder / ENCODER_FILE,
         decoder=folder / DECODER_FILE,
-        latent=found["latent"],
-        decoder_inputs=tuple(found["decoder_inputs"]),
+        latent=cut["latent"],
+        decoder_inputs=tuple(cut["decoder_inputs"]),
     )
 
 
@@ -108,11 +113,7 @@ def cached_split(path: Path, cache: Path) -> SplitVoice | None:
         try:
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".cutting-", dir=cache) as scratch:
-                split = split_voice_file(path, Path(scratch))
-                cut = {"latent": None}
-                if split is not None:
-                    cut = {"latent": split.latent, "decoder_inputs": list(split.decoder_inputs)}
-                (Path(scratch) / CUT_FILE).write_text(json.dumps(cut), encoding="utf-8")
+                split_voice_file(path, Path(scratch))
                 try:
                     Path(scratch).rename(entry)
                 except OSError:
@@ -124,15 +125,7 @@ def cached_split(path: Path, cache: Path) -> SplitVoice | None:
     else:
         with contextlib.suppress(OSError):
             os.utime(entry)  # in use: the newest, so the last to be forgotten
-    cut = json.loads((entry / CUT_FILE).read_text(encoding="utf-8"))
-    if cut["latent"] is None:
-        return None
-    return SplitVoice(
-        encoder=entry / ENCODER_FILE,
-        decoder=entry / DECODER_FILE,
-        latent=cut["latent"],
-        decoder_inputs=tuple(cut["decoder_inputs"]),
-    )
+    return _read_cut(entry)
 
 
 def _forget_old_entries(cache: Path, keep: Path, entries: int = CACHED_VOICES) -> None:
@@ -147,17 +140,18 @@ def _forget_old_entries(cache: Path, keep: Path, entries: int = CACHED_VOICES) -
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _cut_into(path: Path, folder: Path) -> dict[str, object]:
-    """The helper process's work: cut the voice, write both halves, say where the cut is."""
+def _cut_into(path: Path, folder: Path) -> None:
+    """The helper process's work: cut the voice, write both halves and where the cut is."""
     import onnx
 
     split = split_voice(onnx.load(str(path)))
-    if split is None:
-        return {"latent": None}
-    assert isinstance(split.encoder, bytes) and isinstance(split.decoder, bytes)
-    (folder / ENCODER_FILE).write_bytes(split.encoder)
-    (folder / DECODER_FILE).write_bytes(split.decoder)
-    return {"latent": split.latent, "decoder_inputs": list(split.decoder_inputs)}
+    cut: dict[str, object] = {"latent": None}
+    if split is not None:
+        assert isinstance(split.encoder, bytes) and isinstance(split.decoder, bytes)
+        (folder / ENCODER_FILE).write_bytes(split.encoder)
+        (folder / DECODER_FILE).write_bytes(split.decoder)
+        cut = {"latent": split.latent, "decoder_inputs": list(split.decoder_inputs)}
+    (folder / CUT_FILE).write_text(json.dumps(cut), encoding="utf-8")
 
 
 def split_voice(model: onnx.ModelProto) -> SplitVoice | None:
@@ -274,4 +268,4 @@ def _serialized_model(
 
 
 if __name__ == "__main__":
-    print(json.dumps(_cut_into(Path(sys.argv[1]), Path(sys.argv[2]))))
+    _cut_into(Path(sys.argv[1]), Path(sys.argv[2]))
