@@ -412,8 +412,9 @@ class Engine:
         else:
             if self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
                 retried = True
-                log.info("the reply's start failed a check (%s): asking again", voice.retry_hint)
-                self._stream_reply(transcript, voice, timings, llm_started, hint=voice.retry_hint)
+                reason = voice.retry_reason
+                log.info("the reply's start failed a check (%s): asking again", reason)
+                self._stream_reply(transcript, voice, timings, llm_started, reason=reason)
             self._ask_back(voice)
         if not voice.spoken and redirect is None and not self._cancel.is_set():
             # The model said nothing in time (a stalled server, a very busy box): say so,
@@ -453,22 +454,22 @@ class Engine:
         voice: _Voice,
         timings: dict[str, float],
         llm_started: float,
-        hint: str | None = None,
+        reason: str | None = None,
     ) -> str:
         """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
 
         Returns :data:`RETRY` when the first try's first piece failed a check
-        (``voice.retry_hint`` then says what was wrong); otherwise what
-        :meth:`_offer` last said. ``hint`` marks the second try, nothing is retried
+        (``voice.retry_reason`` then says what was wrong); otherwise what
+        :meth:`_offer` last said. ``reason`` marks the second try, nothing is retried
         again: :data:`SIMPLER_PLEASE` is added to the student's words; for the
         other problems the same prompt is sampled warmer.
         """
         config = self.config
         words_left = word_budget(activity_for(config, self.secret), config)
         question, temperature = transcript, config.llm.temperature
-        if hint == SIMPLER_PLEASE:
-            question = f"{transcript}\n{hint}"
-        elif hint is not None:
+        if reason == SIMPLER_PLEASE:
+            question = f"{transcript}\n{reason}"
+        elif reason is not None:
             # Told "say something new", the tiny model apologises ("Sorry, I didn't mean
             # that"); a warmer sample of the same prompt gives a different reply instead.
             temperature += RETRY_WARMER
@@ -487,7 +488,7 @@ class Engine:
                 self.heartbeat = time.monotonic()
                 timings.setdefault("llm_first_token", _ms_since(llm_started))
                 for piece in splitter.feed(text):
-                    outcome = self._offer(piece, voice, may_retry=hint is None)
+                    outcome = self._offer(piece, voice, may_retry=reason is None)
                     if outcome in (RETRY, STOP):
                         return outcome
                     if outcome == SAID:
@@ -508,10 +509,10 @@ class Engine:
         finished = self.models.llm.stop_reason == "stop" and (words_left > 0 or mid_sentence)
         # A sentence cut off by a limit is not spoken, unless it is all there is.
         if rest and not self._cancel.is_set() and (finished or not voice.spoken):
-            outcome = self._offer(rest, voice, may_retry=hint is None)
+            outcome = self._offer(rest, voice, may_retry=reason is None)
             if outcome == SAID:
                 timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-        if not voice.spoken and voice.dropped and hint is not None:
+        if not voice.spoken and voice.dropped and reason is not None:
             voice.say(voice.first_dropped)  # failed twice: better that than silence
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         return outcome
@@ -521,12 +522,12 @@ class Engine:
 
         * A blocked word ends the reply (:data:`STOP`); if nothing was said yet, the
           filter's fallback line is said instead.
-        * A sentence that takes the reply above the class's level, or that repeats
-          what the box said earlier in the conversation (tiny models loop), is
-          dropped (:data:`DROPPED`: the reply is shortened), or, when it is the
-          reply's first piece, the whole reply is asked for again once
-          (:data:`RETRY`). The rest of a sentence already begun is never dropped,
-          nor a later question that was asked before.
+        * A sentence that speaks as the student ("Hi, I'm Anna!" to Anna), takes the
+          reply above the class's level, or repeats what the box said earlier in the
+          conversation (tiny models loop), is dropped (:data:`DROPPED`: the reply is
+          shortened), or, when it is the reply's first piece, the whole reply is
+          asked for again once (:data:`RETRY`). The rest of a sentence already
+          begun is never dropped, nor a later question that was asked before.
         """
         if self.filter.blocks(piece):
             log.info("the classroom filter stopped a reply")  # never the words themselves
@@ -548,7 +549,7 @@ class Engine:
             voice.say(piece)
             return SAID
         if may_retry and not voice.spoken:
-            voice.retry_hint = problem
+            voice.retry_reason = problem
             return RETRY
         voice.drop(piece)
         return DROPPED
@@ -679,7 +680,7 @@ class _Voice(threading.Thread):
         self.spoken: list[str] = []
         self.dropped = 0
         self.first_dropped = ""
-        self.retry_hint = ""
+        self.retry_reason = ""
         self.asked_back = False
         self.samples = 0
         self.first_synthesis_ms: float | None = None
