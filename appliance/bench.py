@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import resource
 import signal
 import socket
 import subprocess
@@ -59,19 +58,22 @@ def spoken(models: Models, text: str, silence_s: float = PRESS_SILENCE_S) -> np.
     return np.concatenate([pad, audio, pad])
 
 
+def process_memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS (now) and VmHWM (the peak since start, or since :func:`reset_peak_rss`), in MB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = round(int(value.split()[0]) / 1024, 1)
+    return found
+
+
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return process_memory_mb()["VmRSS"]
 
 
 def peak_rss_mb() -> float:
-    """The highest RSS since the process started, or since :func:`reset_peak_rss`."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return process_memory_mb()["VmHWM"]
 
 
 def reset_peak_rss() -> None:
@@ -182,16 +184,6 @@ def measure_startup() -> dict[str, float]:
     return {"start_to_ready_s": round(ready, 2), "sigterm_to_exit_s": round(stopped, 2),
             "sigterm_exit_code": exit_code, "daemon_rss_at_ready_mb": memory["VmRSS"],
             "daemon_peak_rss_at_ready_mb": memory["VmHWM"]}  # fmt: skip
-
-
-def process_memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (peak RSS) of process ``pid``, in MB."""
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = round(int(value.split()[0]) / 1024, 1)
-    return found
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

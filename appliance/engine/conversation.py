@@ -473,7 +473,10 @@ class Engine:
             # Told "say something new", the tiny model apologises ("Sorry, I didn't mean
             # that"); a warmer sample of the same prompt gives a different reply instead.
             temperature += RETRY_WARMER
-        self._fit_history(config.reply.max_tokens, question)
+        # The prefill left room for ROOM_FOR_A_QUESTION tokens, and a token is at least a
+        # byte: only a longer question needs counting, off the usual path from release.
+        if len(question.encode()) > ROOM_FOR_A_QUESTION:
+            self._fit_history(question)
         stream = self.models.llm.stream(
             self._messages(question), config.reply.max_tokens, self._cancel.is_set,
             temperature=temperature, max_seconds=config.reply.max_seconds,
@@ -609,7 +612,13 @@ class Engine:
             self.heartbeat = time.monotonic()
 
     def _prefill(self) -> None:
-        """Evaluate the prompt up to the next question now, so that turn does not wait for it."""
+        """Evaluate the prompt up to the next question now, so that turn does not wait for it.
+
+        First the oldest turns are forgotten until a question of
+        :data:`ROOM_FOR_A_QUESTION` tokens and a whole reply still fit in the
+        model's context, so the prompt evaluated here is a prefix of the next turn's.
+        """
+        self._fit_history("x " * ROOM_FOR_A_QUESTION)
         self.models.llm.prefill(self._messages(None))
 
     def _messages(self, transcript: str | None) -> list[Message]:
@@ -637,17 +646,16 @@ class Engine:
                          {"role": "assistant", "content": reply}]  # fmt: skip
         keep = 2 * self.config.llm.history_turns
         self.history = self.history[-keep:] if keep else []
-        # Leave room for a long next question, so the prefill stays a prefix of the next turn.
-        self._fit_history(self.config.reply.max_tokens, "x " * ROOM_FOR_A_QUESTION)
 
-    def _fit_history(self, reply_tokens: int, question: str) -> None:
+    def _fit_history(self, question: str) -> None:
         """Forget the oldest turns until ``question`` and a reply fit in the model's context."""
         # With a server on the LAN, fit the box's own model: it answers when the server can't.
         llm = getattr(self.models.llm, "fallback", self.models.llm)
         context, count = getattr(llm, "context_tokens", 0), getattr(llm, "count_tokens", None)
         if not context or count is None:
             return
-        while self.history and count(self._messages(question)) + reply_tokens > context:
+        room = context - self.config.reply.max_tokens
+        while self.history and count(self._messages(question)) > room:
             del self.history[:2]
 
     def _apply_config(self, config: Config) -> None:
