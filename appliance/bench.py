@@ -33,11 +33,11 @@ import numpy as np
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import resample
 from appliance.config import Config, load_config
-from appliance.engine.activities import activity_for, word_budget
 from appliance.engine.conversation import Engine
 from appliance.engine.loaded import Models
-from appliance.engine.text import speakable, word_count
 from appliance.events import State, StateChanged, TurnFinished
+from appliance.lessons.activities import activity_for, word_budget
+from appliance.lessons.text import speakable, word_count
 from appliance.memory import release_free_memory
 
 UTTERANCES = Path(__file__).resolve().parent.parent / "bench" / "utterances.txt"

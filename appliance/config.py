@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Self
 
 CEFR_LEVELS = ("A1", "A2", "B1", "B2", "C1")
+# The activities the box knows without a teacher's prompt (their content is language data).
+BUILTIN_ACTIVITY_NAMES = ("conversation", "roleplay", "improv", "story", "interview", "guess")
 
 
 class ConfigError(ValueError):
@@ -87,6 +89,8 @@ class VoiceSettings:
     # An installed piper voice by name ("" picks the one for `language`).
     name: str = ""
     rate: float = between(1.0, 0.5, 2.0)
+    # A reply said again because a student asked "Can you say that again, more slowly?"
+    slow_rate: float = between(0.75, 0.5, 1.0)
     volume: float = between(1.0, 0.0, 2.0)
     threads: int = between(1, 1, 16)
 
@@ -153,6 +157,10 @@ class LlmSettings:
     base_url: str = ""
     model: str = ""
     timeout_seconds: float = between(4.0, 0.5, 60.0)
+    # How much the code plans each turn of a built-in activity (docs/lessons.md): "auto"
+    # takes the model set's own ("plan" for the tiny default), "plan" has the code write
+    # every reply, "free" lets the model write them (a strong model on the LAN).
+    planning: str = choice("auto", "auto", "plan", "free")
 
 
 @dataclass(frozen=True)
@@ -216,9 +224,7 @@ class Config:
 
     def check(self) -> None:
         """Checks that span fields: the names an activity may have."""
-        from appliance.engine.activities import BUILTIN_ACTIVITIES
-
-        known = set(BUILTIN_ACTIVITIES) | set(self.custom_activities)
+        known = set(BUILTIN_ACTIVITY_NAMES) | set(self.custom_activities)
         if self.activity.name not in known:
             raise ConfigError(
                 "activity.name",

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from appliance.config import CEFR_LEVELS, Config
-from appliance.engine.activities import (
+from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     activity_for,
     choose_secret,

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.cli import UserError, build_parser
 from appliance.config import CEFR_LEVELS, Config, FilterSettings
-from appliance.engine.activities import (
+from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     activity_for,
     secrets_for,
@@ -26,7 +26,7 @@ from appliance.engine.eval import (
     summarize,
     yes_or_no,
 )
-from appliance.engine.safety import REDIRECTS, SAFE_FALLBACK, ClassroomFilter
+from appliance.lessons.safety import REDIRECTS, SAFE_FALLBACK, ClassroomFilter
 
 # --- the committed sessions ---
 

@@ -22,7 +22,7 @@ from appliance.engine.conversation import (
     SIMPLER_PLEASE,
 )
 from appliance.engine.llm import Message
-from appliance.engine.safety import fits_level
+from appliance.lessons.safety import fits_level
 
 HARD = "Contemplating philosophical conundrums necessitates extraordinary perseverance. "
 EASY = "I like dogs. Do you have a dog?"

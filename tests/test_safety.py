@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.config import FilterSettings
-from appliance.engine.safety import (
+from appliance.lessons.safety import (
     CARE_REPLIES,
     REDIRECTS,
     SAFE_FALLBACK,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.engine.text import SentenceSplitter, speakable, word_count
+from appliance.lessons.text import SentenceSplitter, speakable, word_count
 
 
 def split(tokens: list[str]) -> list[str]:

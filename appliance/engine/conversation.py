@@ -34,7 +34,12 @@ from appliance.audio.devices import Microphone, Speaker
 from appliance.audio.earcons import earcon
 from appliance.audio.wav import resample
 from appliance.config import Config
-from appliance.engine.activities import (
+from appliance.engine.llm import Message
+from appliance.engine.loaded import Models
+from appliance.engine.stt import WhisperStt
+from appliance.engine.vad import RATE, VadStream
+from appliance.events import EventStream, State, StateChanged, TurnFinished
+from appliance.lessons.activities import (
     activity_for,
     choose_secret,
     guess_reply,
@@ -42,25 +47,19 @@ from appliance.engine.activities import (
     system_prompt,
     word_budget,
 )
-from appliance.engine.llm import Message
-from appliance.engine.loaded import Models
-from appliance.engine.safety import (
-    ClassroomFilter,
-    fits_level,
-    role_confusion,
-    sentences_of,
-    words_of,
-)
-from appliance.engine.stt import WhisperStt
-from appliance.engine.text import (
+from appliance.lessons.content import has_content, load_content
+from appliance.lessons.language import box_lines
+from appliance.lessons.planner import TurnPlan, TurnPlanner, planned
+from appliance.lessons.safety import ClassroomFilter, fits_level, role_confusion
+from appliance.lessons.text import (
     SentenceSplitter,
     ends_question,
     ends_sentence,
+    sentences_of,
     speakable,
     word_count,
+    words_of,
 )
-from appliance.engine.vad import RATE, VadStream
-from appliance.events import EventStream, State, StateChanged, TurnFinished
 from appliance.memory import release_free_memory
 
 log = logging.getLogger(__name__)
@@ -69,20 +68,6 @@ MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
 # Tokens kept free for the next question: about 30 s of fast speech.
 ROOM_FOR_A_QUESTION = 120
-# Added to a reply that should end with a question but does not (see Engine._ask_back).
-FOLLOW_UPS = {
-    "en": ("What do you think?", "And you?", "Can you tell me more?", "What about you?"),
-    "es": ("¿Y tú?", "¿Qué piensas?"),
-    "fr": ("Et toi ?", "Qu'en penses-tu ?"),
-    "de": ("Und du?", "Was denkst du?"),
-}
-# Said when the language model gives nothing in time.
-NO_REPLY = {
-    "en": "Sorry, I lost my words. Can you say that again?",
-    "es": "Perdona, me he perdido. ¿Puedes repetirlo?",
-    "fr": "Pardon, je me suis perdu. Tu peux répéter ?",
-    "de": "Entschuldigung, ich habe den Faden verloren. Kannst du das wiederholen?",
-}
 # What happened to a piece of the reply offered to the voice.
 SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
 # Why a reply is asked for again. Above the class's level: this is added to the student's
@@ -107,6 +92,7 @@ class TurnResult:
     regenerated: bool = False  # the first try was above the class's level
     pieces_dropped: int = 0  # pieces left out for being above the class's level
     asked_back: bool = False  # a follow-up question was added (the model asked none)
+    plan: dict[str, str] = field(default_factory=dict)  # the planner's decision, no words
 
 
 @dataclass
@@ -151,6 +137,7 @@ class Engine:
         speaker: Speaker,
         microphone: Microphone | None = None,
         events: EventStream | None = None,
+        seed: int | None = None,
     ) -> None:
         self.models = models
         self.config = config
@@ -166,14 +153,21 @@ class Engine:
         self._turn = 0
         self._recording: _Recording | None = None
         self._lock = threading.Lock()
-        self._random = random.Random()
+        self._random = random.Random(seed)
         self.secret = None  # the guessing game's object, chosen by code (see activities.py)
+        # Plans each turn of a built-in activity (see lessons/planner.py); None when the
+        # model writes the replies (a teacher's own activity, a language with no content).
+        self.planner: TurnPlanner | None = None
         self._new_game()
         speaker.volume = config.voice.volume
         speaker.on_error = lambda error: self._state(State.ERROR, f"speaker failed: {error}")
         self._worker = threading.Thread(target=self._work, name="engine", daemon=True)
         self._worker.start()
-        self._submit(self._prefill).result()
+        try:
+            self._submit(self._prefill).result()
+        except BaseException:
+            self.close()  # a failed start leaves no worker behind
+            raise
         self._state(State.IDLE, "ready")
 
     # --- controls: each returns at once ---
@@ -402,10 +396,16 @@ class Engine:
         llm_started = time.perf_counter()
         retried = apologised = False
         redirect = self.filter.redirect_for(transcript)
-        known = guess_reply(self.secret, transcript, self.config.language)
+        plan: TurnPlan | None = None
+        known = None if self.planner else guess_reply(self.secret, transcript, self.config.language)
         if redirect is not None:
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
+        elif self.planner is not None:
+            # A built-in activity: the code plans the reply (see lessons/planner.py).
+            plan = self.planner.plan(transcript)
+            self._say_plan(plan, voice)
+            timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         elif known is not None and not self.filter.blocks(known):
             # The guessing game's answer is a fact code knows: a tiny model says "No" to all.
             voice.say(known)
@@ -420,7 +420,7 @@ class Engine:
             # The model said nothing in time (a stalled server, a very busy box): say so,
             # rather than leave the student waiting in silence.
             log.warning("the language model gave no reply (%s)", self.models.llm.stop_reason)
-            line = NO_REPLY.get(self.config.language, NO_REPLY["en"])
+            line = box_lines(self.config.language).no_reply
             if not self.filter.blocks(line):
                 apologised = bool(voice.say(line))
         timings["llm_total"] = _ms_since(llm_started)
@@ -430,7 +430,11 @@ class Engine:
         reply = " ".join(voice.spoken)
         timings.update(voice.timings(released_at))
         timings["total"] = _ms_since(released_at)
-        if not cancelled and reply and redirect is None and not apologised:
+        if not cancelled and reply and plan is not None and self.planner is not None:
+            self.planner.commit(plan, " ".join(voice.said_as_planned))
+            self.secret = self.planner.state.secret
+            self._remember(transcript, reply)
+        elif not cancelled and reply and redirect is None and not apologised:
             if guessed_right(self.secret, transcript):
                 self._new_game()  # the next question is about a new object
             else:
@@ -439,6 +443,7 @@ class Engine:
             transcript, reply, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
             regenerated=retried, pieces_dropped=voice.dropped, asked_back=voice.asked_back,
+            plan=plan.log_fields() if plan else {},
         )  # fmt: skip
         self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
@@ -557,6 +562,44 @@ class Engine:
         voice.drop(piece)
         return DROPPED
 
+    def _say_plan(self, plan: TurnPlan, voice: _Voice) -> None:
+        """Speak a planned reply, sentence by sentence so the voice starts on the first.
+
+        The plan's lines are the language's data, so the teacher's blocked words are
+        checked here too; a repeat request is said slowly.
+        """
+        fields = plan.log_fields()
+        if self.config.privacy.log_transcripts:
+            log.info("turn plan: %s; the student said %r", fields, plan.after.heard[-1:])
+        else:
+            log.info("turn plan: %s", fields)
+        text = plan.text
+        if self.filter.blocks(text):
+            log.info("the classroom filter stopped a planned reply")
+            text = self.filter.fallback
+        # What the planner remembers as said: the reply, never the "Of course." before a replay.
+        voice.said_as_planned = [plan.follow_up if plan.slow else text]
+        splitter = SentenceSplitter(first_clause_words=1000)
+        for piece in splitter.feed(text + "\n"):
+            voice.say(piece, slow=plan.slow)
+
+    def _make_planner(self) -> TurnPlanner | None:
+        """A planner for the configured activity, or None when the model writes replies."""
+        config = self.config
+        name, language = config.activity.name, config.language
+        if name in config.custom_activities or not planned(name) or not has_content(language):
+            return None
+        if config.llm.planning == "free":
+            return None
+        return TurnPlanner(
+            load_content(language),
+            name,
+            config.activity.level,
+            character=config.activity.character,
+            setting=config.activity.setting,
+            seed=self._random.randrange(2**31),
+        )
+
     def _ask_back(self, voice: _Voice) -> None:
         """End with a question, in an activity that needs one, if the model did not.
 
@@ -567,7 +610,7 @@ class Engine:
             return
         if not activity_for(self.config, self.secret).ends_with_question:
             return
-        questions = FOLLOW_UPS.get(self.config.language, ())
+        questions = box_lines(self.config.language).follow_ups
         allowed = [q for q in questions if not self.filter.blocks(q) and not self._said_before(q)]
         if allowed:
             voice.say(allowed[self._turn % len(allowed)])
@@ -618,6 +661,8 @@ class Engine:
         :data:`ROOM_FOR_A_QUESTION` tokens and a whole reply still fit in the
         model's context, so the prompt evaluated here is a prefix of the next turn's.
         """
+        if self.planner is not None:
+            return  # the planner writes the replies: no conversation prompt to evaluate
         self._fit_history("x " * ROOM_FOR_A_QUESTION)
         self.models.llm.prefill(self._messages(None))
 
@@ -637,6 +682,10 @@ class Engine:
     def _new_game(self) -> None:
         """Start the conversation afresh; in the guessing game, with a new object."""
         self.history.clear()
+        self.planner = self._make_planner()
+        if self.planner is not None:
+            self.secret = self.planner.state.secret
+            return
         activity = activity_for(self.config)
         level = self.config.activity.level
         self.secret = choose_secret(activity, level, self._random, previous=self.secret)
@@ -690,17 +739,19 @@ class _Voice(threading.Thread):
         self.first_dropped = ""
         self.retry_reason = ""
         self.asked_back = False
+        self.said_as_planned: list[str] = []
         self.samples = 0
         self.first_synthesis_ms: float | None = None
         self.first_audio_at: float | None = None
-        self._pieces: queue.Queue[str | None] = queue.Queue()
+        self._pieces: queue.Queue[tuple[str, bool] | None] = queue.Queue()
 
-    def say(self, piece: str) -> int:
-        """Queue a piece of the reply; returns how many words it added."""
+    def say(self, piece: str, slow: bool = False) -> int:
+        """Queue a piece of the reply (``slow``: at the config's slow rate); returns how
+        many words it added."""
         text = speakable(piece)
         if text:
             self.spoken.append(text)
-            self._pieces.put(text)
+            self._pieces.put((text, slow))
         return word_count(text)
 
     def drop(self, piece: str) -> None:
@@ -722,12 +773,15 @@ class _Voice(threading.Thread):
 
     def run(self) -> None:
         cancelled = self.engine._cancel.is_set
-        while (text := self._pieces.get()) is not None:
+        slow_rate = self.engine.config.voice.slow_rate
+        while (queued := self._pieces.get()) is not None:
+            text, slow = queued
             if cancelled():
                 continue
             started = time.perf_counter()
+            options = {"slower": slow_rate} if slow else {}
             # The voice decodes a piece in chunks: the first is played while the rest decode.
-            with closing(self.engine.models.tts.stream(text)) as chunks:
+            with closing(self.engine.models.tts.stream(text, **options)) as chunks:
                 for audio in chunks:
                     if self.first_synthesis_ms is None:
                         self.first_synthesis_ms = _ms_since(started)

@@ -11,11 +11,11 @@ measures, per activity and level:
 * reply length: words, median and 90th percentile; words per sentence (median);
 * questions: the share of replies ending with "?" (activities that should ask one),
   and the share both ≤ 30 words and ending with a question;
-* role confusions (:func:`~appliance.engine.safety.role_confusion`);
+* role confusions (:func:`~appliance.lessons.safety.role_confusion`);
 * filter hits: in the raw text, and in what reached the speaker;
 * language mismatches, repeated replies, and the share pitched at the level;
 * in the guessing game, whether each yes or no is true of the object in play
-  (:func:`~appliance.engine.activities.true_answer`, from the object's facts) and
+  (:func:`~appliance.lessons.activities.true_answer`, from the object's facts) and
   whether a reply gives the object away before it is guessed. A session line may
   say ``{secret}``: the object in play ("Is it {secret}?" is a right guess).
 
@@ -44,14 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import CEFR_LEVELS, Config
-from appliance.engine.activities import (
+from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     Secret,
     activity_for,
     guessed_right,
     true_answer,
 )
-from appliance.engine.safety import (
+from appliance.lessons.safety import (
     ClassroomFilter,
     check_level,
     language_mismatch,
@@ -59,7 +59,7 @@ from appliance.engine.safety import (
     sentences_of,
     words_of,
 )
-from appliance.engine.text import SentenceSplitter, speakable
+from appliance.lessons.text import SentenceSplitter, speakable
 
 UTTERANCES = Path(__file__).resolve().parents[2] / "bench" / "eval_utterances.toml"
 DEFAULT_LEVELS = ("A1", "A2", "B1")

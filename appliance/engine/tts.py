@@ -144,21 +144,28 @@ class PiperTts:
         return self._whole is None
 
     def stream(
-        self, text: str, *, noise_scale: float | None = None, noise_w: float | None = None
+        self,
+        text: str,
+        *,
+        noise_scale: float | None = None,
+        noise_w: float | None = None,
+        slower: float = 1.0,
     ) -> Iterator[np.ndarray]:
         """Speak ``text``: float32 mono pieces at :attr:`sample_rate`, each as soon as it is ready.
 
         ``noise_scale`` and ``noise_w`` (the voice's own by default) set how much
         random variation VITS adds to the sound and to the phonemes' lengths; 0
         makes the output deterministic. Nothing is yielded for text with nothing
-        to say. Safe to call from several threads: each model run takes the lock,
-        but it is never held while a piece waits to be consumed.
+        to say. ``slower`` (below 1) speaks at that share of the voice's rate: a repeat for
+        a student who asked "more slowly, please". Safe to call from several threads:
+        each model run takes the lock, but it is never held while a piece waits to be
+        consumed.
         """
         config = self._config
         scales = np.array(
             [
                 config.noise_scale if noise_scale is None else noise_scale,
-                config.length_scale / self.rate,
+                config.length_scale / (self.rate * slower),
                 config.noise_w_scale if noise_w is None else noise_w,
             ],
             dtype=np.float32,

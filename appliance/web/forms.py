@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import CEFR_LEVELS, Config, ConfigError
-from appliance.engine.activities import BUILTIN_ACTIVITIES
+from appliance.lessons.activities import BUILTIN_ACTIVITIES
 
 FORM_ERROR = "_form"  # the key for a mistake that belongs to no single field
 

@@ -8,7 +8,7 @@ to say (microseconds, no model):
   word there gets a gentle change of topic, and the language model is not asked
   at all), and :meth:`~ClassroomFilter.blocks` on each piece of the reply
   *before* it reaches the voice (a hit stops the reply; if nothing was spoken
-  yet, :data:`SAFE_FALLBACK` is said instead). So a blocked word from the model
+  yet, the language's ``fallback`` line is said instead). So a blocked word from the model
   never reaches the speaker.
 * :func:`check_level` — is a reply pitched at the class's CEFR level: words per
   sentence and the share of rare words (:data:`WORDS_PER_SENTENCE`,
@@ -18,9 +18,9 @@ to say (microseconds, no model):
   Anna" → "Hi, I'm Anna!"), the typical failure of very small chat models.
 * :func:`language_mismatch` — the reply is not in the class's language.
 
-The word lists live in ``appliance/engine/data/``: ``blocked.txt`` and
-``common_words.txt`` for English; another language ``xx`` uses
-``blocked.xx.txt`` and ``common_words.xx.txt`` when a pack provides them.
+The word lists and the lines said instead live in each language's data folder
+(``blocked.txt``, ``common_words.txt``, ``lines.toml``; see
+:mod:`appliance.lessons.language`).
 """
 
 from __future__ import annotations
@@ -29,47 +29,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from appliance.config import FilterSettings
+from appliance.lessons.language import box_lines, word_list
+from appliance.lessons.text import sentences_of, words_of
 
-DATA = Path(__file__).parent / "data"
-
-SAFE_FALLBACK = "Let's talk about something else. What did you do today?"
-
-# What the box says instead of a reply that hit the filter, per language.
-FALLBACKS = {
-    "en": SAFE_FALLBACK,
-    "es": "Hablemos de otra cosa. ¿Qué hiciste hoy?",
-    "fr": "Parlons d'autre chose. Qu'est-ce que tu as fait aujourd'hui ?",
-    "de": "Lass uns über etwas anderes sprechen. Was hast du heute gemacht?",
-}
-
-# Said when the teacher's own list blocks a word of every line above ("you", say).
-LAST_RESORT = {"en": "Okay. Let's go on.", "es": "Vale. Sigamos.", "fr": "D'accord. Continuons.",
-               "de": "Okay. Machen wir weiter."}  # fmt: skip
-
-# Gentle changes of topic when the student said a blocked word. One is picked by the
-# words said (not at random), so a test or a replayed session hears the same line.
-REDIRECTS = {
-    "en": (
-        "Let's use kind words in our class. What is your favourite animal?",
-        "Hmm, let's choose another topic. What do you like to eat?",
-        "Let's talk about something nice. What did you do at the weekend?",
-    ),
-    "es": ("Usemos palabras amables. ¿Cuál es tu animal favorito?",),
-    "fr": ("Utilisons des mots gentils. Quel est ton animal préféré ?",),
-    "de": ("Lass uns freundliche Wörter benutzen. Was ist dein Lieblingstier?",),
-}
-
-# When a student mentions hurting themselves, the box does not change the subject
-# brightly: it points to a person who can help.
-CARE_REPLIES = {
-    "en": "That sounds serious. Please talk to your teacher or an adult you trust today.",
-    "es": "Eso suena serio. Por favor, habla hoy con tu profesor o con un adulto de confianza.",
-    "fr": "Cela semble grave. Parle aujourd'hui à ton professeur ou à un adulte de confiance.",
-    "de": "Das klingt ernst. Bitte sprich heute mit deiner Lehrkraft oder einem Erwachsenen.",
-}
+# The section of blocked.txt whose words get the caring line, not a change of topic.
 CARE_SECTION = "self-harm"
 
 # CEFR limits. A reply's words per sentence is its word count divided by its number
@@ -92,33 +57,12 @@ _LOOKALIKES = {
 _SEPARATOR = r"[\s\-_.]*"
 # Endings caught on the default list: "kills", "killed", "killing", "stabbed".
 _ENDINGS = r"(?:s|es|d|ed|ing)?"
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?:\s+|$)")
-
-
-def data_file(stem: str, language: str) -> Path:
-    """``data/blocked.txt`` for English, ``data/blocked.de.txt`` for German, and so on."""
-    return DATA / (f"{stem}.txt" if language == "en" else f"{stem}.{language}.txt")
-
-
-def read_word_list(path: Path) -> list[tuple[str, str]]:
-    """``(word, section)`` pairs from a list file: one a line, ``#`` comments, ``#: section``."""
-    if not path.is_file():
-        return []
-    entries, section = [], ""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line.startswith("#:"):
-            section = line[2:].strip()
-        elif line and not line.startswith("#"):
-            entries.append((line.lower(), section))
-    return entries
 
 
 @cache
 def common_words(language: str = "en") -> frozenset[str]:
     """The language's most common words (empty when the language has no list)."""
-    return frozenset(word for word, _ in read_word_list(data_file("common_words", language)))
+    return frozenset(word for word, _ in word_list(language, "common_words"))
 
 
 # --- the word filter ---
@@ -167,9 +111,10 @@ class ClassroomFilter:
         settings = settings or FilterSettings()
         self.enabled = settings.enabled
         self.language = language
+        self.lines = box_lines(language)
         allowed = {word.strip().lower() for word in settings.allowed_words if word.strip()}
         terms: dict[str, _Term] = {}
-        for word, section in read_word_list(data_file("blocked", language)):
+        for word, section in word_list(language, "blocked"):
             if word not in allowed and word not in terms:
                 terms[word] = _Term(word, section, _whole_word(_obfuscation_tolerant(word)))
         for word in (w.strip().lower() for w in settings.extra_words):
@@ -198,19 +143,19 @@ class ClassroomFilter:
         if term is None:
             return None
         if term.section == CARE_SECTION:
-            return self._first_allowed([CARE_REPLIES.get(self.language, CARE_REPLIES["en"])])
-        lines = REDIRECTS.get(self.language, REDIRECTS["en"])
+            return self._first_allowed([self.lines.care])
+        lines = self.lines.redirects
         start = sum(map(ord, transcript)) % len(lines)
         return self._first_allowed([*lines[start:], *lines[:start]])
 
     @property
     def fallback(self) -> str:
         """The line said instead of a reply that hit the filter before anything was spoken."""
-        return self._first_allowed([FALLBACKS.get(self.language, SAFE_FALLBACK)])
+        return self._first_allowed([self.lines.fallback])
 
     def _first_allowed(self, lines: list[str]) -> str:
         """The first of ``lines`` the teacher's list lets through, else a last resort, else ""."""
-        lines = [*lines, LAST_RESORT.get(self.language, LAST_RESORT["en"])]
+        lines = [*lines, self.lines.last_resort]
         return next((line for line in lines if self._match(line) is None), "")
 
     def _match(self, text: str) -> _Term | None:
@@ -239,16 +184,6 @@ class LevelReport:
     max_rare_share: float | None
     ok: bool
     problems: tuple[str, ...] = field(default=())
-
-
-def sentences_of(text: str) -> list[str]:
-    """``text`` cut after ``.``, ``!``, ``?`` and ``…``; empty pieces dropped."""
-    return [piece.strip() for piece in _SENTENCE_END.split(text) if _WORD.search(piece)]
-
-
-def words_of(text: str) -> list[str]:
-    """Words as a teacher counts them: "don't" is one word, "3" is one, "—" is none."""
-    return _WORD.findall(text.replace("’", "'"))
 
 
 def check_level(text: str, level: str, language: str = "en") -> LevelReport:

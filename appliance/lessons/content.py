@@ -1,0 +1,469 @@
+"""The turn planner's content for one language, read from its data folder and checked.
+
+Everything the planner says comes from here: personas, topic and question banks,
+role-play characters, interview questions, story beats, improv places, and the
+classroom moves. The files and their fields are described in ``docs/lessons.md``;
+:func:`load_content` reads them once and raises :class:`LanguageDataError`
+(naming the file and the line) for anything missing or of the wrong kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from appliance.config import CEFR_LEVELS
+from appliance.lessons.activities import Secret, builtin_activities
+from appliance.lessons.language import (
+    LanguageDataError,
+    TomlFile,
+    read_toml,
+    tables_of,
+    text_of,
+    texts_of,
+)
+
+PLANNER_FILES = (
+    "classroom.toml",
+    "conversation.toml",
+    "roleplay.toml",
+    "interview.toml",
+    "story.toml",
+    "improv.toml",
+    "guess.toml",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A persona fact: the answer to questions that name its ``keys``."""
+
+    keys: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Echo:
+    """A reaction to a student's line that names one of ``keys``."""
+
+    keys: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A follow-up move: asked at most once, from ``level`` up, unless the student has
+    already said one of ``skip_if``."""
+
+    text: str
+    level: str = "A1"
+    skip_if: tuple[str, ...] = ()
+    easier: str = ""
+    simple: str = ""  # asked instead at A1 and A2
+    react: tuple[str, ...] = ()  # reactions to the student's answer to this question
+
+    def for_level(self, level: str) -> str:
+        return self.simple if self.simple and level in ("A1", "A2") else self.text
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    keys: tuple[str, ...]
+    reactions: tuple[str, ...]
+    echo: tuple[Echo, ...]
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Who the box is in an activity: what it says of itself, how it greets and leaves."""
+
+    name: str
+    answers: tuple[Answer, ...]
+    greet: tuple[str, ...] = ()
+    greet_no_name: tuple[str, ...] = ()
+    goodbye: tuple[str, ...] = ()
+    goodbye_no_name: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    ask: str = ""
+
+
+@dataclass(frozen=True)
+class Character:
+    """A role-play character (also a partner in an improv scene)."""
+
+    id: str
+    match: tuple[str, ...]
+    persona: Persona
+    steps: tuple[Question, ...]
+    items: tuple[Item, ...]
+    item_reactions: tuple[str, ...]
+    echo: tuple[Echo, ...]
+
+
+@dataclass(frozen=True)
+class Interview:
+    persona: Persona
+    steps: tuple[Question, ...]
+    more: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Story:
+    default_hero: str
+    begin: str
+    ending: tuple[str, ...]
+    goodbye: tuple[str, ...]
+    echo: tuple[Echo, ...]
+    reactions: tuple[str, ...]
+    ideas: tuple[str, ...]
+    beats: dict[str, tuple[str, ...]]  # "simple" (A1, A2) and "advanced"
+    prompts: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Place:
+    keys: tuple[str, ...]
+    place: str
+    character: str
+    student_role: str
+    box_role: str
+    twists: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Improv:
+    scene: tuple[str, ...]
+    scene_named: tuple[str, ...]
+    again: tuple[str, ...]
+    pick: tuple[str, ...]
+    goodbye: tuple[str, ...]
+    in_scene: tuple[str, ...]
+    places: tuple[Place, ...]
+
+
+@dataclass(frozen=True)
+class Classroom:
+    """How a turn is read (``acts``, ``off_task``) and the shared classroom lines."""
+
+    acts: dict[str, tuple[re.Pattern[str], ...]]
+    off_task: dict[str, tuple[re.Pattern[str], ...]]
+    lines: dict[str, tuple[str, ...]]
+    reactions: dict[str, tuple[str, ...]]
+    positive_words: tuple[str, ...]
+    negative_words: tuple[str, ...]
+    stop_words: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Guess:
+    objects: tuple[Secret, ...]
+    simple_objects: tuple[Secret, ...]
+    tails: tuple[str, ...]
+    lines: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class LessonContent:
+    """All the planner's content for one language."""
+
+    language: str
+    classroom: Classroom
+    conversation: Persona
+    topics: tuple[Topic, ...]
+    characters: tuple[Character, ...]
+    interview: Interview
+    story: Story
+    improv: Improv
+    guess: Guess
+    opening: dict[str, str] = field(default_factory=dict)
+
+    def character_for(self, character: str, setting: str = "") -> Character:
+        """The role-play character the teacher's words describe; the generic one if none."""
+        described = f"{character} {setting}".lower()
+        # The character's own words first: "a waiter in a hotel" is a waiter.
+        for text in (character.lower(), described):
+            for candidate in self.characters:
+                if any(re.search(rf"\b{re.escape(word)}", text) for word in candidate.match):
+                    return candidate
+        return self.character("generic")
+
+    def character(self, id: str) -> Character:
+        return next(c for c in self.characters if c.id == id)
+
+
+# --- reading ---
+
+ACT_KEYS = (
+    "repeat",
+    "give_up",
+    "goodbye",
+    "dont_know",
+    "yes",
+    "no",
+    "question",
+    "request",
+    "opinion",
+)
+OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
+CLASSROOM_LINES = (
+    "repeat",
+    "nothing_to_repeat",
+    "encourage",
+    "unknown",
+    "opinion",
+    "homework",
+    "link",
+    "code",
+    "sum",
+    "jokes",
+    "greet",
+    "origin",
+    "age",
+    "ask_back",
+)
+REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no")
+
+
+def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tuple:
+    compiled = []
+    for pattern in texts_of(file, table, key, where):
+        try:
+            compiled.append(re.compile(pattern, re.IGNORECASE))
+        except re.error as error:
+            raise file.error(f"{where}.{key}: bad pattern {pattern!r}: {error}", pattern) from None
+    return tuple(compiled)
+
+
+def _section(file: TomlFile, key: str) -> dict[str, Any]:
+    table = file.data.get(key)
+    if not isinstance(table, dict):
+        raise file.error(f"missing the [{key}] table", f"[{key}")
+    return table
+
+
+def _echoes(file: TomlFile, table: dict[str, Any], where: str) -> tuple[Echo, ...]:
+    return tuple(
+        Echo(texts_of(file, entry, "keys", where), text_of(file, entry, "text", where))
+        for entry in tables_of(file, table, "echo", where)
+    )
+
+
+def _answers(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tuple[Answer, ...]:
+    return tuple(
+        Answer(texts_of(file, entry, "keys", where), text_of(file, entry, "text", where))
+        for entry in tables_of(file, table, key, where)
+    )
+
+
+def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tuple:
+    questions = []
+    for entry in tables_of(file, table, key, where):
+        text = text_of(file, entry, "text", where)
+        level = entry.get("level", "A1")
+        if level not in CEFR_LEVELS:
+            raise file.error(f"{where}: level {level!r} is not one of {CEFR_LEVELS}", text)
+        questions.append(
+            Question(
+                text=text,
+                level=level,
+                skip_if=texts_of(file, entry, "skip_if", text, required=False),
+                easier=str(entry.get("easier", "")),
+                simple=str(entry.get("simple", "")),
+                react=texts_of(file, entry, "react", text, required=False),
+            )
+        )
+    return tuple(questions)
+
+
+def _persona(file: TomlFile, table: dict[str, Any], where: str, answers_key: str) -> Persona:
+    return Persona(
+        name=str(table.get("name", "")),
+        answers=_answers(file, table, answers_key, where),
+        greet=texts_of(file, table, "greet", where, required=False),
+        greet_no_name=texts_of(file, table, "greet_no_name", where, required=False),
+        goodbye=texts_of(file, table, "goodbye", where, required=False),
+        goodbye_no_name=texts_of(file, table, "goodbye_no_name", where, required=False),
+    )
+
+
+def _classroom(file: TomlFile) -> Classroom:
+    acts, off_task = _section(file, "acts"), _section(file, "off_task")
+    lines, reactions = _section(file, "lines"), _section(file, "reactions")
+    words = _section(file, "words")
+    return Classroom(
+        acts={key: _patterns(file, acts, key, "acts") for key in ACT_KEYS},
+        off_task={key: _patterns(file, off_task, key, "off_task") for key in OFF_TASK_KEYS},
+        lines={key: texts_of(file, lines, key, "lines") for key in CLASSROOM_LINES},
+        reactions={key: texts_of(file, reactions, key, "reactions") for key in REACTION_KINDS},
+        positive_words=texts_of(file, reactions, "positive_words", "reactions"),
+        negative_words=texts_of(file, reactions, "negative_words", "reactions"),
+        stop_words=frozenset(text_of(file, words, "stop", "words").split()),
+    )
+
+
+def _topics(file: TomlFile) -> tuple[Topic, ...]:
+    topics = []
+    for entry in tables_of(file, file.data, "topic", "topic"):
+        name = text_of(file, entry, "name", "topic")
+        questions = _questions(file, entry, "questions", name)
+        if not questions:
+            raise file.error(f"topic {name!r} has no questions", f'"{name}"')
+        topics.append(
+            Topic(
+                name=name,
+                keys=texts_of(file, entry, "keys", name),
+                reactions=texts_of(file, entry, "reactions", name),
+                echo=_echoes(file, entry, name),
+                questions=questions,
+            )
+        )
+    return tuple(topics)
+
+
+def _characters(file: TomlFile) -> tuple[Character, ...]:
+    characters = []
+    for entry in tables_of(file, file.data, "character", "character"):
+        id = text_of(file, entry, "id", "character")
+        persona = _persona(file, entry, id, "answer")
+        for key in ("greet", "greet_no_name", "goodbye", "goodbye_no_name"):
+            if not getattr(persona, key):
+                raise file.error(f"character {id!r} needs {key}", f'"{id}"')
+        items = tuple(
+            Item(text_of(file, item, "name", id), str(item.get("ask", "")))
+            for item in tables_of(file, entry, "items", id)
+        )
+        steps = _questions(file, entry, "steps", id)
+        if not steps:
+            raise file.error(f"character {id!r} needs steps", f'"{id}"')
+        characters.append(
+            Character(
+                id=id,
+                match=texts_of(file, entry, "match", id, required=False),
+                persona=persona,
+                steps=steps,
+                items=items,
+                item_reactions=texts_of(file, entry, "item_reactions", id),
+                echo=_echoes(file, entry, id),
+            )
+        )
+    if not any(c.id == "generic" for c in characters):
+        raise file.error('needs a character with id = "generic", for any other role')
+    return tuple(characters)
+
+
+def _interview(file: TomlFile) -> Interview:
+    table = _section(file, "interviewer")
+    return Interview(
+        persona=Persona(
+            name="",
+            answers=_answers(file, file.data, "answer", "interview"),
+            greet=texts_of(file, table, "greet", "interviewer"),
+            greet_no_name=texts_of(file, table, "greet_no_name", "interviewer"),
+            goodbye=texts_of(file, table, "goodbye", "interviewer"),
+            goodbye_no_name=texts_of(file, table, "goodbye_no_name", "interviewer"),
+        ),
+        steps=_questions(file, file.data, "step", "interview"),
+        more=texts_of(file, table, "more", "interviewer"),
+    )
+
+
+def _by_level(file: TomlFile, key: str) -> dict[str, tuple[str, ...]]:
+    table = _section(file, key)
+    return {group: texts_of(file, table, group, key) for group in ("simple", "advanced")}
+
+
+def _story(file: TomlFile) -> Story:
+    table = _section(file, "story")
+    return Story(
+        default_hero=text_of(file, table, "default_hero", "story"),
+        begin=text_of(file, table, "begin", "story"),
+        ending=texts_of(file, table, "ending", "story"),
+        goodbye=texts_of(file, table, "goodbye", "story"),
+        echo=_echoes(file, table, "story"),
+        reactions=texts_of(file, table, "reactions", "story"),
+        ideas=texts_of(file, table, "ideas", "story"),
+        beats=_by_level(file, "beats"),
+        prompts=_by_level(file, "prompts"),
+    )
+
+
+def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
+    table = _section(file, "director")
+    known = {c.id for c in characters}
+    places = []
+    for entry in tables_of(file, file.data, "place", "place"):
+        name = text_of(file, entry, "place", "place")
+        character = text_of(file, entry, "character", name)
+        if character not in known:
+            raise file.error(f"{name}: no role-play character {character!r}", f'"{character}"')
+        places.append(
+            Place(
+                keys=texts_of(file, entry, "keys", name),
+                place=name,
+                character=character,
+                student_role=text_of(file, entry, "student_role", name),
+                box_role=text_of(file, entry, "box_role", name),
+                twists=texts_of(file, entry, "twists", name),
+            )
+        )
+    if not places:
+        raise file.error("needs at least one [[place]]")
+    keys = ("scene", "scene_named", "again", "pick", "goodbye", "in_scene")
+    lines = {key: texts_of(file, table, key, "director") for key in keys}
+    return Improv(places=tuple(places), **lines)
+
+
+def _guess(file: TomlFile, language: str) -> Guess:
+    game = builtin_activities(language)["guess"]
+    table = _section(file, "game")
+    return Guess(
+        objects=game.secrets,
+        simple_objects=game.simple_secrets,
+        tails=texts_of(file, table, "tails", "game"),
+        lines={
+            key: texts_of(file, table, key, "game")
+            for key in ("win", "give_up", "goodbye", "not_a_question", "unknown", "wrong_guess")
+        },
+    )
+
+
+def _read(language: str, name: str) -> TomlFile:
+    file = read_toml(language, name)
+    if file is None:
+        raise LanguageDataError(f"{language}: {name} is missing")
+    return file
+
+
+def has_content(language: str) -> bool:
+    """Whether ``language`` has the planner's content (else the model writes replies)."""
+    return all(read_toml(language, name) is not None for name in PLANNER_FILES)
+
+
+@cache
+def load_content(language: str) -> LessonContent:
+    """The planner's content for ``language``, checked. Raises :class:`LanguageDataError`."""
+    classroom = _classroom(_read(language, "classroom.toml"))
+    conversation = _read(language, "conversation.toml")
+    persona_table = _section(conversation, "persona")
+    characters = _characters(_read(language, "roleplay.toml"))
+    activities = builtin_activities(language)
+    return LessonContent(
+        language=language,
+        classroom=classroom,
+        conversation=_persona(conversation, persona_table, "persona", "answer"),
+        topics=_topics(conversation),
+        characters=characters,
+        interview=_interview(_read(language, "interview.toml")),
+        story=_story(_read(language, "story.toml")),
+        improv=_improv(_read(language, "improv.toml"), characters),
+        guess=_guess(_read(language, "guess.toml"), language),
+        opening={name: activity.opening for name, activity in activities.items()},
+    )

@@ -1,0 +1,225 @@
+"""Per-language data: everything the box says in a language, and the lists it checks with.
+
+A language is a folder named by its code, holding plain text and TOML files::
+
+    data/en/
+        lines.toml          the box's own lines: apologies, redirects, follow-ups
+        blocked.txt         the classroom filter's words
+        common_words.txt    the 3000 commonest words, for the level check
+        classroom.toml      how the planner reads a student's turn, and its classroom moves
+        conversation.toml   the conversation partner's persona and topic banks
+        roleplay.toml       role-play characters: persona, scene steps, items
+        interview.toml      the interviewer: persona and question list
+        story.toml          story beats
+        improv.toml         improv places and scenes
+        guess.toml          the guessing game's objects and their facts
+
+The package ships ``en`` (complete) and the box's lines for a few more. A folder
+``$PARLO_HOME/languages/<code>/`` adds a language, or replaces any of the
+package's files for one, with no code change: a file found there wins over the
+package's file of the same name. See ``docs/languages.md`` and ``docs/lessons.md``.
+
+Files are read once per process and checked when they are read: a mistake is a
+:class:`LanguageDataError` that names the file and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DATA = Path(__file__).parent / "data"
+
+
+class LanguageDataError(ValueError):
+    """A language data file is missing something or holds a wrong value.
+
+    The message names the file and, where it can be found, the line.
+    """
+
+
+def language_roots() -> tuple[Path, ...]:
+    """Where language folders are looked for, first match winning: the box's own, then the
+    package's. ``$PARLO_LANGUAGES`` (``:``-separated) replaces the box's own folder."""
+    if explicit := os.environ.get("PARLO_LANGUAGES"):
+        own = [Path(part) for part in explicit.split(":") if part]
+    elif home := os.environ.get("PARLO_HOME") or os.environ.get("STATE_DIRECTORY"):
+        own = [Path(home.split(":")[0]) / "languages"]
+    else:
+        own = []
+    return (*own, PACKAGE_DATA)
+
+
+def find_file(language: str, name: str) -> Path | None:
+    """``name`` (``"lines.toml"``) for ``language``: the first root that has it, or None."""
+    for root in language_roots():
+        path = root / language / name
+        if path.is_file():
+            return path
+    return None
+
+
+def available_languages() -> list[str]:
+    """The language codes some root has a folder for."""
+    found = {
+        entry.name
+        for root in language_roots()
+        if root.is_dir()
+        for entry in root.iterdir()
+        if entry.is_dir() and entry.name.isalpha()
+    }
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class TomlFile:
+    """A parsed TOML file that can say where a value stands, for error messages."""
+
+    path: Path
+    text: str
+    data: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: Path) -> TomlFile:
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            # tomllib's message already says "(at line N, column M)".
+            raise LanguageDataError(f"{path}: not valid TOML: {error}") from None
+        return cls(path, text, data)
+
+    def line_of(self, *hints: str) -> int | None:
+        """The first line holding the last of ``hints`` that is found (a key or a value)."""
+        for hint in reversed(hints):
+            if not hint:
+                continue
+            for number, line in enumerate(self.text.splitlines(), start=1):
+                if hint in line:
+                    return number
+        return None
+
+    def error(self, message: str, *hints: str) -> LanguageDataError:
+        line = self.line_of(*hints)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return LanguageDataError(f"{where}: {message}")
+
+
+def read_toml(language: str, name: str) -> TomlFile | None:
+    """``name`` for ``language`` parsed, or None when no root has it."""
+    path = find_file(language, name)
+    return TomlFile.read(path) if path else None
+
+
+# --- checked access to values ---
+
+
+def text_of(file: TomlFile, table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise file.error(f"{where}.{key}: expected a line of text, got {value!r}", where, key)
+    return value.strip()
+
+
+def texts_of(
+    file: TomlFile, table: Mapping[str, Any], key: str, where: str, *, required: bool = True
+) -> tuple[str, ...]:
+    value = table.get(key, None if required else [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise file.error(f"{where}.{key}: expected a list of lines of text", where, key)
+    if required and not value:
+        raise file.error(f"{where}.{key}: needs at least one line", where, key)
+    return tuple(v.strip() for v in value)
+
+
+def tables_of(file: TomlFile, table: Mapping[str, Any], key: str, where: str) -> list[dict]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise file.error(f"{where}.{key}: expected a list of tables ([[{key}]])", key)
+    return value
+
+
+# --- the box's own lines ---
+
+LINE_KEYS = ("no_reply", "fallback", "last_resort", "care", "not_caught")
+LINE_LISTS = ("redirects", "follow_ups")
+
+
+@dataclass(frozen=True)
+class BoxLines:
+    """What the box says in a language outside any activity's content (``lines.toml``)."""
+
+    language: str
+    no_reply: str  # the model gave nothing in time
+    fallback: str  # a reply that hit the classroom filter
+    last_resort: str  # the teacher's list blocks every other line
+    care: str  # the student mentioned hurting themselves
+    not_caught: str  # speech was heard but no words could be made of it
+    redirects: tuple[str, ...]  # a blocked word from the student: a change of topic
+    follow_ups: tuple[str, ...]  # added when a reply that should ask a question asks none
+
+
+@cache
+def box_lines(language: str) -> BoxLines:
+    """The box's lines for ``language``; a language with no ``lines.toml`` speaks English
+    lines (the config page then says the language has no lines of its own)."""
+    file = read_toml(language, "lines.toml") or read_toml("en", "lines.toml")
+    if file is None:
+        raise LanguageDataError(f"no lines.toml for {language!r} or 'en' in {language_roots()}")
+    table = file.data
+    return BoxLines(
+        language=language,
+        **{key: text_of(file, table, key, "lines") for key in LINE_KEYS},
+        **{key: texts_of(file, table, key, "lines") for key in LINE_LISTS},
+    )
+
+
+def has_own_lines(language: str) -> bool:
+    return find_file(language, "lines.toml") is not None
+
+
+@cache
+def word_list(language: str, stem: str) -> tuple[tuple[str, str], ...]:
+    """``(word, section)`` pairs from ``<stem>.txt``: one a line, ``#`` comments, and
+    ``#: section`` lines that start a section. Empty when the language has no such list."""
+    path = find_file(language, f"{stem}.txt")
+    if path is None:
+        return ()
+    entries, section = [], ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#:"):
+            section = line[2:].strip()
+        elif line and not line.startswith("#"):
+            entries.append((line.lower(), section))
+    return tuple(entries)
+
+
+@cache
+def _language_names() -> dict[str, str]:
+    path = PACKAGE_DATA / "languages.toml"
+    file = TomlFile.read(path)
+    names = file.data.get("names")
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise file.error('[names]: expected a table of code = "Name"', "[names]")
+    return names
+
+
+def language_name(code: str) -> str:
+    """``"es"`` → ``"Spanish"`` (``data/languages.toml``). A code not listed names itself
+    (``"eu"`` → ``"eu"``): the model may still know it, and a wrong name would be worse."""
+    return _language_names().get(code.lower(), code)
+
+
+def fill(text: str, fields: Mapping[str, str]) -> str:
+    """``text`` with each ``{field}`` it names replaced. Anything else in braces is left as
+    written: a teacher's prompt is not a format string."""
+    return re.sub(r"\{(\w+)\}", lambda found: fields.get(found[1], found[0]), text)

@@ -1,0 +1,986 @@
+"""The turn planner: the code decides what each reply does; the model at most phrases it.
+
+A 135M model cannot hold a conversation: over multi-turn classroom sessions about
+one reply in four was one a teacher would let stand. So for every built-in
+activity the planner reads the student's turn (:mod:`~appliance.lessons.understand`)
+and builds the reply from the language's content (:mod:`~appliance.lessons.content`):
+
+* a question to the box is answered first, from the persona's facts, so the same
+  question always gets the same true answer;
+* then one follow-up move from a curated bank: a topic question (never the same one
+  twice), the scene's next step, the interview's next question, a story beat, an
+  improv scene, or the guessing game's true answer;
+* classroom moves are code: "say that again" replays the last reply slowly, "I give up"
+  reveals the object, "I don't know" gets encouragement and an easier question, and
+  goodbye ends the scene warmly, in character.
+
+:meth:`TurnPlanner.plan` is pure and deterministic for a seed: it returns a
+:class:`TurnPlan` holding the reply and the state after it, and changes nothing
+until :meth:`TurnPlanner.commit` (a cancelled turn is never committed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from appliance.config import CEFR_LEVELS
+from appliance.lessons.activities import (
+    SIMPLE_LEVELS,
+    Secret,
+    answering_fact,
+    guessed_right,
+)
+from appliance.lessons.content import (
+    Answer,
+    Character,
+    Echo,
+    LessonContent,
+    Place,
+    Question,
+)
+from appliance.lessons.language import fill
+from appliance.lessons.text import sentences_of, words_of
+from appliance.lessons.understand import (
+    Act,
+    Understanding,
+    key_score,
+    matches,
+    parse_number,
+    understand,
+)
+
+PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
+# A topic gets this many questions in a row before the box moves on, unless the student
+# keeps talking about it.
+QUESTIONS_PER_TOPIC = 2
+
+
+class Move(StrEnum):
+    """What the reply does, besides reacting: logged for every turn."""
+
+    ASK = "ask"  # a topic question
+    STEP = "step"  # the scene's or the interview's next step
+    ITEM = "item"  # a question about the thing the student asked for
+    REPEAT = "repeat"
+    GOODBYE = "goodbye"
+    ENCOURAGE = "encourage"
+    BEAT = "beat"  # the story's next event
+    ENDING = "ending"
+    SCENE = "scene"  # an improv scene is set
+    IN_SCENE = "in_scene"
+    ANSWER = "answer"  # the guessing game's yes or no
+    WIN = "win"
+    REVEAL = "reveal"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class PlannerState:
+    """What the planner remembers of the conversation. Student words are kept in memory
+    only (for ``skip_if`` and the story's hero), never written anywhere."""
+
+    turn: int = 0
+    name: str | None = None
+    greeted: bool = False
+    said: tuple[str, ...] = ()  # the box's replies
+    heard: tuple[str, ...] = ()  # the student's lines
+    used: frozenset[str] = frozenset()  # lines and questions already said
+    topic: str | None = None
+    topic_questions: int = 0
+    topics_done: frozenset[str] = frozenset()
+    last_question: Question | None = None
+    step: int = 0  # the next step in role play and interview
+    hero: str | None = None  # the story's main character
+    place: Place | None = None  # the improv scene in play
+    secret: Secret | None = None  # the guessing game's object
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """One planned reply: ``reaction`` (what answers the student's line) and ``follow_up``
+    (the move that leaves them something to say), and why, for the log."""
+
+    act: Act
+    move: Move
+    reaction: str
+    follow_up: str
+    after: PlannerState
+    topic: str | None = None
+    slow: bool = False  # say it slowly (a repeat request)
+    new_game: bool = False  # the guessing game starts again with a new object
+    fallback: str = ""  # what stood in for something missing ("unknown question"...)
+    # The model may phrase the reaction instead (see Engine): the plan's reaction is the
+    # template used when its words do not fit.
+    model_may_react: bool = False
+
+    @property
+    def text(self) -> str:
+        return join(self.reaction, self.follow_up)
+
+    def with_reaction(self, reaction: str) -> TurnPlan:
+        return replace(self, reaction=reaction)
+
+    def log_fields(self) -> dict[str, str]:
+        """The decision, without the student's words."""
+        return {
+            "act": str(self.act),
+            "move": str(self.move),
+            "topic": self.topic or "",
+            "fallback": self.fallback,
+        }
+
+
+def join(*parts: str) -> str:
+    return " ".join(part.strip() for part in parts if part and part.strip())
+
+
+def capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+class TurnPlanner:
+    """Plans the replies of one conversation in one built-in activity.
+
+    ``content`` is the language's :class:`~appliance.lessons.content.LessonContent`;
+    ``character`` and ``setting`` are the teacher's role-play words. ``seed`` makes
+    every choice repeatable: the same seed and the same lines give the same replies.
+    """
+
+    def __init__(
+        self,
+        content: LessonContent,
+        activity: str,
+        level: str,
+        *,
+        character: str = "",
+        setting: str = "",
+        seed: int = 0,
+        secret: Secret | None = None,
+    ) -> None:
+        if activity not in PLANNED_ACTIVITIES:
+            raise ValueError(f"no planner for activity {activity!r}")
+        if level not in CEFR_LEVELS:
+            raise ValueError(f"unknown level {level!r}")
+        self.content = content
+        self.activity = activity
+        self.level = level
+        self.character_text = character
+        self.character = content.character_for(character, setting)
+        self.seed = seed
+        self.state = PlannerState(secret=secret or self._new_secret(None, 0))
+
+    # --- the planner's two calls ---
+
+    def plan(self, line: str) -> TurnPlan:
+        """The reply to ``line``; nothing changes until :meth:`commit`."""
+        state = self.state
+        if state.ended:  # after a goodbye, the next turn starts the activity again
+            state = PlannerState(name=state.name, secret=state.secret, turn=state.turn)
+        heard = understand(line, self.content)
+        rng = random.Random(f"{self.seed}/{state.turn}/{self.activity}")
+        state = replace(state, turn=state.turn + 1, heard=(*state.heard, line))
+        if heard.name and not state.name:
+            state = replace(state, name=heard.name)
+        if (heard.act == Act.REPEAT and self.activity != "improv") or _plain_repeat(heard):
+            return self._repeat(heard, state, rng)
+        planners = {
+            "conversation": self._conversation,
+            "roleplay": self._roleplay,
+            "interview": self._interview,
+            "story": self._story,
+            "improv": self._improv,
+            "guess": self._guess,
+        }
+        return planners[self.activity](heard, state, rng)
+
+    def commit(self, plan: TurnPlan, said: str) -> None:
+        """The reply was said (``said``, as spoken): remember it and the plan's state."""
+        after = plan.after
+        self.state = replace(after, said=(*after.said, said))
+
+    def opening(self) -> str:
+        """What the box says to set the scene after a switch to this activity."""
+        return self.content.opening.get(self.activity, "")
+
+    # --- shared moves ---
+
+    def _repeat(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        lines = self.content.classroom.lines
+        if not state.said:
+            text = join(lines["nothing_to_repeat"][0], self.opening())
+            return TurnPlan(heard.act, Move.REPEAT, text, "", state, fallback="nothing said yet")
+        last = state.said[-1]
+        # The replay is said as it was; the prefix is not in `said`, so a second
+        # "What?" replays the reply, not the prefix.
+        before = _pick(lines["repeat"], state, rng)
+        after = replace(state, heard=state.heard, used=state.used)
+        return TurnPlan(heard.act, Move.REPEAT, before, last, _forget_last(after), slow=True)
+
+    def _off_task(self, heard: Understanding, rng: random.Random, state: PlannerState) -> str:
+        lines = self.content.classroom.lines
+        kind = heard.off_task or ""
+        if kind == "joke":
+            return _pick(lines["jokes"], state, rng)
+        if kind == "sum" and (done := _do_sum(heard.text)):
+            return fill(lines["sum"][0], done)
+        return lines.get(kind, lines["unknown"])[0]
+
+    def _greeting(
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        greet: tuple[str, ...],
+        greet_no_name: tuple[str, ...],
+    ) -> tuple[str, PlannerState]:
+        """A greeting, the first time the student greets or says their name."""
+        if state.greeted or not (heard.greeting or heard.name):
+            return "", state
+        if state.name and greet:
+            text = fill(_pick(greet, state, rng), {"name": state.name})
+        else:
+            text = _pick(greet_no_name, state, rng) if greet_no_name else ""
+        return text, replace(state, greeted=True)
+
+    def _answer(
+        self,
+        heard: Understanding,
+        answers: tuple[Answer, ...],
+        state: PlannerState,
+        rng: random.Random,
+    ) -> tuple[str, str]:
+        """The persona's answer to the student's question, and the fallback taken (if any)."""
+        question = heard.question or heard.text
+        answer = best_answer(question, answers)
+        lines = self.content.classroom.lines
+        phrase_matched = answer is not None and any(
+            len(key.split()) > 1 and matches(question, key) for key in answer.keys
+        )
+        if heard.opinion and not phrase_matched:
+            return _pick(lines["opinion"], state, rng), "opinion"
+        if answer is None:
+            return _pick(lines["unknown"], state, rng), "unknown question"
+        return fill(answer.text, {"character": self.character_text}), ""
+
+    def _react(
+        self,
+        heard: Understanding,
+        echoes: tuple[Echo, ...],
+        extra: tuple[str, ...],
+        state: PlannerState,
+        rng: random.Random,
+    ) -> str:
+        """A short reaction that fits the student's line: an echo of their own thing, the
+        topic's reaction, or one for the feeling of the line."""
+        reactions = self.content.classroom.reactions
+        lines = self.content.classroom.lines
+        parts = []
+        if heard.origin:
+            parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
+        elif heard.age:
+            parts.append(fill(_pick(lines["age"], state, rng), {"age": capitalise(heard.age)}))
+        echo = best_echo(heard.text, echoes, state)
+        if echo:
+            parts.append(echo)
+        elif not parts:
+            if heard.act in (Act.YES, Act.NO) and len(heard.content) <= 2:
+                parts.append(_pick(reactions[str(heard.act)], state, rng))
+            elif heard.sentiment != "positive" and extra and heard.sentiment == "neutral":
+                parts.append(_pick(extra, state, rng))
+            else:
+                parts.append(_pick(reactions[heard.sentiment], state, rng))
+        return join(*parts)
+
+    def _goodbye(
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        with_name: tuple[str, ...],
+        without: tuple[str, ...],
+    ) -> TurnPlan:
+        if state.name and with_name:
+            text = fill(_pick(with_name, state, rng), {"name": state.name})
+        else:
+            text = _pick(without or with_name, state, rng)
+        text = fill(text, {"name": ""}).replace(" ,", ",")
+        return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
+
+    # --- conversation ---
+
+    def _conversation(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> TurnPlan:
+        persona, lines = self.content.conversation, self.content.classroom.lines
+        if heard.act == Act.GOODBYE:
+            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+        if heard.act == Act.REQUEST and not heard.question:
+            heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
+        greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
+        fallback, topic, may_react = "", heard.topic, False
+        if heard.act == Act.OFF_TASK:
+            reaction, topic = self._off_task(heard, rng, state), None
+        elif heard.act in (Act.QUESTION, Act.REQUEST):
+            reaction, fallback = self._answer(heard, persona.answers, state, rng)
+        elif heard.act == Act.DONT_KNOW:
+            reaction = _pick(lines["encourage"], state, rng)
+            if state.last_question and state.last_question.easier:
+                easier = state.last_question.easier
+                if easier not in state.used:
+                    plan_state = _use(state, reaction, easier)
+                    return TurnPlan(
+                        heard.act,
+                        Move.ENCOURAGE,
+                        join(greeting, reaction),
+                        easier,
+                        plan_state,
+                        topic=state.topic,
+                    )
+            topic = None
+        elif heard.act == Act.INTRODUCTION and not (heard.age or heard.origin):
+            reaction = (
+                "" if greeting else _pick(self.content.classroom.reactions["yes"], state, rng)
+            )
+        else:
+            extra = self._topic(topic).reactions if topic else ()
+            echoes = self._topic(topic).echo if topic else ()
+            reaction = self._react(heard, echoes, extra, state, rng)
+            may_react = heard.act == Act.STATEMENT
+        if heard.act == Act.NO and len(heard.content) <= 2:
+            topic = None  # "No." to "Do you have a pet?": ask about something else
+        elif heard.act == Act.YES and topic is None:
+            topic = state.topic  # "Yes!": go on with what we were talking about
+        question, state = self._next_question(
+            topic, state, rng, prefer_easy=heard.act == Act.DONT_KNOW
+        )
+        follow = question.for_level(self.level) if question else ""
+        state = _use(state, reaction, follow)
+        if follow and heard.question and _same_words(follow, heard.question):
+            # The student asked the box this very question: answered, it is theirs to answer.
+            follow = _pick(lines["ask_back"], state, rng)
+        move = Move.ASK if question else Move.NONE
+        return TurnPlan(
+            heard.act,
+            move,
+            join(greeting, reaction),
+            follow,
+            state,
+            topic=state.topic,
+            fallback=fallback or ("" if question else "no question left"),
+            model_may_react=may_react and not greeting,
+        )
+
+    def _topic(self, name: str | None):  # type: ignore[no-untyped-def]
+        return next(topic for topic in self.content.topics if topic.name == name)
+
+    def _next_question(
+        self, topic: str | None, state: PlannerState, rng: random.Random, prefer_easy: bool = False
+    ) -> tuple[Question | None, PlannerState]:
+        """The next topic question: on ``topic`` if it has one left, else on the current
+        topic while it is fresh, else on a new topic."""
+        order = [topic] if topic else []
+        if state.topic and state.topic_questions < QUESTIONS_PER_TOPIC:
+            order.append(state.topic)
+        others = [t.name for t in self.content.topics if t.name not in state.topics_done]
+        rng.shuffle(others)
+        order += others
+        for name in dict.fromkeys(order):  # keeps order, drops repeats
+            question = self._question_in(name, state, prefer_easy)
+            if question is not None:
+                count = state.topic_questions + 1 if name == state.topic else 1
+                done = state.topics_done | (
+                    {state.topic} if state.topic and name != state.topic else set()
+                )
+                return question, replace(
+                    state,
+                    topic=name,
+                    topic_questions=count,
+                    topics_done=frozenset(done),
+                    last_question=question,
+                )
+        return None, state
+
+    def _question_in(self, topic: str, state: PlannerState, prefer_easy: bool) -> Question | None:
+        eligible = [q for q in self._topic(topic).questions if self._may_ask(q, state)]
+        if not eligible:
+            return None
+        rank = CEFR_LEVELS.index(self.level)
+        # Questions at the class's level or one below come first, in the file's order.
+        near = [q for q in eligible if rank - 1 <= CEFR_LEVELS.index(q.level) <= rank]
+        if prefer_easy:
+            return min(eligible, key=lambda q: CEFR_LEVELS.index(q.level))
+        return (near or eligible)[0]
+
+    def _may_ask(self, question: Question, state: PlannerState) -> bool:
+        if CEFR_LEVELS.index(question.level) > CEFR_LEVELS.index(self.level):
+            return False
+        text = question.for_level(self.level)
+        if text in state.used or any(_same_question(text, said) for said in state.said):
+            return False
+        heard = " ".join(state.heard).lower()
+        return not any(matches(heard, phrase) for phrase in question.skip_if)
+
+    # --- role play ---
+
+    def _roleplay(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        return self._in_character(self.character, heard, state, rng)
+
+    def _in_character(
+        self,
+        character: Character,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        move: Move = Move.STEP,
+    ) -> TurnPlan:
+        persona, lines = character.persona, self.content.classroom.lines
+        if heard.act == Act.GOODBYE:
+            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+        greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
+        fallback, may_react = "", False
+        items = items_named(heard.text, character)
+        if heard.act == Act.OFF_TASK:
+            reaction = self._off_task(heard, rng, state)
+        elif heard.act == Act.QUESTION or (heard.act == Act.REQUEST and heard.question):
+            answer = best_answer(heard.question or heard.text, persona.answers)
+            if heard.act == Act.REQUEST and items and (answer is None or _weak(answer, heard)):
+                reaction = self._item_reaction(character, items, state, rng)
+            elif answer is None and heard.act == Act.REQUEST:
+                reaction = _pick(("Of course!", "Certainly!"), state, rng)
+            else:
+                reaction, fallback = self._answer(heard, persona.answers, state, rng)
+        elif heard.act == Act.DONT_KNOW:
+            reaction = _pick(lines["encourage"], state, rng)
+        elif echo := best_echo(heard.text, character.echo, state):
+            reaction = echo
+        elif items:
+            reaction = self._item_reaction(character, items, state, rng)
+        elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
+            reaction = ""
+        else:
+            reaction = self._react(heard, character.echo, (), state, rng)
+            may_react = heard.act == Act.STATEMENT
+        follow, state, chosen = self._next_step(character, items, state)
+        if reaction.rstrip().endswith("?"):
+            follow = ""  # the reaction asks already ("Oh no! What colour is it?"): one question
+        state = _use(state, reaction, follow)
+        return TurnPlan(
+            heard.act,
+            chosen if follow else Move.NONE,
+            join(greeting, reaction),
+            follow,
+            state,
+            fallback=fallback,
+            model_may_react=may_react and not greeting,
+        )
+
+    def _item_reaction(
+        self, character: Character, items: list[str], state: PlannerState, rng: random.Random
+    ) -> str:
+        fields = {
+            "item": " and ".join(with_article(item) for item in items),
+            "thing": " and ".join(bare(item) for item in items),
+        }
+        return capitalise(fill(_pick(character.item_reactions, state, rng), fields))
+
+    def _next_step(
+        self, character: Character, items: list[str], state: PlannerState
+    ) -> tuple[str, PlannerState, Move]:
+        """A question about the thing just asked for, else the scene's next step."""
+        line = state.heard[-1].lower() if state.heard else ""
+        for item in character.items:
+            if (
+                item.ask
+                and item.ask not in state.used
+                and any(matches(named, item.name) for named in items)
+            ):
+                # "White bread. Small.": the size is said already; don't ask for it.
+                told = _words(item.ask) & _words(line) - _words(item.name) - _ASK_WORDS
+                if not told:
+                    return item.ask, state, Move.ITEM
+        steps = character.steps
+        for index in range(state.step, len(steps)):
+            step = steps[index]
+            if self._may_ask(step, state) and not _skipped(step, state):
+                return (
+                    step.for_level(self.level),
+                    replace(state, step=index + 1, last_question=step),
+                    Move.STEP,
+                )
+        return "", replace(state, step=len(steps)), Move.NONE
+
+    # --- interview ---
+
+    def _interview(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        interview, lines = self.content.interview, self.content.classroom.lines
+        persona = interview.persona
+        if heard.act == Act.GOODBYE:
+            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+        greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
+        fallback, may_react = "", False
+        answered = state.last_question
+        if heard.act == Act.OFF_TASK:
+            reaction = self._off_task(heard, rng, state)
+        elif heard.act in (Act.QUESTION, Act.REQUEST):
+            reaction, fallback = self._answer(heard, persona.answers, state, rng)
+        elif heard.act == Act.DONT_KNOW:
+            reaction = _pick(lines["encourage"], state, rng)
+        elif greeting and heard.act == Act.INTRODUCTION:
+            reaction = ""
+        elif answered is not None and answered.react:
+            reaction = _pick(answered.react, state, rng)
+            may_react = True
+        else:
+            reaction = self._react(heard, (), (), state, rng)
+            may_react = heard.act == Act.STATEMENT
+        follow, move = "", Move.STEP
+        for index in range(state.step, len(interview.steps)):
+            step = interview.steps[index]
+            if not _skipped(step, state):
+                follow = step.for_level(self.level)
+                state = replace(state, step=index + 1, last_question=step)
+                break
+        else:
+            state = replace(state, step=len(interview.steps), last_question=None)
+            follow = next((m for m in interview.more if m not in state.used), "")
+            move = Move.STEP if follow else Move.NONE
+        state = _use(state, reaction, follow)
+        return TurnPlan(
+            heard.act,
+            move,
+            join(greeting, reaction),
+            follow,
+            state,
+            fallback=fallback,
+            model_may_react=may_react and not greeting,
+        )
+
+    # --- story ---
+
+    def _story(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        story = self.content.story
+        group = "simple" if self.level in SIMPLE_LEVELS else "advanced"
+        hero = state.hero or story_hero(heard.text)
+        state = replace(state, hero=hero)
+        fields = {"hero": hero or story.default_hero}
+        if heard.act == Act.GOODBYE:
+            wants_ending = re.search(r"\b(finish|end)\b.*\?|\bhave to go\b", heard.text, re.I)
+            options = (
+                story.ending
+                if wants_ending and not heard.text.lower().startswith("the end")
+                else story.goodbye
+            )
+            text = fill(_pick(options, state, rng), fields)
+            return TurnPlan(
+                heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
+            )
+        if heard.act == Act.DONT_KNOW:
+            idea = next(
+                (i for i in story.ideas if fill(i, fields) not in state.used), story.ideas[0]
+            )
+            reaction = _pick(self.content.classroom.lines["encourage"], state, rng)
+            follow = capitalise_sentences(fill(idea, fields))
+            return TurnPlan(
+                heard.act, Move.ENCOURAGE, reaction, follow, _use(state, reaction, follow)
+            )
+        if heard.act == Act.OFF_TASK:
+            reaction = self._off_task(heard, rng, state)
+        elif not state.said and heard.act in (Act.QUESTION, Act.REQUEST) and not hero:
+            reaction = story.begin  # "Can you start?": the box begins the story
+        else:
+            reaction = best_echo(heard.text, story.echo, state) or _pick(
+                story.reactions, state, rng
+            )
+        beats = [b for b in story.beats[group] if fill(b, fields) not in state.used]
+        beat = capitalise_sentences(fill(beats[0], fields)) if beats else ""
+        prompts = tuple(capitalise_sentences(fill(p, fields)) for p in story.prompts[group])
+        prompt = _pick(prompts, state, rng)
+        state = _use(state, reaction, beat, prompt)
+        return TurnPlan(
+            heard.act,
+            Move.BEAT,
+            reaction,
+            join(beat, prompt),
+            state,
+            fallback="" if beats else "no beat left",
+        )
+
+    # --- improv ---
+
+    def _improv(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        improv = self.content.improv
+        if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard):
+            text = _pick(improv.goodbye, state, rng)
+            return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
+        place = place_named(heard.text, improv.places)
+        asks_scene = _asks_for_scene(heard.text)
+        again = re.match(r"^\W*(again|one more|same)\b", heard.text, re.I) is not None
+        if heard.act == Act.REPEAT and not asks_scene and not again:
+            return self._repeat(heard, state, rng)
+        if (asks_scene or again or (place and state.place is None)) or state.place is None:
+            return self._scene(heard, state, rng, place, again)
+        character = self.content.character(state.place.character)
+        plan = self._in_character(
+            character,
+            replace(heard, greeting=False),
+            replace(state, greeted=True),
+            rng,
+            Move.IN_SCENE,
+        )
+        if not plan.reaction:
+            reaction = _pick(improv.in_scene, plan.after, rng)
+            plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
+        return replace(plan, move=Move.IN_SCENE if plan.move != Move.GOODBYE else plan.move)
+
+    def _scene(
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        place: Place | None,
+        again: bool,
+    ) -> TurnPlan:
+        improv = self.content.improv
+        twist_of_student = student_twist(heard.text)
+        fallback = ""
+        if again and place is None and state.place is not None:
+            place = state.place
+            if twist_of_student:
+                fields = {"twist": twist_of_student, "box_role": place.box_role}
+                text = fill(_pick(improv.again, state, rng), fields)
+                return self._scene_plan(heard, state, text, place)
+        if place is None:
+            unused = [p for p in improv.places if p != state.place]
+            place, fallback = rng.choice(unused), "place chosen"
+        twists = [t for t in place.twists if t not in state.used]
+        twist = twist_of_student or (twists[0] if twists else rng.choice(place.twists))
+        role = student_role(heard.text) or place.student_role
+        fields = {
+            "place": place.place,
+            "student_role": role,
+            "box_role": place.box_role,
+            "twist": twist,
+            "name": state.name or "",
+        }
+        options = improv.scene_named if state.name else improv.scene
+        text = fill(_pick(options, state, rng), fields)
+        if fallback:
+            text = join(_pick(improv.pick, state, rng), text)
+        plan = self._scene_plan(heard, _use(state, twist), text, place)
+        return replace(plan, fallback=fallback)
+
+    def _scene_plan(
+        self, heard: Understanding, state: PlannerState, text: str, place: Place
+    ) -> TurnPlan:
+        # A new scene: the partner's steps start again, and the box's lines may come back.
+        after = replace(state, place=place, step=0, greeted=True, last_question=None)
+        return TurnPlan(heard.act, Move.SCENE, "", capitalise(text), _use(after, text))
+
+    # --- the guessing game ---
+
+    def _new_secret(self, previous: Secret | None, games: int) -> Secret | None:
+        if self.activity != "guess":
+            return None
+        guess = self.content.guess
+        choices = guess.simple_objects if self.level in SIMPLE_LEVELS else guess.objects
+        choices = choices or guess.objects or guess.simple_objects
+        rng = random.Random(f"{self.seed}/game/{games}")
+        return rng.choice([s for s in choices if s != previous] or list(choices))
+
+    def _guess(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        guess = self.content.guess
+        secret = state.secret
+        assert secret is not None  # chosen when the planner was made
+        fields = {"object": secret.name}
+        if heard.act == Act.GOODBYE:
+            text = fill(_pick(guess.lines["goodbye"], state, rng), fields)
+            return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        if heard.act == Act.GIVE_UP or (guessed_right(secret, heard.text) and heard.question):
+            key, move = ("give_up", Move.REVEAL) if heard.act == Act.GIVE_UP else ("win", Move.WIN)
+            text = fill(_pick(guess.lines[key], state, rng), fields)
+            fresh = self._new_secret(secret, state.turn)
+            after = PlannerState(
+                turn=state.turn,
+                name=state.name,
+                secret=fresh,
+                greeted=True,
+                used=_use(state, text).used,
+                said=state.said,
+                heard=(),
+            )
+            return TurnPlan(heard.act, move, text, "", after, new_game=True)
+        question = heard.question
+        if not question:
+            text = _pick(guess.lines["not_a_question"], state, rng)
+            return TurnPlan(
+                heard.act, Move.NONE, text, "", _use(state, text), fallback="not a question"
+            )
+        fact = answering_fact(secret, question)
+        wrong = re.search(r"\bis it (a|an|the) ([\w ]+?)\?*\s*$", question, re.I)
+        fallback = ""
+        if fact is not None:
+            yes = re.search(r"\b(not|no|never)\b", fact, re.I) is None
+            answer = f"{'Yes' if yes else 'No'}! {fact}"
+        elif wrong:
+            answer = fill(
+                guess.lines["wrong_guess"][0], {"guess": f"{wrong[1].lower()} {wrong[2].lower()}"}
+            )
+        else:
+            answer, fallback = _pick(guess.lines["unknown"], state, rng), "no fact"
+        tail = _pick(guess.tails, state, rng)
+        return TurnPlan(heard.act, Move.ANSWER, answer, tail, _use(state, tail), fallback=fallback)
+
+
+# --- helpers, pure ---
+
+
+def _pick(options: tuple[str, ...], state: PlannerState, rng: random.Random) -> str:
+    """One of ``options`` the conversation has not had yet (any, when all have been said)."""
+    fresh = [option for option in options if option not in state.used]
+    return rng.choice(fresh or list(options)) if options else ""
+
+
+def _use(state: PlannerState, *lines: str) -> PlannerState:
+    return replace(state, used=state.used | {line for line in lines if line})
+
+
+def _forget_last(state: PlannerState) -> PlannerState:
+    """After a repeat, the last reply is still the one to replay on a second request."""
+    return dataclasses.replace(state, said=state.said[:-1]) if state.said else state
+
+
+def _plain_repeat(heard: Understanding) -> bool:
+    return heard.act == Act.REPEAT and len(words_of(heard.text)) <= 3
+
+
+_ASK_WORDS = frozenset(
+    ["would", "you", "like", "a", "an", "or", "one", "the", "how", "many", "which", "with", "it"]
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in words_of(text)}
+
+
+def _same_words(first: str, second: str) -> bool:
+    return [w.lower() for w in words_of(first)] == [w.lower() for w in words_of(second)]
+
+
+def _same_question(question: str, said: str) -> bool:
+    return any(question.lower() == sentence.lower() for sentence in sentences_of(said))
+
+
+def _skipped(step: Question, state: PlannerState) -> bool:
+    heard = " ".join(state.heard).lower()
+    return any(matches(heard, phrase) for phrase in step.skip_if)
+
+
+def _weak(answer: Answer, heard: Understanding) -> bool:
+    return key_score(heard.question or heard.text, answer.keys) < 2
+
+
+def best_answer(question: str, answers: tuple[Answer, ...]) -> Answer | None:
+    """The persona fact whose keys the question names most strongly (the first on a tie)."""
+    scored = [(key_score(question, a.keys), -i, a) for i, a in enumerate(answers)]
+    best = max(scored, default=None, key=lambda entry: entry[:2])
+    return best[2] if best and best[0] else None
+
+
+def best_echo(text: str, echoes: tuple[Echo, ...], state: PlannerState) -> str:
+    """The reaction naming the student's own thing, if one fits and was not said yet."""
+    scored = [(key_score(text, e.keys), -i, e.text) for i, e in enumerate(echoes)]
+    for score, _, line in sorted(scored, reverse=True):
+        if score and line not in state.used:
+            return line
+    return ""
+
+
+def capitalise_sentences(text: str) -> str:
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m[1] + m[2].upper(), text)
+
+
+_DETERMINERS = r"(?:a|an|the|some|my|two|three|four|five|one|six)"
+_UNCOUNTABLE = frozenset(
+    ["bread", "milk", "water", "juice", "tea", "coffee", "rice", "cheese", "chocolate", "soup"]
+)
+
+
+def items_named(text: str, character: Character) -> list[str]:
+    """The things in ``text`` that ``character`` knows of, as the student said them
+    ("a big doll", "a cheese sandwich and an orange juice"), longest names first."""
+    lowered, found, taken = text.lower(), [], []
+    for item in sorted(character.items, key=lambda i: -len(i.name)):
+        describing = rf"(?:{_DETERMINERS}\s+)?(?:(?!{_DETERMINERS}\b)[a-z]+\s+)?"
+        pattern = rf"\b({describing}){re.escape(item.name)}(s|es)?\b"
+        for match in re.finditer(pattern, lowered):
+            if any(start <= match.start(0) < end for start, end in taken):
+                continue
+            words = (match[1] or "").split()
+            # Only a describing word before the thing: "a big doll", not "want doll".
+            if words and words[-1] in _NON_ADJECTIVES:
+                words = [w for w in words[:-1] if re.fullmatch(_DETERMINERS, w)]
+            words = [w for w in words if w != "my"]
+            phrase = " ".join([*words, item.name + (match[2] or "")])
+            if item.name in _UNCOUNTABLE and phrase.startswith(("a ", "an ")):
+                phrase = phrase.split(" ", 1)[1]  # "a bread" → "bread"
+            found.append((match.start(0), item.name, phrase))
+            taken.append((match.start(0), match.end(0)))
+    # "I want a doll. A big doll.": one doll, as the student last described it.
+    longest: dict[str, tuple[int, str]] = {}
+    for start, name, phrase in sorted(found):
+        if name not in longest or len(phrase) >= len(longest[name][1]):
+            longest[name] = (longest.get(name, (start, ""))[0], phrase)
+    return [phrase for _, phrase in sorted(longest.values())]
+
+
+def with_article(phrase: str) -> str:
+    """ "big doll" → "a big doll"; "two cakes", "bread" and "a ball" stay as they are."""
+    first = phrase.split()[0] if phrase.split() else ""
+    last = phrase.split()[-1] if phrase.split() else ""
+    if re.fullmatch(_DETERMINERS, first) or last in _UNCOUNTABLE or last.endswith("s"):
+        return phrase
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+def bare(phrase: str) -> str:
+    """ "a big doll" → "big doll"."""
+    return re.sub(rf"^{_DETERMINERS}\s+", "", phrase)
+
+
+_NON_ADJECTIVES = frozenset(
+    [
+        "want",
+        "like",
+        "have",
+        "need",
+        "get",
+        "buy",
+        "order",
+        "i'd",
+        "would",
+        "please",
+        "and",
+        "or",
+        "with",
+        "some",
+        "for",
+        "of",
+        "is",
+        "it",
+        "and",
+        "take",
+        "see",
+        "love",
+        "any",
+    ]
+)
+
+
+def story_hero(text: str) -> str | None:
+    """The story's main character from the student's first sentence: "Once there was a
+    little cat" → "the little cat"; "a story about a boy who…" → "the boy"."""
+    patterns = (
+        r"\babout (?:a|an|the) ((?:\w+ )?\w+?)(?: who\b| that\b| which\b|[,.!?]|$)",
+        r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
+        r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
+        r"^\W*(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b)",
+    )
+    for pattern in patterns:
+        if found := re.search(pattern, text.strip(), re.I):
+            return "the " + found[1].lower()
+    return None
+
+
+def place_named(text: str, places: tuple[Place, ...]) -> Place | None:
+    scored = [(key_score(text, p.keys), -i, p) for i, p in enumerate(places)]
+    best = max(scored, default=None, key=lambda entry: entry[:2])
+    return best[2] if best and best[0] else None
+
+
+def _asks_for_scene(text: str) -> bool:
+    return (
+        re.search(r"\b(scene|let'?s do|can we do|one at|do one|another one|now a)\b", text, re.I)
+        is not None
+    )
+
+
+def _ends_improv(heard: Understanding) -> bool:
+    return heard.act == Act.GOODBYE and not _asks_for_scene(heard.text)
+
+
+_TO_YOU = (
+    (r"\bI'm\b|\bI am\b", "you are"),
+    (r"\bI've\b|\bI have\b", "you have"),
+    (r"\bmy\b", "your"),
+    (r"\bI\b", "you"),
+    (r"\bme\b", "you"),
+    (r"\bam\b", "are"),
+)
+
+
+def to_second_person(text: str) -> str:
+    for pattern, replacement in _TO_YOU:
+        text = re.sub(pattern, replacement, text, flags=re.I)
+    return text
+
+
+def student_twist(text: str) -> str:
+    """The student's own twist for a scene: "…, and I have missed my train" → "you have
+    missed your train"; "Again, but this time I'm very angry" → "you are very angry"."""
+    patterns = (r"\bthis time,? (.+?)[.!?]*$", r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$")
+    for pattern in patterns:
+        if found := re.search(pattern, text.strip(), re.I):
+            twist = found[1].strip()
+            if re.match(r"^(in|at|on) ", twist, re.I):
+                return ""  # "but in a school": a place, not a twist
+            if not re.search(r"\b(the patient|my name)\b", twist, re.I):
+                return to_second_person(twist)
+    return ""
+
+
+def student_role(text: str) -> str:
+    """The role the student takes: "I'm the patient" → "the patient"."""
+    found = re.search(r"\bI(?:'m| am) (the|a|an) (\w+)\b", text)
+    return f"{found[1]} {found[2]}" if found else ""
+
+
+_NUMBERS = {
+    "times": "*",
+    "x": "*",
+    "*": "*",
+    "multiplied by": "*",
+    "plus": "+",
+    "+": "+",
+    "minus": "-",
+    "-": "-",
+    "divided by": "/",
+}
+
+
+def _do_sum(text: str) -> dict[str, str] | None:
+    found = re.search(
+        r"\b(\d+|[a-z]+) (times|plus|minus|multiplied by|divided by|x|\+|-|\*) (\d+|[a-z]+)\b",
+        text,
+        re.I,
+    )
+    if not found:
+        return None
+    a, b = parse_number(found[1]), parse_number(found[3])
+    op = _NUMBERS.get(found[2].lower())
+    if a is None or b is None or op is None or (op == "/" and b == 0):
+        return None
+    result = {"*": a * b, "+": a + b, "-": a - b, "/": a / b}[op]
+    shown = str(int(result)) if float(result).is_integer() else f"{result:.2f}"
+    return {"a": found[1], "op": found[2].lower(), "b": found[3], "result": shown}
+
+
+def planned(activity: str) -> bool:
+    return activity in PLANNED_ACTIVITIES
+
+
+__all__ = ["PLANNED_ACTIVITIES", "Move", "PlannerState", "TurnPlan", "TurnPlanner", "field"]
