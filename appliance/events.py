@@ -10,7 +10,11 @@ who is listening::
 
 Subscribers are called in the publisher's thread, in the order they subscribed,
 so they must be quick: hand slow work to a thread or queue of your own. A
-subscriber that raises is logged and skipped; it never breaks the engine.
+subscriber that raises is logged and skipped; it never breaks the engine. A
+subscriber may not publish on the stream it was called from (that is how an
+earlier version showed IDLE after ERROR): :meth:`EventStream.publish` refuses it
+with :class:`NestedPublishError`. To combine states, use
+:class:`~appliance.status.Status`, which reads one stream and publishes on another.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ Event = StateChanged | TurnFinished
 Subscriber = Callable[[Event], None]
 
 
+class NestedPublishError(RuntimeError):
+    """A subscriber tried to publish on the stream that is calling it."""
+
+
 class EventStream:
     """A thread-safe fan-out of :data:`Event` to subscribers.
 
@@ -73,6 +81,7 @@ class EventStream:
         self._lock = threading.Lock()
         self.last_state = StateChanged(State.BOOTING)
         self.last_turn: TurnFinished | None = None
+        self._delivering = threading.local()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber`` for every event from now on. Returns an unsubscribe function."""
@@ -87,17 +96,23 @@ class EventStream:
         return unsubscribe
 
     def publish(self, event: Event) -> None:
+        if getattr(self._delivering, "active", False):
+            raise NestedPublishError(f"a subscriber published {event!r} while being called")
         with self._lock:
             if isinstance(event, StateChanged):
                 self.last_state = event
             else:
                 self.last_turn = event
             subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            try:
-                subscriber(event)
-            except Exception:
-                log.exception("event subscriber %r failed", subscriber)
+        self._delivering.active = True
+        try:
+            for subscriber in subscribers:
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("event subscriber %r failed", subscriber)
+        finally:
+            self._delivering.active = False
 
     def state(self, state: State, detail: str = "") -> None:
         """Shorthand for ``publish(StateChanged(state, detail))``."""

@@ -52,7 +52,8 @@ def main() -> int:
             engine.reset()
             turns = []
             for line in session["lines"]:
-                secret = getattr(engine, "secret", None)
+                # Read on the engine's thread: a queued reset or config change has been made.
+                secret = engine.run_exclusive(lambda: getattr(engine, "secret", None))
                 result = engine.run_text_turn(line)
                 turn = {"student": line, "reply": result.reply}
                 if secret is not None:

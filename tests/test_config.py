@@ -14,7 +14,11 @@ from appliance.config import Config, ConfigError, load_config, save_config
     [
         ({"voice": {"volume": "loud"}}, "voice.volume", "from 0.0 to 2.0"),
         ({"voice": {"volume": 3.5}}, "voice.volume", "from 0.0 to 2.0"),
-        ({"voice": {"volum": 1.0}}, "voice.volum", "allowed: name, rate, volume, threads"),
+        (
+            {"voice": {"volum": 1.0}},
+            "voice.volum",
+            "allowed: name, rate, slow_rate, volume, threads",
+        ),
         ({"nonsense": 1}, "nonsense", "unknown key"),
         ({"activity": {"level": "D1"}}, "activity.level", "A1, A2, B1, B2, C1"),
         ({"activity": {"name": "karaoke"}}, "activity.name", "conversation"),

@@ -8,12 +8,6 @@ import pytest
 
 from appliance.cli import UserError, build_parser
 from appliance.config import CEFR_LEVELS, Config, FilterSettings
-from appliance.lessons.activities import (
-    BUILTIN_ACTIVITIES,
-    activity_for,
-    secrets_for,
-    true_answer,
-)
 from appliance.engine.eval import (
     UTTERANCES,
     Turn,
@@ -26,7 +20,17 @@ from appliance.engine.eval import (
     summarize,
     yes_or_no,
 )
-from appliance.lessons.safety import REDIRECTS, SAFE_FALLBACK, ClassroomFilter
+from appliance.lessons.activities import (
+    BUILTIN_ACTIVITIES,
+    activity_for,
+    secrets_for,
+    true_answer,
+)
+from appliance.lessons.language import box_lines
+from appliance.lessons.safety import ClassroomFilter
+
+LINES = box_lines("en")
+REDIRECTS, SAFE_FALLBACK = LINES.redirects, LINES.fallback
 
 # --- the committed sessions ---
 
@@ -83,7 +87,7 @@ def test_the_post_check_stops_a_blocked_reply_before_the_speaker():
     word_filter = ClassroomFilter(FilterSettings(extra_words=("tennis",)))
     assert filtered_reply("I like sport.", "Great! Do you play tennis?", word_filter) == "Great!"
     assert filtered_reply("I like sport.", "Tennis is fun. Do you?", word_filter) == SAFE_FALLBACK
-    assert filtered_reply("This is shit.", "Yes, shit!", word_filter) in REDIRECTS["en"]
+    assert filtered_reply("This is shit.", "Yes, shit!", word_filter) in REDIRECTS
     assert filtered_reply("Hi.", "Hello! See https://x.org now.", word_filter) == "Hello! See now."
 
 
@@ -175,8 +179,9 @@ def test_the_command_checks_its_arguments():
 
 def test_a_short_eval_on_the_real_model(make_engine):
     sessions = load_sessions(UTTERANCES)
+    free = Config().with_changes({"llm.planning": "free"})  # the model writes every reply
     report = run_eval(
-        Config(), sessions, ["conversation", "story"], ["A1", "B1"], limit=2, engine=make_engine()
+        free, sessions, ["conversation", "story"], ["A1", "B1"], limit=2, engine=make_engine(free)
     )
     assert [(g["activity"], g["level"], g["replies"]) for g in report["groups"]] == [
         ("conversation", "A1", 2),
@@ -204,7 +209,7 @@ def test_a_blocked_word_never_reaches_the_speaker(make_engine):
 
     And a student who swears gets a redirect without the model being asked.
     """
-    config = Config().with_changes({"filter.extra_words": ["parlo"]})
+    config = Config().with_changes({"filter.extra_words": ["parlo"], "llm.planning": "free"})
     sessions = {"conversation": {"B1": ["Hello! What's your name?", "This lesson is shit."]}}
     report = run_eval(config, sessions, ["conversation"], ["B1"], engine=make_engine(config))
     asked_name, swore = report["turns"]
@@ -213,7 +218,7 @@ def test_a_blocked_word_never_reaches_the_speaker(make_engine):
     assert asked_name["flags"]["filter_hit_speaker"] is None
     assert "parlo" not in asked_name["reply"].lower()
     assert swore["raw"] == ""  # the model was not asked
-    assert swore["reply"] in REDIRECTS["en"]
+    assert swore["reply"] in REDIRECTS
     assert report["totals"]["filter_hits_speaker"] == 0
 
 

@@ -16,13 +16,13 @@ import pytest
 from appliance.assistant import build_engine
 from appliance.audio.files import FileDevices
 from appliance.config import Config
-from appliance.engine.conversation import (
-    FOLLOW_UPS,
-    NO_REPLY,
-    SIMPLER_PLEASE,
-)
+from appliance.engine.conversation import SIMPLER_PLEASE
 from appliance.engine.llm import Message
+from appliance.lessons.language import box_lines
 from appliance.lessons.safety import fits_level
+
+FOLLOW_UPS = box_lines("en").follow_ups
+NO_REPLY = box_lines("en").no_reply
 
 HARD = "Contemplating philosophical conundrums necessitates extraordinary perseverance. "
 EASY = "I like dogs. Do you have a dog?"
@@ -63,7 +63,10 @@ def engine_saying(models, tmp_path: Path) -> Iterator[Callable]:
     def make(level: str, *replies: str, changes: dict | None = None):
         scripted = ScriptedLlm(*replies)
         # A story by default: it adds no follow-up question, so replies are the script's.
-        settings = {"activity.name": "story", "activity.level": level, **(changes or {})}
+        # The model writes every reply ("free"), as for a teacher's own activity: these
+        # are the guard rails on what a model writes.
+        settings = {"activity.name": "story", "activity.level": level, "llm.planning": "free",
+                    **(changes or {})}  # fmt: skip
         config = Config().with_changes(settings)
         devices = FileDevices(output_path=tmp_path / "speaker.wav")
         engines.append(build_engine(config, devices, models=replace(models, llm=scripted)))
@@ -127,6 +130,7 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
         {
             "llm.history_turns": 20,
             "llm.context_tokens": 512,
+            "llm.planning": "free",  # the model writes the replies and needs the history
             "reply.max_tokens": 60,
             "reply.max_seconds": 60.0,
         }  # fmt: skip: a busy machine must not time the reply out
@@ -154,7 +158,7 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
 def test_a_model_that_says_nothing_in_time_gets_an_apology_not_silence(engine_saying):
     engine, _ = engine_saying("B1", "")
     result = engine.run_text_turn("Hello.")
-    assert result.reply == NO_REPLY["en"]
+    assert result.reply == NO_REPLY
     assert result.reply_seconds > 0
     assert engine.history == [], "an apology is not part of the conversation"
 
@@ -232,7 +236,7 @@ def test_an_activity_that_asks_questions_always_ends_with_one(engine_saying):
     result = engine.run_text_turn("I like football.")
     assert result.asked_back
     assert result.reply.startswith("Football is a great sport. ")
-    assert result.reply.endswith("?") and result.reply.split(". ", 1)[1] in FOLLOW_UPS["en"]
+    assert result.reply.endswith("?") and result.reply.split(". ", 1)[1] in FOLLOW_UPS
     second = engine.run_text_turn("I like tennis.")
     assert not second.asked_back and second.reply == "Tennis is fun too. Do you?"
 

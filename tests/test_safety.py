@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 
 from appliance.config import FilterSettings
+from appliance.lessons.language import box_lines, read_word_list
 from appliance.lessons.safety import (
-    CARE_REPLIES,
-    REDIRECTS,
-    SAFE_FALLBACK,
     ClassroomFilter,
     check_level,
     common_words,
     guess_language,
     language_mismatch,
-    read_word_list,
     role_confusion,
 )
+
+LINES = box_lines("en")
+REDIRECTS, SAFE_FALLBACK, CARE_REPLY = LINES.redirects, LINES.fallback, LINES.care
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_disabled_filter_blocks_nothing():
 
 def test_a_student_swearing_gets_a_friendly_redirect(default_filter):
     redirect = default_filter.redirect_for("This lesson is shit.")
-    assert redirect in REDIRECTS["en"]
+    assert redirect in REDIRECTS
     assert redirect.endswith("?")
     assert default_filter.redirect_for("This lesson is fun.") is None
     # The same words always get the same line: a replayed session hears the same reply.
@@ -99,13 +99,13 @@ def test_a_student_swearing_gets_a_friendly_redirect(default_filter):
 
 
 def test_self_harm_gets_a_caring_reply_not_a_change_of_topic(default_filter):
-    assert default_filter.redirect_for("Sometimes I want to kill myself.") == CARE_REPLIES["en"]
-    assert default_filter.redirect_for("Let's kill the monster!") in REDIRECTS["en"]
+    assert default_filter.redirect_for("Sometimes I want to kill myself.") == CARE_REPLY
+    assert default_filter.redirect_for("Let's kill the monster!") in REDIRECTS
 
 
 def test_the_fallback_line_is_itself_clean_and_asks_a_question(default_filter):
     assert default_filter.fallback == SAFE_FALLBACK
-    for line in [SAFE_FALLBACK, *REDIRECTS["en"], CARE_REPLIES["en"]]:
+    for line in [SAFE_FALLBACK, *REDIRECTS, CARE_REPLY]:
         assert default_filter.blocks(line) is None
 
 

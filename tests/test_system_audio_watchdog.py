@@ -18,6 +18,7 @@ from waiting import wait_until
 
 from appliance.audio.devices import AudioDeviceError, Microphone
 from appliance.events import EventStream, State
+from appliance.status import Status
 from appliance.system.audio_watchdog import (
     SupervisedAudio,
     SupervisedInputStream,
@@ -267,11 +268,15 @@ class FakeEndingStream:
 
 @pytest.fixture
 def box(portaudio, no_leaked_threads):
-    events = EventStream()
-    events.state(State.IDLE, "ready")
+    engine_events = EventStream()
+    engine_events.state(State.IDLE, "ready")
+    status = Status()
+    status.follow(engine_events)
+    events = status.shown
+    events.engine = engine_events  # the engine's own stream, for a test to publish on
     audio = SupervisedAudio(
         portaudio,
-        events=events,
+        status=status,
         input_device="USB PnP",
         reinitialise=portaudio.reinitialise,
         stall_timeout=0.3,
@@ -296,8 +301,9 @@ def test_microphone_unplugged_while_listening_shows_error_then_idle(box, portaud
         r.levelno == logging.ERROR and "Is it unplugged?" in r.getMessage() for r in caplog.records
     )
 
-    events.state(State.IDLE)  # the engine ends its turn meanwhile: the error must stay shown
-    assert events.last_state.state is State.ERROR
+    events.engine.state(State.THINKING)  # the engine ends its turn meanwhile...
+    events.engine.state(State.IDLE)
+    assert events.last_state.state is State.ERROR  # ...and the error stays shown
 
     portaudio.microphone.plug_in()
     wait_until(lambda: events.last_state.state is State.IDLE)

@@ -39,7 +39,7 @@ import statistics
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +51,16 @@ from appliance.lessons.activities import (
     guessed_right,
     true_answer,
 )
+from appliance.lessons.content import LessonContent, has_content, load_content
+from appliance.lessons.planner import best_answer
 from appliance.lessons.safety import (
     ClassroomFilter,
     check_level,
     language_mismatch,
     role_confusion,
-    sentences_of,
-    words_of,
 )
-from appliance.lessons.text import SentenceSplitter, speakable
+from appliance.lessons.text import SentenceSplitter, sentences_of, speakable, words_of
+from appliance.lessons.understand import Act, understand
 
 UTTERANCES = Path(__file__).resolve().parents[2] / "bench" / "eval_utterances.toml"
 DEFAULT_LEVELS = ("A1", "A2", "B1")
@@ -79,6 +80,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="at most N student lines per session")
     parser.add_argument("--utterances", type=Path, default=UTTERANCES, help="the sessions file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--replies", type=Path, help="also write every session's replies to this JSON file, "
+        "for a teacher to judge (see docs/lessons.md)",
+    )  # fmt: skip
     parser.set_defaults(handler=eval_command)
 
 
@@ -87,20 +92,25 @@ def eval_command(args: argparse.Namespace) -> int:
     from appliance.config import load_config
 
     try:
-        sessions = load_sessions(args.utterances)
+        sessions = load_session_list(args.utterances)
     except (OSError, tomllib.TOMLDecodeError, ValueError) as error:
         raise UserError(f"cannot read {args.utterances}: {error}") from None
-    activities = _split(args.activities) or list(sessions)
-    levels = _split(args.levels) or list(DEFAULT_LEVELS)
+    have = list(dict.fromkeys(session.activity for session in sessions))
+    activities = _split(args.activities) or have
+    judged_file = "session" in tomllib.loads(args.utterances.read_text(encoding="utf-8"))
+    levels = _split(args.levels) or (list(CEFR_LEVELS) if judged_file else list(DEFAULT_LEVELS))
     for name in activities:
-        if name not in sessions:
-            raise UserError(f"no sessions for activity {name!r} (have: {', '.join(sessions)})")
+        if name not in have:
+            raise UserError(f"no sessions for activity {name!r} (have: {', '.join(have)})")
     for level in levels:
         if level not in CEFR_LEVELS:
             raise UserError(f"unknown level {level!r} (allowed: {', '.join(CEFR_LEVELS)})")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
-    report = run_eval(load_config(), sessions, activities, levels, limit=args.limit)
+    chosen = [s for s in sessions if s.activity in activities and s.level in levels]
+    report = run_eval(load_config(), chosen, limit=args.limit)
+    if args.replies:
+        write_replies(args.replies, chosen, report)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -110,6 +120,54 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()] if value else []
+
+
+@dataclass(frozen=True)
+class Session:
+    """One conversation: the student's lines, in order, in one activity at one level."""
+
+    id: str
+    activity: str
+    level: str
+    lines: tuple[str, ...]
+    character: str = ""  # role play: the teacher's character and setting ("" = config's)
+    setting: str = ""
+
+
+def load_session_list(path: Path) -> list[Session]:
+    """The sessions of either file format: ``[[session]]`` tables (``id``, ``activity``,
+    ``level``, ``lines``, and for role play ``character`` and ``setting``), or the
+    ``[activity] LEVEL = [lines]`` tables of :func:`load_sessions`."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    if "session" not in data:
+        return [
+            Session(f"{activity}-{level}", activity, level, tuple(lines))
+            for activity, levels in load_sessions(path).items()
+            for level, lines in levels.items()
+        ]
+    sessions = []
+    for index, table in enumerate(data["session"], start=1):
+        where = f"{path}: session {index}"
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}: expected a [[session]] table")
+        lines = table.get("lines")
+        if not isinstance(lines, list) or not lines or not all(isinstance(x, str) for x in lines):
+            raise ValueError(f"{where}: lines must be a list of strings")
+        if table.get("level") not in CEFR_LEVELS:
+            raise ValueError(f"{where}: level must be one of {', '.join(CEFR_LEVELS)}")
+        if table.get("activity") not in BUILTIN_ACTIVITIES:
+            raise ValueError(f"{where}: unknown activity {table.get('activity')!r}")
+        sessions.append(
+            Session(
+                id=str(table.get("id") or f"session-{index}"),
+                activity=table["activity"],
+                level=table["level"],
+                lines=tuple(lines),
+                character=str(table.get("character", "")),
+                setting=str(table.get("setting", "")),
+            )
+        )
+    return sessions
 
 
 def load_sessions(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -156,6 +214,8 @@ class Turn:
     measured: str  # the reply the metrics use (the spoken one, or post-checked)
     seconds: float
     flags: dict[str, Any] = field(default_factory=dict)
+    session: str = ""  # the session's id
+    plan: dict[str, str] = field(default_factory=dict)  # the planner's decision, if it planned
 
 
 def engine_filters(engine: Any) -> bool:
@@ -165,9 +225,9 @@ def engine_filters(engine: Any) -> bool:
 
 def run_eval(
     config: Config,
-    sessions: dict[str, dict[str, list[str]]],
-    activities: list[str],
-    levels: list[str],
+    sessions: list[Session] | dict[str, dict[str, list[str]]],
+    activities: list[str] | None = None,
+    levels: list[str] | None = None,
     *,
     limit: int | None = None,
     engine: Any = None,
@@ -175,36 +235,39 @@ def run_eval(
 ) -> dict[str, Any]:
     """Run every chosen session through a real engine; the report as a JSON-ready dict.
 
-    ``engine`` is built from the installed models when not given (tests pass one
-    built on shared models). Sessions with no lines for a level are skipped.
+    ``sessions`` is a list of :class:`Session`, or the ``{activity: {level: lines}}``
+    of :func:`load_sessions` with the ``activities`` and ``levels`` to run. ``engine``
+    is built from the installed models when not given (tests pass one built on
+    shared models).
     """
     from appliance.assistant import build_engine
     from appliance.audio.files import FileDevices
 
-    plan = [
-        (activity, level, sessions[activity][level][:limit])
-        for activity in activities
-        for level in levels
-        if sessions.get(activity, {}).get(level)
-    ]
+    if isinstance(sessions, dict):
+        sessions = [
+            Session(f"{activity}-{level}", activity, level, tuple(sessions[activity][level]))
+            for activity in activities or list(sessions)
+            for level in levels or list(DEFAULT_LEVELS)
+            if sessions.get(activity, {}).get(level)
+        ]
+    plan = [replace(session, lines=session.lines[:limit]) for session in sessions]
     if not plan:
         raise ValueError("nothing to run: no sessions for those activities and levels")
     started = time.perf_counter()
-    first = _session_config(config, plan[0][0], plan[0][1])
     own_engine = engine is None
     if engine is None:
-        engine = build_engine(first, FileDevices(realtime=False))
+        engine = build_engine(_session_config(config, plan[0]), FileDevices(realtime=False))
     recorder = RecordingLlm(engine.models.llm)
     engine.models.llm = recorder
     turns: list[Turn] = []
     try:
-        for activity, level, lines in plan:
-            session_config = _session_config(config, activity, level)
+        for session in plan:
+            session_config = _session_config(config, session)
             if session_config == engine.config:
                 engine.reset()  # same activity and level: just forget the last session
             else:
                 engine.apply_config(session_config)  # a new activity also forgets
-            turns += _run_session(engine, recorder, config, activity, level, lines, progress)
+            turns += _run_session(engine, recorder, config, session, progress)
     finally:
         engine.models.llm = recorder.inner
         if own_engine:
@@ -217,29 +280,35 @@ def run_eval(
     )
 
 
-def _session_config(config: Config, activity: str, level: str) -> Config:
+def _session_config(config: Config, session: Session) -> Config:
     # The eval measures words, not speed: on a busy machine the reply's time limit would
     # cut replies short, and the numbers would say more about the load than the prompt.
-    return config.with_changes(
-        {"activity.name": activity, "activity.level": level, "reply.max_seconds": 60.0}
-    )
+    changes: dict[str, Any] = {
+        "activity.name": session.activity,
+        "activity.level": session.level,
+        "reply.max_seconds": 60.0,
+    }
+    if session.character:
+        changes["activity.character"] = session.character
+    if session.setting:
+        changes["activity.setting"] = session.setting
+    return config.with_changes(changes)
 
 
 def _run_session(
     engine: Any,
     recorder: RecordingLlm,
     config: Config,
-    activity: str,
-    level: str,
-    lines: list[str],
+    session: Session,
     progress: Callable[[str], None] | None,
 ) -> list[Turn]:
     word_filter = ClassroomFilter(config.filter, config.language)
     post_check = not engine_filters(engine)
+    content = load_content(config.language) if has_content(config.language) else None
     said_so_far: list[str] = []
     earlier: list[str] = []
     turns = []
-    for line in lines:
+    for line in session.lines:
         secret = secret_in_play(engine)
         if secret is not None:
             line = line.replace("{secret}", secret.name)
@@ -250,9 +319,13 @@ def _run_session(
         raw = "".join(recorder.raw)
         measured = filtered_reply(line, raw, word_filter) if post_check else result.reply
         said_so_far.append(line)
-        turn = Turn(activity, level, line, raw, result.reply, measured, seconds)
+        turn = Turn(session.activity, session.level, line, raw, result.reply, measured, seconds)
+        turn.session = session.id
+        turn.plan = dict(getattr(result, "plan", {}) or {})
         turn.flags = _flags(turn, " ".join(said_so_far), earlier, config, word_filter)
         turn.flags |= _guess_flags(turn, secret)
+        if content is not None:
+            turn.flags |= sense_flags(session.activity, line, measured, earlier, secret, content)
         # What the engine's guard rails did, so a met target shows what it cost.
         turn.flags |= {
             "regenerated": getattr(result, "regenerated", False),
@@ -262,8 +335,99 @@ def _run_session(
         earlier.append(measured)
         turns.append(turn)
         if progress:
-            progress(f"{activity} {level}: {line!r} -> {measured!r}")
+            progress(f"{session.activity} {session.level}: {line!r} -> {measured!r}")
     return turns
+
+
+def write_replies(path: Path, sessions: list[Session], report: dict[str, Any]) -> None:
+    """Every session's lines and replies, in order, as a teacher reads them to judge."""
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for turn in report["turns"]:
+        entry = {"student": turn["student"], "reply": turn["reply"]}
+        if secret := turn["flags"].get("secret"):
+            entry["object"] = secret
+        if turn["plan"]:
+            entry["plan"] = turn["plan"]
+        by_session.setdefault(turn["session"], []).append(entry)
+    out = {
+        "seconds": report["seconds"],
+        "sessions": [
+            {
+                "id": s.id,
+                "activity": s.activity,
+                "level": s.level,
+                "character": s.character,
+                "setting": s.setting,
+                "turns": by_session.get(s.id, []),
+            }
+            for s in sessions
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+# --- checks of sense that code can make ---
+
+_QUESTION = re.compile(r"[^.!?]*\?")
+
+
+def questions_of(reply: str) -> list[str]:
+    """The questions a reply asks, lower case, without leading space."""
+    return [q.strip().lower() for q in _QUESTION.findall(reply) if words_of(q)]
+
+
+def sense_flags(
+    activity: str,
+    student: str,
+    reply: str,
+    earlier: list[str],
+    secret: Secret | None,
+    content: LessonContent,
+) -> dict[str, Any]:
+    """Failures of sense that code can see, for one reply (``None``: not applicable).
+
+    * ``answered_first``: a question to the box is answered before the box asks its own;
+    * ``question_repeated``: the reply asks a question the box asked earlier;
+    * ``repeat_honoured``: "say that again" gets the last reply again;
+    * ``revealed``: "I give up" names the object;
+    * ``persona_kept``: a question about the conversation partner gets its persona's fact;
+    * ``step_advanced``: in role play and interview, the box's question moves on.
+    """
+    heard = understand(student, content)
+    flags: dict[str, Any] = {}
+    first = re.split(r"(?<=[.!?])\s+", reply.strip(), maxsplit=1)[0]
+    if heard.act in (Act.QUESTION, Act.REQUEST) and heard.question and activity != "guess":
+        flags["answered_first"] = not first.rstrip().endswith("?")
+    asked_back = {q.lower() for q in content.classroom.lines["ask_back"]}
+    before = {q for said in earlier for q in questions_of(said)} - asked_back
+    flags["question_repeated"] = any(q in before for q in questions_of(reply))
+    if heard.act == Act.REPEAT and earlier:
+        original = next((r for r in reversed(earlier) if not _is_replay(r, earlier)), earlier[-1])
+        flags["repeat_honoured"] = _letters(original) in _letters(reply)
+    if heard.act == Act.GIVE_UP and secret is not None:
+        flags["revealed"] = secret.word.lower() in reply.lower()
+    if activity == "conversation" and heard.act == Act.QUESTION and heard.question:
+        fact = best_answer(heard.question, content.conversation.answers)
+        if fact is not None:
+            wanted = {w.lower() for w in words_of(fact.text)} - content.classroom.stop_words
+            got = {w.lower() for w in words_of(reply)}
+            flags["persona_kept"] = len(wanted & got) * 2 >= len(wanted)
+    if activity in ("roleplay", "interview") and earlier and heard.act != Act.REPEAT:
+        now, then = questions_of(reply), questions_of(earlier[-1])
+        if now and then:
+            flags["step_advanced"] = now[-1] != then[-1]
+    return flags
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", text.lower()).strip()
+
+
+def _is_replay(reply: str, earlier: list[str]) -> bool:
+    """Whether ``reply`` was itself a replay of the reply before it."""
+    index = earlier.index(reply)
+    return index > 0 and _letters(earlier[index - 1]) in _letters(reply)
 
 
 def filtered_reply(transcript: str, raw: str, word_filter: ClassroomFilter) -> str:
@@ -398,8 +562,19 @@ def summarize(turns: list[Turn]) -> dict[str, Any]:
         "regenerated": count("regenerated"),
         "pieces_dropped": sum(turn.flags.get("pieces_dropped", 0) for turn in turns),
         "asked_back": count("asked_back"),
+        **{f"{flag}_share": _share(turns, flag) for flag in SENSE_SHARES},
+        "questions_repeated": count("question_repeated"),
         "seconds": round(sum(turn.seconds for turn in turns), 1),
     }
+
+
+# Checks of sense: the share of the replies they apply to that pass.
+SENSE_SHARES = ("answered_first", "repeat_honoured", "revealed", "persona_kept", "step_advanced")
+
+
+def _share(turns: list[Turn], flag: str) -> float | None:
+    scored = [bool(turn.flags[flag]) for turn in turns if turn.flags.get(flag) is not None]
+    return round(sum(scored) / len(scored), 3) if scored else None
 
 
 def _asks_questions(activity: str) -> bool:
@@ -470,6 +645,22 @@ def targets(
                 "ok": share >= TRUTHFUL_GUESS_ANSWERS,
             }
         )
+    totals = summarize(turns)
+    for flag, wanted, what in (
+        ("answered_first", 0.95, "questions to the box answered first"),
+        ("repeat_honoured", 1.0, "requests to repeat honoured"),
+        ("revealed", 1.0, "give-ups that reveal the object"),
+        ("persona_kept", 1.0, "questions about the box answered with its persona's facts"),
+        ("step_advanced", 0.9, "role play and interview turns whose question moves on"),
+    ):
+        if (share := totals[f"{flag}_share"]) is not None:
+            found.append(
+                {"target": f"{what}: ≥ {wanted:.0%}", "value": share, "ok": share >= wanted}
+            )
+    if any("question_repeated" in turn.flags for turn in turns):
+        repeated = totals["questions_repeated"]
+        found.append({"target": "questions the box asked twice = 0", "value": repeated,
+                      "ok": repeated == 0})  # fmt: skip
     for level in ("A1", "A2"):
         if level in levels:
             median = levels[level]["words_per_sentence_median"]
@@ -504,6 +695,9 @@ COLUMNS = (
     ("regenerated", "again", "{}"),
     ("pieces_dropped", "cut", "{}"),
     ("asked_back", "+?", "{}"),
+    ("answered_first_share", "ans 1st", "{:.0%}"),
+    ("questions_repeated", "q twice", "{}"),
+    ("step_advanced_share", "step+", "{:.0%}"),
 )
 
 

@@ -186,13 +186,11 @@ def has_own_lines(language: str) -> bool:
     return find_file(language, "lines.toml") is not None
 
 
-@cache
-def word_list(language: str, stem: str) -> tuple[tuple[str, str], ...]:
-    """``(word, section)`` pairs from ``<stem>.txt``: one a line, ``#`` comments, and
-    ``#: section`` lines that start a section. Empty when the language has no such list."""
-    path = find_file(language, f"{stem}.txt")
-    if path is None:
-        return ()
+def read_word_list(path: Path) -> list[tuple[str, str]]:
+    """``(word, section)`` pairs from a list file: one a line, ``#`` comments, and
+    ``#: section`` lines that start a section. Empty when there is no such file."""
+    if not path.is_file():
+        return []
     entries, section = [], ""
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -200,7 +198,14 @@ def word_list(language: str, stem: str) -> tuple[tuple[str, str], ...]:
             section = line[2:].strip()
         elif line and not line.startswith("#"):
             entries.append((line.lower(), section))
-    return tuple(entries)
+    return entries
+
+
+@cache
+def word_list(language: str, stem: str) -> tuple[tuple[str, str], ...]:
+    """:func:`read_word_list` of the language's ``<stem>.txt`` (empty when it has none)."""
+    path = find_file(language, f"{stem}.txt")
+    return tuple(read_word_list(path)) if path else ()
 
 
 @cache

@@ -364,6 +364,8 @@ class TurnPlanner:
             # The student asked the box this very question: answered, it is theirs to answer.
             follow = _pick(lines["ask_back"], state, rng)
         move = Move.ASK if question else Move.NONE
+        if heard.act == Act.DONT_KNOW:
+            move = Move.ENCOURAGE
         return TurnPlan(
             heard.act,
             move,

@@ -42,7 +42,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from appliance.events import Event, EventStream, State, StateChanged
+from appliance.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -288,17 +288,17 @@ class SupervisedAudio:
         asks again: that is how a replugged microphone becomes visible.
 
     A fault (from a stream, or the input device missing) is logged once at
-    error level and shown as :attr:`State.ERROR` on ``events``, and shown again
-    if the engine goes back to idle meanwhile. Until the microphone works again
-    a thread looks for it every few seconds; when it is back the box returns to
-    :attr:`State.IDLE` by itself.
+    error level and reported to ``status`` (:class:`~appliance.status.Status`),
+    which shows ERROR whatever the engine does meanwhile. Until the microphone
+    works again a thread looks for it every few seconds; when it is back, the
+    fault is cleared and the box shows the engine's state again by itself.
     """
 
     def __init__(
         self,
         backend: Any = None,
         *,
-        events: EventStream | None = None,
+        status: Status | None = None,
         input_device: str = "",
         reinitialise: Callable[[], None] | None = None,
         stall_timeout: float = 1.0,
@@ -308,7 +308,7 @@ class SupervisedAudio:
         if backend is None:
             import sounddevice as backend
         self.backend = backend
-        self.events = events
+        self.status = status
         self.input_device = input_device
         is_portaudio = getattr(backend, "__name__", "") == "sounddevice"
         self._reinitialise = reinitialise or (reinitialise_portaudio if is_portaudio else _nothing)
@@ -323,7 +323,6 @@ class SupervisedAudio:
         self._inputs: weakref.WeakSet[SupervisedInputStream] = weakref.WeakSet()
         self._closing = threading.Event()
         self._searcher: threading.Thread | None = None
-        self._unsubscribe = events.subscribe(self._keep_error_showing) if events else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["backend"], name)
@@ -392,7 +391,8 @@ class SupervisedAudio:
         if first:
             self.faults += 1
             log.error("%s. Is it unplugged? Waiting for it to come back.", message)
-            self._show(State.ERROR, message)
+            if self.status is not None:
+                self.status.fault("microphone", message)
             self._search_in_background()
 
     def report_recovery(self, message: str) -> None:
@@ -400,13 +400,11 @@ class SupervisedAudio:
             was_faulty, self.fault = self.fault is not None, None
         if was_faulty:
             log.warning("%s", message)
-            if self.events is not None and self.events.last_state.state is State.ERROR:
-                self._show(State.IDLE, message)
+            if self.status is not None:
+                self.status.clear("microphone", message)
 
     def close(self) -> None:
         self._closing.set()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
         searcher = self._searcher
         if searcher is not None and searcher is not threading.current_thread():
             searcher.join(timeout=5)
@@ -452,16 +450,6 @@ class SupervisedAudio:
                 continue
             if present:
                 self.report_recovery(f"{self._input_label()} is connected again")
-
-    def _show(self, state: State, message: str) -> None:
-        if self.events is not None:
-            self.events.state(state, message)
-
-    def _keep_error_showing(self, event: Event) -> None:
-        # The engine goes back to idle after a failed turn; the microphone is still missing.
-        fault = self.fault
-        if fault and isinstance(event, StateChanged) and event.state is State.IDLE:
-            self._show(State.ERROR, fault)
 
 
 def stable_device_name(name: str) -> str:

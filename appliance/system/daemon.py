@@ -3,8 +3,9 @@
 The daemon only *composes*; every part does its own job::
 
     button ─▶ Controller ─▶ Engine ◀─ Microphone, Speaker ◀─ SupervisedAudio ◀─ sounddevice
-                              │
-                              └─ events ─▶ LED, systemd STATUS=, journal, web page
+                              │                                     │ faults
+                              └─ engine events ─▶ Status ◀──────────┘
+                                                    └─ shown ─▶ LED, systemd, journal, page
 
 In order, it:
 
@@ -48,6 +49,7 @@ from appliance.hardware.buttons import ButtonLike, make_button
 from appliance.hardware.controller import Controller
 from appliance.hardware.leds import StatusLed, make_led
 from appliance.models import updates
+from appliance.status import Status
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,10 @@ EngineFactory = Callable[[Config, EventStream], Any]
 class Daemon:
     """Runs the appliance until :meth:`stop`. Every part is passed in, so tests can fake any.
 
-    ``engine_factory(config, events)`` builds the engine, or returns None when
-    there are no models (it should then publish why). ``web_factory(daemon)``
+    ``engine_factory(config, engine_events)`` builds the engine on its own event
+    stream, which ``status`` follows; it raises :class:`CannotStart` (or anything
+    else) when it cannot, and the daemon shows why. ``events`` is the shown stream, the one
+    ``status`` publishes on and the LED, systemd, the log and the page follow. ``web_factory(daemon)``
     returns something with ``start()`` and ``stop()``. ``closers`` are called
     last, at shutdown.
     """
@@ -78,6 +82,7 @@ class Daemon:
         engine_factory: EngineFactory,
         *,
         events: EventStream | None = None,
+        status: Status | None = None,
         button: ButtonLike | None = None,
         button_mode: str | None = None,
         led: Any = None,
@@ -92,7 +97,10 @@ class Daemon:
         tick: float = 1.0,
     ) -> None:
         self.config = config
-        self.events = events or EventStream()
+        self.status = status or Status(events)
+        self.events = self.status.shown  # what the box shows: only `status` publishes here
+        self.engine_events = EventStream()  # what the engine does: only the engine publishes
+        self.status.follow(self.engine_events)
         self.engine_factory = engine_factory
         self.button = button
         self.button_mode = button_mode
@@ -201,13 +209,17 @@ class Daemon:
             brightness = self.config.led.brightness
             self.status_led = StatusLed(self.led, self.events, brightness=brightness)
         try:
-            self.engine = self.engine_factory(self.config, self.events)
+            self.engine = self.engine_factory(self.config, self.engine_events)
+        except CannotStart as error:
+            log.error("%s", error)
+            self.status.fault("engine", error.shown)
+            self._engine_failed = True
         except Exception as error:
             if isinstance(error, ConfigError):  # e.g. a language the models lack: no traceback
                 log.error("the engine could not be started: %s", error)
             else:
                 log.exception("the engine could not be started")
-            self.events.state(State.ERROR, f"the engine failed to start: {error}")
+            self.status.fault("engine", f"the engine failed to start: {error}")
             self._engine_failed = True
         if self.engine is not None:
             if callable(getattr(self.engine, "start", None)):
@@ -259,8 +271,7 @@ class Daemon:
         if status is None or status.at <= self._update_seen:
             return
         if status.running:
-            if self.events.last_state.state is State.IDLE:
-                self.events.state(State.UPDATING, "installing models from USB")
+            self.status.updating("installing models from USB")
             return
         self._update_seen = status.at
         if status.state == "updating":  # the import died part-way; the store is whole
@@ -271,8 +282,7 @@ class Daemon:
                 self.engine.say(status.message).result(timeout=30)
             except Exception:
                 log.exception("could not say the update's outcome")
-        if self.events.last_state.state is State.UPDATING:
-            self.events.state(State.IDLE, "model update over")
+        self.status.updated("model update over")
 
     def _restart_if_models_changed(self) -> None:
         try:
@@ -338,11 +348,18 @@ def engine_factory_for(backend: Any) -> EngineFactory:
         try:
             return build_engine(config, backend, events=events)
         except NoModelsError as error:
-            log.error("%s", error)
-            events.state(State.ERROR, "no models installed: import them on the web page")
-            return None
+            shown = "no models installed: import them on the web page"
+            raise CannotStart(str(error), shown) from None
 
     return build
+
+
+class CannotStart(RuntimeError):
+    """The engine cannot be built here; ``shown`` says why, for the LED's page and systemd."""
+
+    def __init__(self, message: str, shown: str) -> None:
+        super().__init__(message)
+        self.shown = shown
 
 
 def fake_engine_factory(config: Config, events: EventStream) -> Any:
@@ -426,7 +443,7 @@ def build_daemon(
     """
     from appliance.system.audio_watchdog import SupervisedAudio
 
-    events = events or EventStream()
+    status = Status(events or EventStream())
     holder: list[Daemon] = []
     button, button_backend = make_button(
         config.button, interactive=interactive, on_quit=lambda: holder[0].stop("q pressed")
@@ -437,7 +454,7 @@ def build_daemon(
     audio = None
     closers: list[Callable[[], None]] = []
     if backend is not None and not fake_engine:
-        audio = SupervisedAudio(backend, events=events, input_device=config.audio.input_device)
+        audio = SupervisedAudio(backend, status=status, input_device=config.audio.input_device)
         audio.check()
         closers.append(audio.close)
     models: ModelWatch | None = None
@@ -463,7 +480,7 @@ def build_daemon(
     daemon = Daemon(
         config,
         engine_factory,
-        events=events,
+        status=status,
         button=button,
         button_mode="tap" if button_backend == "keyboard" else None,
         led=led,
@@ -478,8 +495,8 @@ def build_daemon(
 
 
 def _no_sound_system(config: Config, events: EventStream) -> None:
-    events.state(State.ERROR, "no sound system: install libportaudio2")
-    return None
+    shown = "no sound system: install libportaudio2"
+    raise CannotStart(shown, shown)
 
 
 class ModelWatch:

@@ -1,0 +1,264 @@
+"""The turn planner, without models: each test runs in milliseconds on the shipped content."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.lessons.content import has_content, load_content
+from appliance.lessons.language import LanguageDataError, box_lines
+from appliance.lessons.planner import Move, TurnPlanner, items_named, story_hero, student_twist
+from appliance.lessons.understand import Act, understand
+
+CONTENT = load_content("en")
+
+
+def planner(activity: str, level: str = "A2", seed: int = 7, **roles: str) -> TurnPlanner:
+    return TurnPlanner(CONTENT, activity, level, seed=seed, **roles)
+
+
+def talk(p: TurnPlanner, *lines: str) -> list[str]:
+    """Say each line; return the box's replies."""
+    replies = []
+    for line in lines:
+        plan = p.plan(line)
+        p.commit(plan, plan.follow_up if plan.slow else plan.text)
+        replies.append(plan.text)
+    return replies
+
+
+@pytest.mark.parametrize(
+    ("line", "act"),
+    [
+        ("Hello! My name is Lena.", Act.INTRODUCTION),
+        ("I have a dog.", Act.STATEMENT),
+        ("Do you have a pet?", Act.QUESTION),
+        ("Can I have a cheese sandwich, please?", Act.REQUEST),
+        ("Yes.", Act.YES),
+        ("No, I don't.", Act.NO),
+        ("Sorry, can you say that again?", Act.REPEAT),
+        ("Can you speak more slowly, please?", Act.REPEAT),
+        ("What?", Act.REPEAT),
+        ("I don't know.", Act.DONT_KNOW),
+        ("I'm not sure.", Act.DONT_KNOW),
+        ("Can you do my homework?", Act.OFF_TASK),
+        ("Tell me a joke.", Act.OFF_TASK),
+        ("What is 12 times 12?", Act.OFF_TASK),
+        ("OK. I have to go now. Bye!", Act.GOODBYE),
+        ("I give up. What is it?", Act.GIVE_UP),
+        # Thinking aloud is not a question; an answer that starts unsure is an answer.
+        ("Weakness? I don't know. Maybe I am sometimes late.", Act.STATEMENT),
+        ("I don't know. Maybe Canada, because my cousin lives there.", Act.STATEMENT),
+    ],
+)
+def test_the_dialogue_act_is_read_from_keywords_and_patterns(line, act):
+    assert understand(line, CONTENT).act == act
+
+
+def test_name_age_origin_and_topic_are_read():
+    heard = understand("Hi, I'm Kenji. I am fifteen and I'm from Japan. I have a dog.", CONTENT)
+    assert (heard.name, heard.age, heard.origin, heard.topic) == (
+        "Kenji",
+        "fifteen",
+        "Japan",
+        "pets",
+    )
+    assert understand("I'm English.", CONTENT).name is None  # a common word is not a name
+
+
+def test_a_question_to_the_box_is_answered_first_and_always_the_same():
+    first, again = planner("conversation"), planner("conversation", seed=99)
+    (reply,) = talk(first, "Do you have a pet?")
+    assert reply.startswith("Yes, I have a cat. Her name is Pepper.")
+    assert reply.endswith("?"), "then the box asks its own question"
+    (other,) = talk(again, "Have you got any pets?")
+    assert other.startswith("Yes, I have a cat. Her name is Pepper."), "the same true answer"
+
+
+def test_the_box_never_asks_the_same_question_twice_and_moves_to_new_topics():
+    p = planner("conversation", level="B1")
+    lines = ["I like football.", "Yes.", "I don't know.", "Maybe.", "I have a sister."] * 6
+    replies = talk(p, *lines)
+    questions = [reply.rsplit(". ", 1)[-1] for reply in replies if reply.endswith("?")]
+    asked = [q for q in questions if q not in ("What about you?", "And you?")]
+    assert len(asked) == len(set(asked)), "a question came twice"
+    assert len({p.state.topic} | set(p.state.topics_done)) >= 4
+    assert len(replies) == len(set(replies)), "a reply came twice"
+
+
+def test_a_repeat_request_replays_the_last_reply_slowly():
+    p = planner("conversation")
+    (hello, again, twice) = talk(
+        p, "Hello, my name is Ana.", "Sorry, can you say that again?", "What?"
+    )
+    plan = p.plan("More slowly, please.")
+    assert plan.slow and plan.move == Move.REPEAT and plan.follow_up == hello
+    assert again.endswith(hello) and twice.endswith(hello), "a second request replays the reply"
+
+
+def test_i_dont_know_gets_encouragement_and_an_easier_question():
+    p = planner("conversation", level="A1")
+    talk(p, "I like animals.")
+    plan = p.plan("I don't know.")
+    assert plan.act == Act.DONT_KNOW and plan.move == Move.ENCOURAGE
+    assert plan.reaction in CONTENT.classroom.lines["encourage"]
+    assert plan.follow_up.endswith("?")
+
+
+def test_giving_up_reveals_the_object_and_starts_a_new_game():
+    p = planner("guess", level="B1")
+    secret = p.state.secret
+    assert secret is not None
+    (answer, gave_up, next_game) = talk(p, "Is it alive?", "I give up. What is it?", "Is it big?")
+    assert answer.startswith(("Yes!", "No!"))
+    assert secret.name in gave_up and "new" in gave_up
+    assert p.state.secret is not None and p.state.secret != secret
+    assert next_game.startswith(("Yes!", "No!", "Hmm"))
+
+
+def test_the_guessing_game_answers_from_the_facts_and_wins():
+    p = planner("guess", level="A1", seed=3)
+    secret = p.state.secret
+    assert secret is not None
+    (animal, win) = talk(p, "Is it an animal?", f"Is it {secret.name}?")
+    assert animal.startswith("No!")
+    assert "You win" in win and p.state.secret != secret
+
+
+def test_role_play_follows_the_scene_and_stays_in_character():
+    p = planner("roleplay", level="A1", character="Santa Claus", setting="the North Pole")
+    replies = talk(p, "Hello Santa! I am Sofia.", "I am seven.", "Where are the reindeer?",
+                   "I want a red bike.", "Thank you, bye!")  # fmt: skip
+    assert replies[0].startswith("Ho ho ho!") and "Sofia" in replies[0]
+    assert "reindeer" in replies[2].lower()
+    assert replies[3].startswith("A red bike")
+    assert "Sofia" in replies[4] and "Santa" not in replies[4], "never 'Goodbye, Santa!'"
+    steps = [r.rsplit("! ", 1)[-1] for r in replies[:4]]
+    assert len(set(steps)) == 4, "the scene moves on each turn"
+
+
+def test_the_character_comes_from_the_teachers_words():
+    assert CONTENT.character_for("a shopkeeper in a bakery").id == "bakery"
+    assert CONTENT.character_for("a waiter", "a café in Rome").id == "cafe"
+    assert CONTENT.character_for("a lighthouse keeper").id == "generic"
+    generic = planner("roleplay", character="a lighthouse keeper")
+    (who,) = talk(generic, "Who are you?")
+    assert who.startswith("I'm a lighthouse keeper.")
+
+
+def test_items_are_echoed_as_the_student_said_them():
+    cafe = CONTENT.character("cafe")
+    said = "I'd like a cheese sandwich and an orange juice, please."
+    assert items_named(said, cafe) == ["a cheese sandwich", "an orange juice"]
+    santa = CONTENT.character("santa")
+    assert items_named("I want a doll. A big doll.", santa) == ["a big doll"]
+
+
+def test_the_interview_asks_each_question_once_and_answers_the_applicant():
+    p = planner("interview", level="B2")
+    replies = talk(p, "Good morning, I'm Chiara.", "I worked in a clinic for two years.",
+                   "I stay calm.", "How many hours is the job?", "What is the salary?")  # fmt: skip
+    assert "Chiara" in replies[0]
+    assert replies[3].startswith("It's twenty hours a week")
+    assert replies[4].startswith("The pay is")
+    assert p.state.step >= 4, "the interview moves on while it answers"
+
+
+def test_the_story_continues_with_something_new_and_ends_when_asked():
+    p = planner("story", level="B1")
+    replies = talk(p, "Once upon a time there was a little fox.", "The fox was hungry.",
+                   "I don't know.", "Can you finish the story? I have to go.")  # fmt: skip
+    assert p.state.hero == "the little fox"
+    assert replies[0] != replies[1] and replies[1].endswith("?")
+    assert "The end" in replies[3]
+    assert story_hero("Let's tell a story about a boy who finds a key.") == "the boy"
+
+
+def test_improv_sets_a_scene_from_the_students_words_and_calls_action():
+    p = planner("improv", level="B1")
+    scene, in_scene, again = talk(
+        p,
+        "Can we do a scene at the doctor's? I'm the patient and my name is Yuki.",
+        "I have a terrible headache.",
+        "Again, but this time I'm very angry.",
+    )
+    assert "the doctor's" in scene and "Yuki is the patient" in scene and scene.endswith("Action!")
+    assert "headache" in in_scene.lower()
+    assert "you are very angry" in again and again.endswith("Action!")
+    assert (
+        student_twist("Now at a station, and I have missed my train.")
+        == "you have missed your train"
+    )
+
+
+def test_off_task_lines_get_an_honest_answer_and_the_lesson_goes_on():
+    p = planner("conversation")
+    (total, homework) = talk(p, "What is 12 times 12?", "Can you do my homework?")
+    assert total.startswith("12 times 12 is 144!") and total.endswith("?")
+    assert "can't do your homework" in homework
+
+
+def test_the_same_seed_and_lines_give_the_same_replies():
+    lines = ("Hi, I'm Tom.", "I like music.", "Yes.", "I went to the beach.")
+    assert talk(planner("conversation", seed=5), *lines) == talk(
+        planner("conversation", seed=5), *lines
+    )
+
+
+def test_a_plan_changes_nothing_until_it_is_committed():
+    p = planner("conversation")
+    before = p.state
+    p.plan("I like cats.")
+    assert p.state == before, "a cancelled turn leaves the conversation as it was"
+
+
+def test_the_log_fields_hold_the_decision_not_the_words():
+    plan = planner("conversation").plan("My secret is that I love pizza.")
+    fields = plan.log_fields()
+    assert set(fields) == {"act", "move", "topic", "fallback"}
+    assert not any("pizza" in value for value in fields.values())
+
+
+def test_a_broken_data_file_is_named_with_its_line(tmp_path, monkeypatch):
+    language = tmp_path / "xx"
+    language.mkdir()
+    (language / "lines.toml").write_text(
+        'no_reply = "a"\nfallback = "b"\nlast_resort = "c"\ncare = "d"\n'
+        'not_caught = "e"\nredirects = ["f"]\nfollow_ups = 3\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    box_lines.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=r"xx/lines.toml:7: lines.follow_ups"):
+            box_lines("xx")
+    finally:
+        box_lines.cache_clear()
+
+
+def test_a_new_language_is_data_only(tmp_path, monkeypatch):
+    """A folder of lines is a new language's box lines: no code names it."""
+    from appliance.config import FilterSettings
+    from appliance.lessons.safety import ClassroomFilter
+
+    language = tmp_path / "xx"
+    language.mkdir()
+    (language / "lines.toml").write_text(
+        'no_reply = "Zut."\nfallback = "Autre chose."\nlast_resort = "Bon."\n'
+        'care = "Parle à un adulte."\nnot_caught = "Encore ?"\n'
+        'redirects = ["Des mots gentils."]\nfollow_ups = ["Et toi ?"]\n',
+        encoding="utf-8",
+    )
+    (language / "blocked.txt").write_text("zutalors\n", encoding="utf-8")
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    box_lines.cache_clear()
+    from appliance.lessons import language as languages
+
+    languages.word_list.cache_clear()
+    try:
+        word_filter = ClassroomFilter(FilterSettings(), language="xx")
+        assert word_filter.fallback == "Autre chose."
+        assert word_filter.redirect_for("zutalors!") == "Des mots gentils."
+        assert not has_content("xx"), "no planner content: the model writes its replies"
+    finally:
+        box_lines.cache_clear()
+        languages.word_list.cache_clear()
