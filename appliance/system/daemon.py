@@ -70,9 +70,9 @@ class Daemon:
 
     ``engine_factory(config, engine_events)`` builds the engine on its own event
     stream, which ``status`` follows; it raises :class:`CannotStart` (or anything
-    else) when it cannot, and the daemon shows why. ``events`` is the shown stream, the one
-    ``status`` publishes on and the LED, systemd, the log and the page follow. ``web_factory(daemon)``
-    returns something with ``start()`` and ``stop()``. ``closers`` are called
+    else) when it cannot, and the daemon shows why. ``events`` is the shown stream,
+    the one ``status`` publishes on and the LED, systemd, the log and the page
+    follow. ``web_factory(daemon)`` returns something with ``start()`` and ``stop()``. ``closers`` are called
     last, at shutdown.
     """
 
