@@ -72,8 +72,8 @@ class Daemon:
     stream, which ``status`` follows; it raises :class:`CannotStart` (or anything
     else) when it cannot, and the daemon shows why. ``events`` is the shown stream,
     the one ``status`` publishes on and the LED, systemd, the log and the page
-    follow. ``web_factory(daemon)`` returns something with ``start()`` and ``stop()``. ``closers`` are called
-    last, at shutdown.
+    follow. ``web_factory(daemon)`` returns something with ``start()`` and
+    ``stop()``. ``closers`` are called last, at shutdown.
     """
 
     def __init__(
