@@ -49,8 +49,8 @@ apt-install:
 	fi
 
 lint:
-	$(BIN)/ruff check appliance tests
-	$(BIN)/ruff format --check appliance tests
+	$(BIN)/ruff check appliance tests bench
+	$(BIN)/ruff format --check appliance tests bench
 
 format:
 	$(BIN)/ruff check --fix appliance tests

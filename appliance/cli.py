@@ -21,7 +21,7 @@ COMMAND_MODULES = (
     "appliance.models.commands",  # models fetch|list|verify|pack|import|rollback|keygen
     "appliance.web.commands",  # web, passwd
     "appliance.system.commands",  # daemon, doctor
-    "appliance.engine.eval",  # eval
+    "appliance.tools.eval",  # eval
 )
 
 

@@ -152,7 +152,7 @@ def demo_without_sound(config: Config) -> int:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from appliance.bench import run_bench
+    from appliance.tools.bench import run_bench
 
     if args.runs < 1:
         raise UserError("--runs must be at least 1")

@@ -3,7 +3,7 @@
 ``parlo bench`` measures the engine alone. This runs the daemon's own
 composition (:func:`appliance.system.daemon.build_daemon`, web page on, a
 gpiozero mock button and LED, file-backed sound in real time) in this process,
-and presses the button for each question of ``bench/utterances.txt``. The
+and presses the button for each question of ``appliance/tools/data/utterances.txt``. The
 question audio is made in a child process, so none of its memory is counted.
 
     .venv/bin/python bench/daemon_memory.py [--turns 12]
@@ -26,16 +26,16 @@ import numpy as np
 
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import read_wav
-from appliance.bench import peak_rss_mb, reset_peak_rss, rss_mb
 from appliance.config import Config, save_config
 from appliance.events import EventStream, State, TurnFinished
+from appliance.tools.bench import peak_rss_mb, reset_peak_rss, rss_mb
 
 MAKE_CLIPS = """
 import sys
 from pathlib import Path
 from appliance.assistant import current_model_set
 from appliance.audio.wav import write_wav
-from appliance.bench import load_utterances, spoken
+from appliance.tools.bench import load_utterances, spoken
 from appliance.engine.loaded import Models
 from appliance.config import Config
 models = Models.load(current_model_set(), Config())

@@ -8,7 +8,15 @@ import pytest
 
 from appliance.cli import UserError, build_parser
 from appliance.config import CEFR_LEVELS, Config, FilterSettings
-from appliance.engine.eval import (
+from appliance.lessons.activities import (
+    BUILTIN_ACTIVITIES,
+    activity_for,
+    secrets_for,
+    true_answer,
+)
+from appliance.lessons.language import box_lines
+from appliance.lessons.safety import ClassroomFilter
+from appliance.tools.eval import (
     UTTERANCES,
     Turn,
     build_report,
@@ -20,14 +28,6 @@ from appliance.engine.eval import (
     summarize,
     yes_or_no,
 )
-from appliance.lessons.activities import (
-    BUILTIN_ACTIVITIES,
-    activity_for,
-    secrets_for,
-    true_answer,
-)
-from appliance.lessons.language import box_lines
-from appliance.lessons.safety import ClassroomFilter
 
 LINES = box_lines("en")
 REDIRECTS, SAFE_FALLBACK = LINES.redirects, LINES.fallback

@@ -14,9 +14,9 @@ import pytest
 from waiting import wait_until
 
 from appliance.audio.wav import read_wav, resample, write_wav
-from appliance.bench import load_utterances
 from appliance.config import Config
 from appliance.events import State, StateChanged, TurnFinished
+from appliance.tools.bench import load_utterances
 
 RATE = 16000
 

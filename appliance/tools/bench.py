@@ -1,6 +1,6 @@
 """``parlo bench``: latency and memory of the speech loop, on the real models.
 
-The student questions in ``bench/utterances.txt`` are spoken by the installed
+The student questions in ``tools/data/utterances.txt`` are spoken by the installed
 piper voice, padded with the silence a button press leaves around speech
 (0.3 s), and played in real time into the same :class:`Engine` the daemon runs,
 through a file-backed microphone: press, speak, release when the clip ends.
@@ -40,7 +40,7 @@ from appliance.lessons.activities import activity_for, word_budget
 from appliance.lessons.text import speakable, word_count
 from appliance.memory import release_free_memory
 
-UTTERANCES = Path(__file__).resolve().parent.parent / "bench" / "utterances.txt"
+UTTERANCES = Path(__file__).parent / "data" / "utterances.txt"
 PRESS_SILENCE_S = 0.3
 STAGES = ("vad", "stt", "llm_first_token", "llm_first_sentence", "tts_first_chunk", "first_audio")
 
@@ -345,7 +345,7 @@ def render_table(result: dict[str, Any]) -> str:
 def run_bench(runs: int, as_json: bool, chart: Path | None = None, scaling: bool = False) -> int:
     result = measure(runs, load_config(), scaling=scaling)
     if chart is not None:
-        from appliance.benchchart import draw_chart
+        from appliance.tools.benchchart import draw_chart
 
         draw_chart(result, chart)
     if as_json:

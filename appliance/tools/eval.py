@@ -1,6 +1,6 @@
 """``parlo eval``: is the box a good classroom partner? Measured on the real models.
 
-The committed student lines (``bench/eval_utterances.toml``: one session per
+The committed student lines (``tools/data/eval_utterances.toml``: one session per
 activity and level) go through the real engine as typed text — no microphone, no
 STT, the real language model and the real voice — exactly the path
 ``parlo converse --text`` takes. For every reply the eval records what the model
@@ -62,7 +62,9 @@ from appliance.lessons.safety import (
 from appliance.lessons.text import SentenceSplitter, sentences_of, speakable, words_of
 from appliance.lessons.understand import Act, understand
 
-UTTERANCES = Path(__file__).resolve().parents[2] / "bench" / "eval_utterances.toml"
+DATA = Path(__file__).parent / "data"
+UTTERANCES = DATA / "eval_utterances.toml"
+JUDGED_SESSIONS = DATA / "judged_sessions.toml"
 DEFAULT_LEVELS = ("A1", "A2", "B1")
 SHORT_REPLY_WORDS = 30
 NEAR_DUPLICATE = 0.9  # difflib ratio of two replies, letters only, above which they repeat
@@ -79,6 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--limit", type=int, help="at most N student lines per session")
     parser.add_argument("--utterances", type=Path, default=UTTERANCES, help="the sessions file")
+    parser.add_argument(
+        "--judged", action="store_true",
+        help="run the judged classroom sessions (every level), the set a teacher scored",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--replies", type=Path, help="also write every session's replies to this JSON file, "
@@ -91,6 +97,8 @@ def eval_command(args: argparse.Namespace) -> int:
     from appliance.cli import UserError
     from appliance.config import load_config
 
+    if args.judged:
+        args.utterances = JUDGED_SESSIONS
     try:
         sessions = load_session_list(args.utterances)
     except (OSError, tomllib.TOMLDecodeError, ValueError) as error:
