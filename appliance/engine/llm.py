@@ -12,8 +12,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionStreamResponse,
+    )
 
 Message = dict[str, str]
 GGML_TYPE_Q8_0 = 8  # ggml's number for the 8-bit block type
@@ -79,7 +86,9 @@ class LocalLlm:
     def prefill(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` now: a turn that starts with them evaluates only its question."""
         with self._lock:
-            self.llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+            self.llama.create_chat_completion(
+                messages=_request(messages), max_tokens=1, temperature=0.0
+            )
 
     def stream(
         self,
@@ -108,22 +117,27 @@ class LocalLlm:
     ) -> Iterator[str]:
         self.stop_reason = "stop"
         deadline = time.monotonic() + max_seconds
-        chunks = self.llama.create_chat_completion(
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=0.9,
-            repeat_penalty=1.1,
-            seed=1234,
-            stream=True,
+        # With stream=True, llama-cpp-python returns a generator of chunks.
+        chunks = cast(
+            "Generator[CreateChatCompletionStreamResponse, None, None]",
+            self.llama.create_chat_completion(
+                messages=_request(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=0.9,
+                repeat_penalty=1.1,
+                seed=1234,
+                stream=True,
+            ),
         )
         try:
             for chunk in chunks:
                 choice = chunk["choices"][0]
-                if text := choice["delta"].get("content"):
+                text = choice["delta"].get("content")
+                if text and isinstance(text, str):
                     yield text
-                if choice.get("finish_reason"):
-                    self.stop_reason = choice["finish_reason"]
+                if finish_reason := choice.get("finish_reason"):
+                    self.stop_reason = finish_reason
                 if should_stop():
                     self.stop_reason = "cancelled"
                     break
@@ -132,3 +146,8 @@ class LocalLlm:
                     break
         finally:
             chunks.close()
+
+
+def _request(messages: list[Message]) -> list[ChatCompletionRequestMessage]:
+    """``messages`` as llama-cpp-python types them (each has a role and a text content)."""
+    return cast("list[ChatCompletionRequestMessage]", messages)

@@ -116,6 +116,14 @@ class Interview:
 
 
 @dataclass(frozen=True)
+class Beat:
+    """A new event in the story, and the question that hands the story back after it."""
+
+    text: str
+    ask: str = ""
+
+
+@dataclass(frozen=True)
 class Story:
     default_hero: str
     begin: str
@@ -124,7 +132,7 @@ class Story:
     echo: tuple[Echo, ...]
     reactions: tuple[str, ...]
     ideas: tuple[str, ...]
-    beats: dict[str, tuple[str, ...]]  # "simple" (A1, A2) and "advanced"
+    beats: dict[str, tuple[Beat, ...]]  # "simple" (A1, A2) and "advanced"
     prompts: dict[str, tuple[str, ...]]
 
 
@@ -380,6 +388,20 @@ def _by_level(file: TomlFile, key: str) -> dict[str, tuple[str, ...]]:
     return {group: texts_of(file, table, group, key) for group in ("simple", "advanced")}
 
 
+def _beats(file: TomlFile) -> dict[str, tuple[Beat, ...]]:
+    table = _section(file, "beats")
+    beats = {}
+    for group in ("simple", "advanced"):
+        entries = tables_of(file, table, group, "beats")
+        if not entries:
+            raise file.error(f"beats.{group}: needs at least one beat", "[beats]")
+        beats[group] = tuple(
+            Beat(text_of(file, entry, "text", f"beats.{group}"), str(entry.get("ask", "")))
+            for entry in entries
+        )
+    return beats
+
+
 def _story(file: TomlFile) -> Story:
     table = _section(file, "story")
     return Story(
@@ -390,7 +412,7 @@ def _story(file: TomlFile) -> Story:
         echo=_echoes(file, table, "story"),
         reactions=texts_of(file, table, "reactions", "story"),
         ideas=texts_of(file, table, "ideas", "story"),
-        beats=_by_level(file, "beats"),
+        beats=_beats(file),
         prompts=_by_level(file, "prompts"),
     )
 

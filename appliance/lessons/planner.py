@@ -356,7 +356,13 @@ class TurnPlanner:
         elif heard.act == Act.YES and topic is None:
             topic = state.topic  # "Yes!": go on with what we were talking about
         question, state = self._next_question(
-            topic, state, rng, prefer_easy=heard.act == Act.DONT_KNOW
+            topic,
+            state,
+            rng,
+            prefer_easy=heard.act == Act.DONT_KNOW,
+            # Go on with the topic only when the student answered on it: a question
+            # that presumes "yes" ("Who do you play with?") must follow a yes.
+            stay=heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION),
         )
         follow = question.for_level(self.level) if question else ""
         state = _use(state, reaction, follow)
@@ -381,12 +387,17 @@ class TurnPlanner:
         return next(topic for topic in self.content.topics if topic.name == name)
 
     def _next_question(
-        self, topic: str | None, state: PlannerState, rng: random.Random, prefer_easy: bool = False
+        self,
+        topic: str | None,
+        state: PlannerState,
+        rng: random.Random,
+        prefer_easy: bool = False,
+        stay: bool = True,
     ) -> tuple[Question | None, PlannerState]:
         """The next topic question: on ``topic`` if it has one left, else on the current
-        topic while it is fresh, else on a new topic."""
+        topic while it is fresh (if ``stay``), else on a new topic."""
         order = [topic] if topic else []
-        if state.topic and state.topic_questions < QUESTIONS_PER_TOPIC:
+        if stay and state.topic and state.topic_questions < QUESTIONS_PER_TOPIC:
             order.append(state.topic)
         others = [t.name for t in self.content.topics if t.name not in state.topics_done]
         rng.shuffle(others)
@@ -598,10 +609,11 @@ class TurnPlanner:
             reaction = best_echo(heard.text, story.echo, state) or _pick(
                 story.reactions, state, rng
             )
-        beats = [b for b in story.beats[group] if fill(b, fields) not in state.used]
-        beat = capitalise_sentences(fill(beats[0], fields)) if beats else ""
+        beats = [b for b in story.beats[group] if fill(b.text, fields) not in state.used]
+        beat = capitalise_sentences(fill(beats[0].text, fields)) if beats else ""
+        ask = capitalise_sentences(fill(beats[0].ask, fields)) if beats else ""
         prompts = tuple(capitalise_sentences(fill(p, fields)) for p in story.prompts[group])
-        prompt = _pick(prompts, state, rng)
+        prompt = ask if ask and ask not in state.used else _pick(prompts, state, rng)
         state = _use(state, reaction, beat, prompt)
         return TurnPlan(
             heard.act,

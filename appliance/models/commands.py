@@ -173,7 +173,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     store = open_store()
     current, previous = store.current(), store.previous()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model_set in store.sets():
         rows.append(
             {

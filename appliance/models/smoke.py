@@ -29,8 +29,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from appliance.models.manifest import ROLES
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import CreateCompletionResponse
 
 DEFAULT_TIMEOUT_SECONDS = 180.0
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -88,7 +92,7 @@ def run_vad(path: Path) -> str:
     except ImportError:
         return _run_vad_directly(path)
     probabilities = SileroVad(path).speech_probabilities(np.zeros(1024, dtype=np.float32))
-    _check(len(probabilities) == 2 and np.all(np.isfinite(probabilities)), "no probabilities")
+    _check(bool(len(probabilities) == 2 and np.all(np.isfinite(probabilities))), "no probabilities")
     return f"speech probability of silence {float(probabilities[-1]):.3f}"
 
 
@@ -133,8 +137,10 @@ def run_llm(path: Path) -> str:
     except ImportError:
         from llama_cpp import Llama
 
-        llm = Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
-        text = llm("Hello,", max_tokens=4)["choices"][0]["text"]
+        llama = Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
+        # Not streamed, so one whole completion.
+        completion = cast("CreateCompletionResponse", llama("Hello,", max_tokens=4))
+        text = completion["choices"][0]["text"]
     else:
         llm = LocalLlm(path, threads=2, context_tokens=256)
         messages = [{"role": "user", "content": "Say hello."}]
@@ -154,7 +160,7 @@ def run_tts(path: Path) -> str:
         audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize("Hello.")])
     else:
         audio = PiperTts(path).synthesize("Hello.")
-    _check(len(audio) > 0 and np.all(np.isfinite(audio)), "no audio")
+    _check(bool(len(audio) > 0 and np.all(np.isfinite(audio))), "no audio")
     return f"spoke {len(audio)} samples"
 
 

@@ -47,8 +47,14 @@ Q8_0_BLOCK = np.dtype([("scale", "<f2"), ("values", "i1", (Q8_0_BLOCK_SIZE,))])
 WHISPER_SAMPLE_RATE, WHISPER_N_FFT = 16000, 400
 
 CT2_BINARY_VERSION = 6
-CT2_DTYPES = {0: np.dtype("<f4"), 1: np.dtype("i1"), 2: np.dtype("<i2"), 3: np.dtype("<i4")}
-CT2_DTYPES |= {4: np.dtype("<f2"), 5: np.dtype("<u2")}  # 5 is bfloat16, kept as raw bits
+CT2_DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"),
+    1: np.dtype("i1"),
+    2: np.dtype("<i2"),
+    3: np.dtype("<i4"),
+    4: np.dtype("<f2"),
+    5: np.dtype("<u2"),  # 5 is bfloat16, kept as raw bits
+}
 CT2_BFLOAT16 = 5
 CT2_GELU = 3  # ctranslate2::ops::ActivationType::GELU
 CT2_FLAGS_AND_SCALARS = {"activation", "alibi", "alignment_heads", "alignment_layer", "num_heads"}

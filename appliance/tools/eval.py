@@ -409,13 +409,14 @@ def sense_flags(
         flags["answered_first"] = not first.rstrip().endswith("?")
     asked_back = {q.lower() for q in content.classroom.lines["ask_back"]}
     before = {q for said in earlier for q in questions_of(said)} - asked_back
-    flags["question_repeated"] = any(q in before for q in questions_of(reply))
+    if heard.act != Act.REPEAT:  # a replay repeats its question on purpose
+        flags["question_repeated"] = any(q in before for q in questions_of(reply))
     if heard.act == Act.REPEAT and earlier:
         original = next((r for r in reversed(earlier) if not _is_replay(r, earlier)), earlier[-1])
         flags["repeat_honoured"] = _letters(original) in _letters(reply)
     if heard.act == Act.GIVE_UP and secret is not None:
         flags["revealed"] = secret.word.lower() in reply.lower()
-    if activity == "conversation" and heard.act == Act.QUESTION and heard.question:
+    if activity == "conversation" and heard.act == Act.QUESTION and not heard.opinion:
         fact = best_answer(heard.question, content.conversation.answers)
         if fact is not None:
             wanted = {w.lower() for w in words_of(fact.text)} - content.classroom.stop_words
