@@ -51,6 +51,7 @@ apt-install:
 lint:
 	$(BIN)/ruff check appliance tests bench
 	$(BIN)/ruff format --check appliance tests bench
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix appliance tests

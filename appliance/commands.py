@@ -99,10 +99,11 @@ def converse_command(args: argparse.Namespace) -> int:
 def print_turn(result: TurnResult, as_json: bool) -> None:
     timings = {key: round(result.timings_ms[key], 1) for key in result.timings_ms}
     if as_json:
+        padded: dict[str, float | None] = {**timings}
         for key in TIMING_KEYS:
-            timings.setdefault(key, None)
+            padded.setdefault(key, None)
         print(json.dumps({"transcript": result.transcript, "reply": result.reply,
-                          "timings_ms": timings}, ensure_ascii=False))  # fmt: skip
+                          "timings_ms": padded}, ensure_ascii=False))  # fmt: skip
         return
     if not result.heard_speech:
         print("(no speech heard)")

@@ -309,7 +309,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def _value(hint: Any, spec: dataclasses.Field, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if origin is dict:
         _, item_type = typing.get_args(hint)

@@ -262,3 +262,13 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
     finally:
         box_lines.cache_clear()
         languages.word_list.cache_clear()
+
+
+def test_how_much_is_planned_is_a_property_of_the_model_set():
+    from appliance.models.manifest import FileEntry, ManifestError, ModelEntry
+
+    gguf = (FileEntry("model.gguf", 1, "0" * 64),)
+    assert ModelEntry("llm", "tiny", ("en",), gguf).planning == ""  # "plan" by default
+    assert ModelEntry("llm", "strong", ("en",), gguf, planning="free").planning == "free"
+    with pytest.raises(ManifestError, match="planning of the llm model"):
+        ModelEntry("llm", "odd", ("en",), gguf, planning="some")

@@ -40,6 +40,7 @@ from appliance.engine.stt import WhisperStt
 from appliance.engine.vad import RATE, VadStream
 from appliance.events import EventStream, State, StateChanged, TurnFinished
 from appliance.lessons.activities import (
+    Secret,
     activity_for,
     choose_secret,
     guess_reply,
@@ -50,15 +51,14 @@ from appliance.lessons.activities import (
 from appliance.lessons.content import has_content, load_content
 from appliance.lessons.language import box_lines
 from appliance.lessons.planner import TurnPlan, TurnPlanner, planned
-from appliance.lessons.safety import ClassroomFilter, fits_level, role_confusion
+from appliance.lessons.policy import Decision, Piece, Problem, decide, repeats_earlier
+from appliance.lessons.safety import ClassroomFilter
 from appliance.lessons.text import (
     SentenceSplitter,
     ends_question,
     ends_sentence,
-    sentences_of,
     speakable,
     word_count,
-    words_of,
 )
 from appliance.memory import release_free_memory
 
@@ -68,15 +68,10 @@ MAX_LISTEN_SECONDS = 30.0
 NO_SPEECH_TIMEOUT = 6.0
 # Tokens kept free for the next question: about 30 s of fast speech.
 ROOM_FOR_A_QUESTION = 120
-# What happened to a piece of the reply offered to the voice.
-SAID, DROPPED, RETRY, STOP = "said", "dropped", "retry", "stop"
 # Why a reply is asked for again. Above the class's level: this is added to the student's
 # words. A repeat, or speaking as the student: the same prompt is sampled warmer.
 SIMPLER_PLEASE = "(Please answer with very short, simple sentences.)"
-REPEATS_ITSELF = "repeats itself"
-SPEAKS_AS_STUDENT = "speaks as the student"
 RETRY_WARMER = 0.3
-MIN_REPEAT_WORDS = 4  # "Yes, I do." may come again; a whole sentence should not
 # How far past its word budget a reply may run to finish the sentence it is in.
 OVERRUN_WORDS = 12
 
@@ -154,7 +149,8 @@ class Engine:
         self._recording: _Recording | None = None
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self.secret = None  # the guessing game's object, chosen by code (see activities.py)
+        # The guessing game's object, chosen by code (see lessons/activities.py).
+        self.secret: Secret | None = None
         # Plans each turn of a built-in activity (see lessons/planner.py); None when the
         # model writes the replies (a teacher's own activity, a language with no content).
         self.planner: TurnPlanner | None = None
@@ -410,7 +406,7 @@ class Engine:
             # The guessing game's answer is a fact code knows: a tiny model says "No" to all.
             voice.say(known)
         else:
-            if self._stream_reply(transcript, voice, timings, llm_started) == RETRY:
+            if self._stream_reply(transcript, voice, timings, llm_started) is Decision.RETRY:
                 retried = True
                 reason = voice.retry_reason
                 log.info("the reply's start failed a check (%s): asking again", reason)
@@ -459,21 +455,21 @@ class Engine:
         voice: _Voice,
         timings: dict[str, float],
         llm_started: float,
-        reason: str | None = None,
-    ) -> str:
+        reason: Problem | None = None,
+    ) -> Decision:
         """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
 
-        Returns :data:`RETRY` when the first try's first piece failed a check
+        Returns :data:`Decision.RETRY` when the first try's first piece failed a check
         (``voice.retry_reason`` then says what was wrong); otherwise what
-        :meth:`_offer` last said. ``reason`` marks the second try, nothing is retried
-        again: :data:`SIMPLER_PLEASE` is added to the student's words; for the
-        other problems the same prompt is sampled warmer.
+        :meth:`_offer` last decided. ``reason`` marks the second try, nothing is
+        retried again: above the level, :data:`SIMPLER_PLEASE` is added to the
+        student's words; for the other problems the same prompt is sampled warmer.
         """
         config = self.config
         words_left = word_budget(activity_for(config, self.secret), config)
         question, temperature = transcript, config.llm.temperature
-        if reason == SIMPLER_PLEASE:
-            question = f"{transcript}\n{reason}"
+        if reason is Problem.ABOVE_LEVEL:
+            question = f"{transcript}\n{SIMPLER_PLEASE}"
         elif reason is not None:
             # Told "say something new", the tiny model apologises ("Sorry, I didn't mean
             # that"); a warmer sample of the same prompt gives a different reply instead.
@@ -487,7 +483,7 @@ class Engine:
             temperature=temperature, max_seconds=config.reply.max_seconds,
         )  # fmt: skip
         splitter = SentenceSplitter()
-        outcome, mid_sentence = SAID, False
+        outcome, mid_sentence = Decision.SAY, False
         # Every core until the first words go to the voice, then the voice gets one.
         use_threads = getattr(self.models.llm, "use_threads", lambda threads: None)
         use_threads(getattr(self.models.llm, "all_threads", config.llm.threads))
@@ -497,9 +493,9 @@ class Engine:
                 timings.setdefault("llm_first_token", _ms_since(llm_started))
                 for piece in splitter.feed(text):
                     outcome = self._offer(piece, voice, may_retry=reason is None)
-                    if outcome in (RETRY, STOP):
+                    if outcome in (Decision.RETRY, Decision.STOP):
                         return outcome
-                    if outcome == SAID:
+                    if outcome is Decision.SAY:
                         timings.setdefault("llm_first_sentence", _ms_since(llm_started))
                         use_threads(config.llm.threads)
                         words_left -= word_count(piece)
@@ -518,49 +514,41 @@ class Engine:
         # A sentence cut off by a limit is not spoken, unless it is all there is.
         if rest and not self._cancel.is_set() and (finished or not voice.spoken):
             outcome = self._offer(rest, voice, may_retry=reason is None)
-            if outcome == SAID:
+            if outcome is Decision.SAY:
                 timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         if not voice.spoken and voice.dropped and reason is not None:
             voice.say(voice.first_dropped)  # failed twice: better that than silence
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         return outcome
 
-    def _offer(self, piece: str, voice: _Voice, may_retry: bool) -> str:
-        """Hand one piece of the reply to the voice if it passes the classroom checks.
-
-        * A blocked word ends the reply (:data:`STOP`); if nothing was said yet, the
-          filter's fallback line is said instead.
-        * A sentence that speaks as the student ("Hi, I'm Anna!" to Anna), takes the
-          reply above the class's level, or repeats what the box said earlier in the
-          conversation (tiny models loop), is dropped (:data:`DROPPED`: the reply is
-          shortened), or, when it is the reply's first piece, the whole reply is
-          asked for again once (:data:`RETRY`). The rest of a sentence already
-          begun is never dropped, nor a later question that was asked before.
-        """
-        if self.filter.blocks(piece):
+    def _offer(self, piece: str, voice: _Voice, may_retry: bool) -> Decision:
+        """Hand one piece of the reply to the voice if the guard rails let it pass
+        (:func:`appliance.lessons.policy.decide`). A blocked word before anything was
+        said gets the filter's fallback line; a retry records its reason on ``voice``."""
+        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
+        decision, problem = decide(
+            Piece(
+                text=piece,
+                spoken=tuple(voice.spoken),
+                student_words=self._student_words(voice.transcript),
+                earlier_replies=earlier,
+                level=self.config.activity.level,
+                language=self.config.language,
+                may_retry=may_retry,
+            ),
+            self.filter,
+        )
+        if decision is Decision.STOP:
             log.info("the classroom filter stopped a reply")  # never the words themselves
             if not voice.spoken:
                 voice.say(self.filter.fallback)
-            return STOP
-        level, language = self.config.activity.level, self.config.language
-        if role_confusion(piece, self._student_words(voice.transcript), language):
-            problem = SPEAKS_AS_STUDENT  # "Hi, I'm Anna!" to Anna: the model speaks as the student
-        elif voice.spoken and not ends_sentence(voice.spoken[-1]):
-            problem = None  # the rest of a sentence already begun: a fragment would be worse
-        elif self._said_before(piece) and (not voice.spoken or not ends_question(piece)):
-            problem = REPEATS_ITSELF  # a later question may come again: better than none
-        elif not fits_level(speakable(piece), level, language):
-            problem = SIMPLER_PLEASE
-        else:
-            problem = None
-        if problem is None:
+        elif decision is Decision.SAY:
             voice.say(piece)
-            return SAID
-        if may_retry and not voice.spoken:
+        elif decision is Decision.RETRY:
             voice.retry_reason = problem
-            return RETRY
-        voice.drop(piece)
-        return DROPPED
+        else:
+            voice.drop(piece)
+        return decision
 
     def _say_plan(self, plan: TurnPlan, voice: _Voice) -> None:
         """Speak a planned reply, sentence by sentence so the voice starts on the first.
@@ -589,7 +577,7 @@ class Engine:
         name, language = config.activity.name, config.language
         if name in config.custom_activities or not planned(name) or not has_content(language):
             return None
-        if config.llm.planning == "free":
+        if self._planning() == "free":
             return None
         return TurnPlanner(
             load_content(language),
@@ -599,6 +587,17 @@ class Engine:
             setting=config.activity.setting,
             seed=self._random.randrange(2**31),
         )
+
+    def _planning(self) -> str:
+        """``llm.planning``, with "auto" read from the model set: its language model's
+        ``planning`` in the manifest ("plan" unless it says "free")."""
+        if self.config.llm.planning != "auto":
+            return self.config.llm.planning
+        manifest = getattr(self.models.model_set, "manifest", None)
+        if manifest is None or self.config.llm.backend != "local":
+            return "plan"  # a model on the LAN is unknown: plan, unless told "free"
+        llm = manifest.model("llm")
+        return (llm.planning if llm is not None else "") or "plan"
 
     def _ask_back(self, voice: _Voice) -> None:
         """End with a question, in an activity that needs one, if the model did not.
@@ -622,16 +621,8 @@ class Engine:
         return " ".join([*said, transcript])
 
     def _said_before(self, piece: str) -> bool:
-        """Whether ``piece`` repeats (the start of) a sentence the box said earlier."""
-        words = words_of(piece.lower())
-        if len(words) < MIN_REPEAT_WORDS:
-            return False
-        earlier = (m["content"] for m in self.history if m["role"] == "assistant")
-        return any(
-            words_of(sentence.lower())[: len(words)] == words
-            for reply in earlier
-            for sentence in sentences_of(reply)
-        )
+        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
+        return repeats_earlier(piece, earlier)
 
     def _say(self, text: str, turn: int) -> None:
         self._cancel.clear()
@@ -737,7 +728,7 @@ class _Voice(threading.Thread):
         self.spoken: list[str] = []
         self.dropped = 0
         self.first_dropped = ""
-        self.retry_reason = ""
+        self.retry_reason: Problem | None = None
         self.asked_back = False
         self.said_as_planned: list[str] = []
         self.samples = 0

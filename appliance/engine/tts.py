@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +150,7 @@ class PiperTts:
         noise_scale: float | None = None,
         noise_w: float | None = None,
         slower: float = 1.0,
-    ) -> Iterator[np.ndarray]:
+    ) -> Generator[np.ndarray, None, None]:
         """Speak ``text``: float32 mono pieces at :attr:`sample_rate`, each as soon as it is ready.
 
         ``noise_scale`` and ``noise_w`` (the voice's own by default) set how much
@@ -176,7 +176,7 @@ class PiperTts:
                 self.voice.phonemes_to_ids(phonemes) for phonemes in sentences if phonemes
             ]
         for ids in phoneme_ids:
-            inputs = {
+            inputs: dict[str, np.ndarray] = {
                 "input": np.array([ids], dtype=np.int64),
                 "input_lengths": np.array([len(ids)], dtype=np.int64),
                 "scales": scales,

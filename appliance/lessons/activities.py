@@ -97,7 +97,8 @@ def _secrets(language: str) -> tuple[tuple[Secret, ...], tuple[Secret, ...]]:
     file = read_toml(language, "guess.toml") or read_toml("en", "guess.toml")
     if file is None:
         return (), ()
-    simple, advanced = [], []
+    simple: list[Secret] = []
+    advanced: list[Secret] = []
     for number, table in enumerate(tables_of(file, file.data, "object", "guess"), start=1):
         where = f"object {number}"
         name = text_of(file, table, "name", where)

@@ -149,10 +149,6 @@ def tables_of(file: TomlFile, table: Mapping[str, Any], key: str, where: str) ->
 
 # --- the box's own lines ---
 
-LINE_KEYS = ("no_reply", "fallback", "last_resort", "care", "not_caught")
-LINE_LISTS = ("redirects", "follow_ups")
-
-
 @dataclass(frozen=True)
 class BoxLines:
     """What the box says in a language outside any activity's content (``lines.toml``)."""
@@ -177,8 +173,13 @@ def box_lines(language: str) -> BoxLines:
     table = file.data
     return BoxLines(
         language=language,
-        **{key: text_of(file, table, key, "lines") for key in LINE_KEYS},
-        **{key: texts_of(file, table, key, "lines") for key in LINE_LISTS},
+        no_reply=text_of(file, table, "no_reply", "lines"),
+        fallback=text_of(file, table, "fallback", "lines"),
+        last_resort=text_of(file, table, "last_resort", "lines"),
+        care=text_of(file, table, "care", "lines"),
+        not_caught=text_of(file, table, "not_caught", "lines"),
+        redirects=texts_of(file, table, "redirects", "lines"),
+        follow_ups=texts_of(file, table, "follow_ups", "lines"),
     )
 
 

@@ -41,6 +41,7 @@ from appliance.lessons.content import (
     LessonContent,
     Place,
     Question,
+    Topic,
 )
 from appliance.lessons.language import fill
 from appliance.lessons.text import sentences_of, words_of
@@ -383,7 +384,7 @@ class TurnPlanner:
             model_may_react=may_react and not greeting,
         )
 
-    def _topic(self, name: str | None):  # type: ignore[no-untyped-def]
+    def _topic(self, name: str | None) -> Topic:
         return next(topic for topic in self.content.topics if topic.name == name)
 
     def _next_question(
@@ -827,7 +828,9 @@ _UNCOUNTABLE = frozenset(
 def items_named(text: str, character: Character) -> list[str]:
     """The things in ``text`` that ``character`` knows of, as the student said them
     ("a big doll", "a cheese sandwich and an orange juice"), longest names first."""
-    lowered, found, taken = text.lower(), [], []
+    lowered = text.lower()
+    found: list[tuple[int, str, str]] = []
+    taken: list[tuple[int, int]] = []
     for item in sorted(character.items, key=lambda i: -len(i.name)):
         describing = rf"(?:{_DETERMINERS}\s+)?(?:(?!{_DETERMINERS}\b)[a-z]+\s+)?"
         pattern = rf"\b({describing}){re.escape(item.name)}(s|es)?\b"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from appliance.lessons.content import Classroom, LessonContent, Topic
 from appliance.lessons.safety import common_words
@@ -178,7 +179,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
         "age": (found[1] if (found := _AGE.search(cleaned)) else None),
         "origin": (found[1] if (found := _ORIGIN.search(cleaned)) else None),
     }
-    common = {
+    common: dict[str, Any] = {
         "text": cleaned,
         "greeting": GREETING.search(cleaned) is not None,
         "topic": topic_of(cleaned, content.topics),

@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from appliance.durable import crash_point, fsync_file
 from appliance.models.manifest import Manifest
@@ -27,7 +27,7 @@ class IntegrityError(ValueError):
 
 
 def copy_verified(
-    source: BinaryIO,
+    source: IO[bytes],
     target: Path,
     *,
     label: str,

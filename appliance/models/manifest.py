@@ -72,6 +72,9 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2,4})?")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+PLANNING = ("", "plan", "free")
+
+
 class ManifestError(ValueError):
     """A manifest is malformed or unsafe. The message names the field that is wrong."""
 
@@ -108,10 +111,21 @@ class ModelEntry:
     files: tuple[FileEntry, ...]
     licence: str = ""
     source: str = ""
+    # The language model only: how much the code plans each turn for it ("plan": the
+    # turn planner writes every reply; "free": the model does, with the guard rails).
+    # Empty means "plan": a small model needs it (docs/lessons.md).
+    planning: str = ""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ManifestError(f"unknown role {self.role!r} (known: {', '.join(ROLES)})")
+        if self.planning not in PLANNING:
+            raise ManifestError(
+                f"planning of the {self.role} model: expected one of "
+                f"{', '.join(repr(p) for p in PLANNING if p)}, got {self.planning!r}"
+            )
+        if self.planning and self.role != "llm":
+            raise ManifestError(f"planning is for the llm model, not the {self.role} model")
         _check_text("name", self.name)
         _check_languages(f"languages of the {self.role} model", self.languages)
         if not self.files:
@@ -220,6 +234,8 @@ class Manifest:
             ]
             if model.licence:
                 lines.append(f"licence = {_quote(model.licence)}")
+            if model.planning:
+                lines.append(f"planning = {_quote(model.planning)}")
             if model.source:
                 lines.append(f"source = {_quote(model.source)}")
             for file in model.files:
@@ -374,6 +390,7 @@ def _parse_model(item: Any, where: str) -> ModelEntry:
             files=files,
             licence=fields.optional_text("licence"),
             source=fields.optional_text("source"),
+            planning=fields.optional_text("planning"),
         )
     except ManifestError as error:
         raise ManifestError(f"{where}: {error}") from None

@@ -95,7 +95,7 @@ class SupervisedInputStream:
         stall_timeout: float = 1.0,
         poll_interval: float = 0.1,
         backoff: Sequence[float] = BACKOFF_SECONDS,
-        reinitialise: Callable[[], None] = _nothing,
+        reinitialise: Callable[[], object] = _nothing,
         on_fault: Callable[[str], None] = _nothing_with,
         on_recovered: Callable[[str], None] = _nothing_with,
         label: str = "microphone",
@@ -218,7 +218,7 @@ class SupervisedInputStream:
                     log.debug("re-initialising audio failed: %s", error)
                 self._last_audio = None
                 stream, problem = self._open()
-                if stream is not None:
+                if problem is None:
                     break
                 self._report_fault(problem)
 
@@ -306,7 +306,9 @@ class SupervisedAudio:
         backoff: Sequence[float] = BACKOFF_SECONDS,
     ) -> None:
         if backend is None:
-            import sounddevice as backend
+            import sounddevice
+
+            backend = sounddevice
         self.backend = backend
         self.status = status
         self.input_device = input_device

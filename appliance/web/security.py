@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.web.sessions import SessionStore
@@ -154,6 +154,7 @@ class RequireSession:
             wants_page = scope["method"] in ("GET", "HEAD") and "text/html" in (
                 _header(scope, b"accept") or ""
             )
+            response: Response
             if wants_page:
                 response = RedirectResponse("/login", status_code=303)
             else:

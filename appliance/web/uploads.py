@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,9 @@ from starlette.requests import Request
 
 from appliance.web.modelstore import ImportJob
 from appliance.web.sessions import Session
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 MAX_FILES = 16
@@ -50,7 +53,7 @@ class _PackReceiver:
         self._field_name = ""
         self._file: BinaryIO | None = None
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
