@@ -63,6 +63,10 @@ class Question:
     easier: str = ""
     simple: str = ""  # asked instead at A1 and A2
     react: tuple[str, ...] = ()  # reactions to the student's answer to this question
+    # A scene step that makes sense only once the student has asked for something.
+    after_order: bool = False
+    # Not asked right after the student asked a question ("Do you have a question for me?").
+    not_after_question: bool = False
 
     def for_level(self, level: str) -> str:
         return self.simple if self.simple and level in ("A1", "A2") else self.text
@@ -174,7 +178,9 @@ class Classroom:
 class Guess:
     objects: tuple[Secret, ...]
     simple_objects: tuple[Secret, ...]
-    tails: tuple[str, ...]
+    tails: tuple[str, ...]  # after an answer the facts cannot give
+    tails_yes: tuple[str, ...]
+    tails_no: tuple[str, ...]
     lines: dict[str, tuple[str, ...]]
 
 
@@ -227,6 +233,7 @@ CLASSROOM_LINES = (
     "encourage",
     "unknown",
     "opinion",
+    "opinion_choice",
     "homework",
     "link",
     "code",
@@ -286,6 +293,8 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 easier=str(entry.get("easier", "")),
                 simple=str(entry.get("simple", "")),
                 react=texts_of(file, entry, "react", text, required=False),
+                after_order=bool(entry.get("after_order", False)),
+                not_after_question=bool(entry.get("not_after_question", False)),
             )
         )
     return tuple(questions)
@@ -450,6 +459,8 @@ def _guess(file: TomlFile, language: str) -> Guess:
         objects=game.secrets,
         simple_objects=game.simple_secrets,
         tails=texts_of(file, table, "tails", "game"),
+        tails_yes=texts_of(file, table, "tails_yes", "game"),
+        tails_no=texts_of(file, table, "tails_no", "game"),
         lines={
             key: texts_of(file, table, key, "game")
             for key in ("win", "give_up", "goodbye", "not_a_question", "unknown", "wrong_guess")

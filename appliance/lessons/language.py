@@ -149,6 +149,7 @@ def tables_of(file: TomlFile, table: Mapping[str, Any], key: str, where: str) ->
 
 # --- the box's own lines ---
 
+
 @dataclass(frozen=True)
 class BoxLines:
     """What the box says in a language outside any activity's content (``lines.toml``)."""

@@ -97,6 +97,7 @@ class PlannerState:
     step: int = 0  # the next step in role play and interview
     hero: str | None = None  # the story's main character
     place: Place | None = None  # the improv scene in play
+    ordered: bool = False  # in a scene: the student has asked for something
     secret: Secret | None = None  # the guessing game's object
     ended: bool = False
 
@@ -263,6 +264,9 @@ class TurnPlanner:
             len(key.split()) > 1 and matches(question, key) for key in answer.keys
         )
         if heard.opinion and not phrase_matched:
+            if choice := re.search(r"\bbetter to (.+?) or\b", question, re.I):
+                first = to_second_person_from_box(choice[1])
+                return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
         if answer is None:
             return _pick(lines["unknown"], state, rng), "unknown question"
@@ -479,6 +483,8 @@ class TurnPlanner:
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
             may_react = heard.act == Act.STATEMENT
+        if items:
+            state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
         if reaction.rstrip().endswith("?"):
             follow = ""  # the reaction asks already ("Oh no! What colour is it?"): one question
@@ -518,8 +524,10 @@ class TurnPlanner:
                 if not told:
                     return item.ask, state, Move.ITEM
         steps = character.steps
-        for index in range(state.step, len(steps)):
-            step = steps[index]
+        # In order, each once: a step passed over (not yet sensible) comes back later.
+        for index, step in enumerate(steps):
+            if step.after_order and not state.ordered:
+                continue  # "Anything else?" before anything was asked for: not yet
             if self._may_ask(step, state) and not _skipped(step, state):
                 return (
                     step.for_level(self.level),
@@ -553,8 +561,12 @@ class TurnPlanner:
             reaction = self._react(heard, (), (), state, rng)
             may_react = heard.act == Act.STATEMENT
         follow, move = "", Move.STEP
-        for index in range(state.step, len(interview.steps)):
-            step = interview.steps[index]
+        asked = heard.act in (Act.QUESTION, Act.REQUEST)
+        for index, step in enumerate(interview.steps):
+            if step.for_level(self.level) in state.used:
+                continue
+            if step.not_after_question and asked:
+                continue  # they are asking already: answer, then go on
             if not _skipped(step, state):
                 follow = step.for_level(self.level)
                 state = replace(state, step=index + 1, last_question=step)
@@ -747,7 +759,11 @@ class TurnPlanner:
             )
         else:
             answer, fallback = _pick(guess.lines["unknown"], state, rng), "no fact"
-        tail = _pick(guess.tails, state, rng)
+        if fact is not None:
+            tails = guess.tails_yes if answer.startswith("Yes") else guess.tails_no
+        else:
+            tails = guess.tails_no if wrong else guess.tails
+        tail = _pick(tails, state, rng)
         return TurnPlan(heard.act, Move.ANSWER, answer, tail, _use(state, tail), fallback=fallback)
 
 
@@ -938,6 +954,11 @@ _TO_YOU = (
     (r"\bme\b", "you"),
     (r"\bam\b", "are"),
 )
+
+
+def to_second_person_from_box(text: str) -> str:
+    """What the student asked about, as the box says it: "watch my films" → "watch your films"."""
+    return re.sub(r"\bmy\b", "your", re.sub(r"\bI\b", "you", text))
 
 
 def to_second_person(text: str) -> str:
