@@ -8,6 +8,7 @@ that fixes it: a speech test that skips would prove nothing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,13 +70,37 @@ def make_engine(models, tmp_path: Path) -> Iterator:
         engine.close()
 
 
+# The threads Parlo starts (daemon threads included: they would run on after a close).
+OUR_THREADS = frozenset(
+    "audio-close audio-search audio-watchdog controller engine evdev-button fake-engine "
+    "file-input keyboard-button speaker static stt-guess sysfs-led tts vad web-model-import "
+    "web-server".split()
+)
+
+
+def leftover_threads(before: set[threading.Thread], grace: float = 3.0) -> list[str]:
+    """Threads started since ``before`` that still run after ``grace`` seconds: any
+    non-daemon thread, and any of :data:`OUR_THREADS` (a worker its owner did not stop)."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and (not t.daemon or t.name in OUR_THREADS)
+        ]
+        if not left or time.monotonic() > deadline:
+            return sorted(t.name for t in left)
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
-def no_thread_leaks() -> Iterator[None]:
-    """Every test must leave no non-daemon threads behind."""
-    before = {t for t in threading.enumerate() if not t.daemon}
+def no_thread_leaks(request) -> Iterator[None]:
+    """Every test must stop what it started: no non-daemon thread and no Parlo worker
+    may survive it (engines made by ``make_engine`` are closed before this checks)."""
+    before = set(threading.enumerate())
     yield
-    leaked = {t for t in threading.enumerate() if not t.daemon} - before
-    assert not leaked, f"threads left running: {sorted(t.name for t in leaked)}"
+    leaked = leftover_threads(before)
+    assert not leaked, f"threads left running after {request.node.name}: {leaked}"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -103,3 +103,21 @@ def test_a_subscriber_may_not_publish_on_the_stream_calling_it(caplog):
     events.state(State.IDLE)
     assert len(refused) == 1
     assert events.last_state.state is State.IDLE
+
+
+def test_the_thread_leak_check_can_fail():
+    """A worker left running is found: the autouse check is not a test that cannot fail."""
+    import threading
+
+    from conftest import leftover_threads
+
+    before = set(threading.enumerate())
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, name="engine", daemon=True)
+    worker.start()
+    try:
+        assert leftover_threads(before, grace=0.1) == ["engine"]
+    finally:
+        stop.set()
+        worker.join()
+    assert leftover_threads(before, grace=0.1) == []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,3 +40,42 @@ def test_it_makes_a_pin_only_when_there_is_none_or_when_asked():
     text = SCRIPT.read_text()
     assert 'if os.environ["NEW_PIN"] == "yes" or not has_secret():' in text
     assert "generate_pin()" in text and "set_secret(pin)" in text
+
+
+def test_the_tools_work_from_a_non_editable_install(tmp_path):
+    """An installed box has the package, not the repository: `parlo eval` and `parlo bench`
+    must find their data (and the lessons theirs) inside the installed package."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "appliance", source / "appliance",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    shutil.rmtree(source)  # nothing may be read from a checkout
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def parlo(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "appliance", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import appliance; print(appliance.__file__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(site)), f"not the installed copy: {where}"
+    assert "--judged" in parlo("eval", "--help")
+    report = json.loads(parlo("eval", "--judged", "--activities", "guess", "--levels", "A1",
+                              "--limit", "2", "--json"))  # fmt: skip
+    assert report["totals"]["replies"] == 2
+    bench = json.loads(parlo("bench", "--runs", "1", "--json"))
+    assert bench["runs"] == 1, sorted(bench)

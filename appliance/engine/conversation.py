@@ -400,7 +400,9 @@ class Engine:
         elif self.planner is not None:
             # A built-in activity: the code plans the reply (see lessons/planner.py).
             plan = self.planner.plan(transcript)
+            timings["plan"] = _ms_since(llm_started)
             self._say_plan(plan, voice)
+            # The reply's first sentence is ready when the plan is: the voice starts on it.
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         elif known is not None and not self.filter.blocks(known):
             # The guessing game's answer is a fact code knows: a tiny model says "No" to all.

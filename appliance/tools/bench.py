@@ -42,7 +42,11 @@ from appliance.memory import release_free_memory
 
 UTTERANCES = Path(__file__).parent / "data" / "utterances.txt"
 PRESS_SILENCE_S = 0.3
-STAGES = ("vad", "stt", "llm_first_token", "llm_first_sentence", "tts_first_chunk", "first_audio")
+# "plan" is the turn planner writing the reply (the default for built-in activities);
+# "llm_*" the language model writing it (llm.planning = "free", or a teacher's activity).
+STAGES = (
+    "vad", "stt", "plan", "llm_first_token", "llm_first_sentence", "tts_first_chunk", "first_audio"
+)  # fmt: skip
 
 
 def load_utterances(path: Path = UTTERANCES) -> list[str]:
@@ -110,13 +114,16 @@ def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
     transcript = models.stt.transcribe(speech, fit_window=False) if speech is not None else ""
     stt_done = time.perf_counter()
     words_left, parts = word_budget(activity_for(config), config), []
-    for text in models.llm.stream(
-        engine._messages(transcript), config.reply.max_tokens,
-        temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
-    ):  # fmt: skip
-        parts.append(text)
-        if word_count("".join(parts)) >= words_left and text.rstrip().endswith((".", "!", "?")):
-            break
+    if engine.planner is not None:  # the same reply the streamed turn gives, planned whole
+        parts.append(engine.planner.plan(transcript).text)
+    else:
+        for text in models.llm.stream(
+            engine._messages(transcript), config.reply.max_tokens,
+            temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
+        ):  # fmt: skip
+            parts.append(text)
+            if word_count("".join(parts)) >= words_left and text.rstrip().endswith((".", "!", "?")):
+                break
     llm_done = time.perf_counter()
     models.tts.synthesize(speakable("".join(parts)) or "Hello.")
     tts_done = time.perf_counter()
@@ -235,7 +242,11 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
     first_audio = [t["first_audio"] for t in streamed if "first_audio" in t]
     if not first_audio:
         raise RuntimeError("no turn produced audio: the loop is broken, see the log")
-    stages = {s: percentiles([t[s] for t in streamed if s in t])["p50"] for s in STAGES}
+    stages = {
+        s: percentiles([t[s] for t in streamed if s in t])["p50"]
+        for s in STAGES
+        if any(s in t for t in streamed)
+    }
     # Overhead: what the turn took beyond the stages' own compute on its critical path.
     critical = ("stt", "llm_first_sentence", "tts_first_chunk", "first_audio")
     overhead = [

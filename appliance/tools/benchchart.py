@@ -12,13 +12,13 @@ from typing import Any
 
 STREAMED = (
     ("stt", "speech to text (after release)"),
-    ("llm_first_sentence", "LLM: first sentence"),
+    ("llm_first_sentence", "reply: first sentence (planner, or LLM)"),
     ("tts_first_chunk", "voice: first piece"),
 )
 SEQUENTIAL = (
     ("vad", "VAD (after release)"),
     ("stt", "speech to text (30 s window)"),
-    ("llm", "LLM: whole reply"),
+    ("llm", "reply: whole (planner, or LLM)"),
     ("tts", "voice: whole reply"),
 )
 COLOURS = {"vad": "#9aa5b1", "stt": "#4c78a8", "llm": "#f58518", "llm_first_sentence": "#f58518",

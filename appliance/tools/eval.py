@@ -334,6 +334,8 @@ def _run_session(
         turn.flags |= _guess_flags(turn, secret)
         if content is not None:
             turn.flags |= sense_flags(session.activity, line, measured, earlier, secret, content)
+            if turn.flags.get("revealed") is not None:
+                turn.flags["secret_leak"] = False  # the student gave up: naming it is right
         # What the engine's guard rails did, so a met target shows what it cost.
         turn.flags |= {
             "regenerated": getattr(result, "regenerated", False),
