@@ -72,9 +72,25 @@ def make_engine(models, tmp_path: Path) -> Iterator:
 
 # The threads Parlo starts (daemon threads included: they would run on after a close).
 OUR_THREADS = frozenset(
-    "audio-close audio-search audio-watchdog controller engine evdev-button fake-engine "
-    "file-input keyboard-button speaker static stt-guess sysfs-led tts vad web-model-import "
-    "web-server".split()
+    [
+        "audio-close",
+        "audio-search",
+        "audio-watchdog",
+        "controller",
+        "engine",
+        "evdev-button",
+        "fake-engine",
+        "file-input",
+        "keyboard-button",
+        "speaker",
+        "static",
+        "stt-guess",
+        "sysfs-led",
+        "tts",
+        "vad",
+        "web-model-import",
+        "web-server",
+    ]
 )
 
 

@@ -177,9 +177,12 @@ class Speaker:
         return not self._idle.is_set()
 
     def close(self) -> None:
+        """Stop playing, close the stream and end the speaker's thread."""
+        self._closing = True
         self.stop()
         self._queue.put(None)
-        self._closing = True
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
         self._close_stream()
 
     def _run(self) -> None:

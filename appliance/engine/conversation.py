@@ -278,9 +278,11 @@ class Engine:
         return self._submit(function, *args).result()
 
     def close(self) -> None:
+        """End the current turn, the worker and the speaker: the engine owns its sound."""
         self.cancel()
         self._jobs.put(None)
         self._worker.join(timeout=5)
+        self.speaker.close()
 
     # --- the worker ---
 

@@ -63,6 +63,9 @@ class Question:
     easier: str = ""
     simple: str = ""  # asked instead at A1 and A2
     react: tuple[str, ...] = ()  # reactions to the student's answer to this question
+    # Asked only right after the student spoke on the topic ("Who do you play with?"
+    # presumes they play): never as the first question on it.
+    follow_up: bool = False
     # A scene step that makes sense only once the student has asked for something.
     after_order: bool = False
     # Not asked right after the student asked a question ("Do you have a question for me?").
@@ -148,6 +151,16 @@ class Place:
     student_role: str
     box_role: str
     twists: tuple[str, ...]
+    where: str = ""  # "in a bus": the place with its preposition ("" = "at " + place)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Who works at a kind of place, for a scene at a place with no table of its own."""
+
+    keys: tuple[str, ...]
+    role: str
+    student_role: str
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,18 @@ class Improv:
     goodbye: tuple[str, ...]
     in_scene: tuple[str, ...]
     places: tuple[Place, ...]
+    workers: tuple[Worker, ...] = ()
+    worker: str = "the person who works there"  # at a place no [[worker]] names
+    visitor: str = "a visitor"
+    twists: tuple[str, ...] = ()  # for a place with none of its own
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Answers chosen by how a question starts (``start``: words or ``|``-alternatives)."""
+
+    start: re.Pattern[str]
+    answers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -172,6 +197,8 @@ class Classroom:
     positive_words: tuple[str, ...]
     negative_words: tuple[str, ...]
     stop_words: frozenset[str]
+    yes_no: tuple[Opening, ...] = ()
+    in_scene: tuple[Opening, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +209,8 @@ class Guess:
     tails_yes: tuple[str, ...]
     tails_no: tuple[str, ...]
     lines: dict[str, tuple[str, ...]]
+    # Words of a kind (colour, material): each kind's words and how its "no" is said.
+    kinds: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -293,6 +322,7 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 easier=str(entry.get("easier", "")),
                 simple=str(entry.get("simple", "")),
                 react=texts_of(file, entry, "react", text, required=False),
+                follow_up=bool(entry.get("follow_up", False)),
                 after_order=bool(entry.get("after_order", False)),
                 not_after_question=bool(entry.get("not_after_question", False)),
             )
@@ -311,6 +341,20 @@ def _persona(file: TomlFile, table: dict[str, Any], where: str, answers_key: str
     )
 
 
+def _openings(file: TomlFile, key: str) -> tuple[Opening, ...]:
+    openings = []
+    for entry in tables_of(file, file.data, key, key):
+        start = text_of(file, entry, "start", key)
+        words = "|".join(re.escape(part.strip()) for part in start.split("|"))
+        openings.append(
+            Opening(
+                re.compile(rf"^\W*(?:{words})\b\s*(.*?)\W*$", re.IGNORECASE),
+                texts_of(file, entry, "answer", start),
+            )
+        )
+    return tuple(openings)
+
+
 def _classroom(file: TomlFile) -> Classroom:
     acts, off_task = _section(file, "acts"), _section(file, "off_task")
     lines, reactions = _section(file, "lines"), _section(file, "reactions")
@@ -323,6 +367,8 @@ def _classroom(file: TomlFile) -> Classroom:
         positive_words=texts_of(file, reactions, "positive_words", "reactions"),
         negative_words=texts_of(file, reactions, "negative_words", "reactions"),
         stop_words=frozenset(text_of(file, words, "stop", "words").split()),
+        yes_no=_openings(file, "yes_no"),
+        in_scene=_openings(file, "in_scene"),
     )
 
 
@@ -447,9 +493,27 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         )
     if not places:
         raise file.error("needs at least one [[place]]")
-    keys = ("scene", "scene_named", "again", "pick", "goodbye", "in_scene")
-    lines = {key: texts_of(file, table, key, "director") for key in keys}
-    return Improv(places=tuple(places), **lines)
+    workers = tuple(
+        Worker(
+            texts_of(file, entry, "keys", "worker"),
+            text_of(file, entry, "role", "worker"),
+            text_of(file, entry, "student_role", "worker"),
+        )
+        for entry in tables_of(file, file.data, "worker", "worker")
+    )
+    return Improv(
+        scene=texts_of(file, table, "scene", "director"),
+        scene_named=texts_of(file, table, "scene_named", "director"),
+        again=texts_of(file, table, "again", "director"),
+        pick=texts_of(file, table, "pick", "director"),
+        goodbye=texts_of(file, table, "goodbye", "director"),
+        in_scene=texts_of(file, table, "in_scene", "director"),
+        places=tuple(places),
+        workers=workers,
+        worker=text_of(file, table, "worker", "director"),
+        visitor=text_of(file, table, "visitor", "director"),
+        twists=texts_of(file, table, "twists", "director"),
+    )
 
 
 def _guess(file: TomlFile, language: str) -> Guess:
@@ -461,6 +525,10 @@ def _guess(file: TomlFile, language: str) -> Guess:
         tails=texts_of(file, table, "tails", "game"),
         tails_yes=texts_of(file, table, "tails_yes", "game"),
         tails_no=texts_of(file, table, "tails_no", "game"),
+        kinds={
+            kind: (texts_of(file, entry, "words", kind), text_of(file, entry, "no", kind))
+            for kind, entry in file.data.get("kinds", {}).items()
+        },
         lines={
             key: texts_of(file, table, key, "game")
             for key in ("win", "give_up", "goodbye", "not_a_question", "unknown", "wrong_guess")

@@ -255,8 +255,13 @@ class TurnPlanner:
         answers: tuple[Answer, ...],
         state: PlannerState,
         rng: random.Random,
+        in_scene: bool = False,
     ) -> tuple[str, str]:
-        """The persona's answer to the student's question, and the fallback taken (if any)."""
+        """The persona's answer to the student's question, and the fallback taken (if any).
+
+        With no fact for it, a yes-or-no question gets a friendly yes in the box's role,
+        and in a scene (``in_scene``) a question gets a plausible answer by what it asks;
+        only then does the box say it does not know."""
         question = heard.question or heard.text
         answer = best_answer(question, answers)
         lines = self.content.classroom.lines
@@ -268,7 +273,19 @@ class TurnPlanner:
                 first = to_second_person_from_box(choice[1])
                 return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
+        likes = re.match(r"^\W*do you (like|love)\b", question, re.I)
+        if answer is not None and likes and key_score(question, answer.keys) < 2:
+            answer = None  # "Do you like football?": yes, rather than a fact on the side
         if answer is None:
+            classroom = self.content.classroom
+            for opening in classroom.yes_no:
+                if found := opening.start.search(question):
+                    rest = to_second_person_from_box(found[1])
+                    return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
+            if in_scene:
+                for opening in classroom.in_scene:
+                    if opening.start.search(question):
+                        return _pick(opening.answers, state, rng), "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
 
@@ -408,7 +425,8 @@ class TurnPlanner:
         rng.shuffle(others)
         order += others
         for name in dict.fromkeys(order):  # keeps order, drops repeats
-            question = self._question_in(name, state, prefer_easy)
+            answered = stay and name in (topic, state.topic)
+            question = self._question_in(name, state, prefer_easy, answered)
             if question is not None:
                 count = state.topic_questions + 1 if name == state.topic else 1
                 done = state.topics_done | (
@@ -423,8 +441,14 @@ class TurnPlanner:
                 )
         return None, state
 
-    def _question_in(self, topic: str, state: PlannerState, prefer_easy: bool) -> Question | None:
-        eligible = [q for q in self._topic(topic).questions if self._may_ask(q, state)]
+    def _question_in(
+        self, topic: str, state: PlannerState, prefer_easy: bool, answered: bool = False
+    ) -> Question | None:
+        eligible = [
+            q
+            for q in self._topic(topic).questions
+            if self._may_ask(q, state) and (answered or not q.follow_up)
+        ]
         if not eligible:
             return None
         rank = CEFR_LEVELS.index(self.level)
@@ -471,7 +495,7 @@ class TurnPlanner:
             elif answer is None and heard.act == Act.REQUEST:
                 reaction = _pick(("Of course!", "Certainly!"), state, rng)
             else:
-                reaction, fallback = self._answer(heard, persona.answers, state, rng)
+                reaction, fallback = self._answer(heard, persona.answers, state, rng, in_scene=True)
         elif heard.act == Act.DONT_KNOW:
             reaction = _pick(lines["encourage"], state, rng)
         elif echo := best_echo(heard.text, character.echo, state):
@@ -617,7 +641,7 @@ class TurnPlanner:
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
         elif not state.said and heard.act in (Act.QUESTION, Act.REQUEST) and not hero:
-            reaction = story.begin  # "Can you start?": the box begins the story
+            reaction = story.begin  # "Can you start?" with no idea of theirs: the box begins
         else:
             reaction = best_echo(heard.text, story.echo, state) or _pick(
                 story.reactions, state, rng
@@ -675,12 +699,15 @@ class TurnPlanner:
         improv = self.content.improv
         twist_of_student = student_twist(heard.text)
         fallback = ""
-        if again and place is None and state.place is not None:
+        named = place_in_words(heard.text) if place is None else ""
+        if again and place is None and not named and state.place is not None:
             place = state.place
             if twist_of_student:
                 fields = {"twist": twist_of_student, "box_role": place.box_role}
                 text = fill(_pick(improv.again, state, rng), fields)
                 return self._scene_plan(heard, state, text, place)
+        if place is None and named:
+            place, fallback = self._place_for(named), "place from the student's words"
         if place is None:
             unused = [p for p in improv.places if p != state.place]
             place, fallback = rng.choice(unused), "place chosen"
@@ -689,6 +716,7 @@ class TurnPlanner:
         role = student_role(heard.text) or place.student_role
         fields = {
             "place": place.place,
+            "where": place.where or f"at {place.place}",
             "student_role": role,
             "box_role": place.box_role,
             "twist": twist,
@@ -696,10 +724,25 @@ class TurnPlanner:
         }
         options = improv.scene_named if state.name else improv.scene
         text = fill(_pick(options, state, rng), fields)
-        if fallback:
+        if fallback == "place chosen":
             text = join(_pick(improv.pick, state, rng), text)
         plan = self._scene_plan(heard, _use(state, twist), text, place)
         return replace(plan, fallback=fallback)
+
+    def _place_for(self, named: str) -> Place:
+        """A scene at a place the content has no table for ("the library"): the worker's
+        role from ``[[worker]]`` if it names one, else the director's generic one."""
+        improv = self.content.improv
+        worker = next((w for w in improv.workers if key_score(named, w.keys)), None)
+        return Place(
+            keys=(),
+            place=named.split(" ", 1)[1],
+            where=named,
+            character="generic",
+            student_role=worker.student_role if worker else improv.visitor,
+            box_role=worker.role if worker else improv.worker,
+            twists=improv.twists,
+        )
 
     def _scene_plan(
         self, heard: Understanding, state: PlannerState, text: str, place: Place
@@ -747,7 +790,7 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.NONE, text, "", _use(state, text), fallback="not a question"
             )
-        fact = answering_fact(secret, question)
+        fact = fact_of_kind(secret, question, guess.kinds) or answering_fact(secret, question)
         wrong = re.search(r"\bis it (a|an|the) ([\w ]+?)\?*\s*$", question, re.I)
         fallback = ""
         if fact is not None:
@@ -823,7 +866,9 @@ def best_answer(question: str, answers: tuple[Answer, ...]) -> Answer | None:
 
 
 def best_echo(text: str, echoes: tuple[Echo, ...], state: PlannerState) -> str:
-    """The reaction naming the student's own thing, if one fits and was not said yet."""
+    """The reaction naming the student's own thing, if one fits and was not said yet. A
+    key the student says "not" to ("not too big") does not count."""
+    text = _NEGATED.sub(" ", text)
     scored = [(key_score(text, e.keys), -i, e.text) for i, e in enumerate(echoes)]
     for score, _, line in sorted(scored, reverse=True):
         if score and line not in state.used:
@@ -918,7 +963,8 @@ def story_hero(text: str) -> str | None:
     """The story's main character from the student's first sentence: "Once there was a
     little cat" → "the little cat"; "a story about a boy who…" → "the boy"."""
     patterns = (
-        r"\babout (?:a|an|the) ((?:\w+ )?\w+?)(?: who\b| that\b| which\b|[,.!?]|$)",
+        r"\babout (?:a|an|the) ((?:\w+ )?\w+?)"
+        r"(?: who\b| that\b| which\b| in\b| on\b| at\b| with\b| and\b|[,.!?]|$)",
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
         r"^\W*(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b)",
@@ -933,6 +979,49 @@ def place_named(text: str, places: tuple[Place, ...]) -> Place | None:
     scored = [(key_score(text, p.keys), -i, p) for i, p in enumerate(places)]
     best = max(scored, default=None, key=lambda entry: entry[:2])
     return best[2] if best and best[0] else None
+
+
+def fact_of_kind(
+    secret: Secret, question: str, kinds: dict[str, tuple[tuple[str, ...], str]]
+) -> str | None:
+    """For "Is it made of paper?" about a ball: "It is not made of paper." with the fact
+    that names its own material ("It is made of plastic or rubber."); the fact itself
+    when it names the one asked. None when the question names no word of a kind, or the
+    object's facts say nothing positive of that kind."""
+    asked = {word.lower() for word in words_of(question)}
+
+    def names(fact: str, words: set[str]) -> set[str]:
+        return words & {w.lower() for w in words_of(fact)}
+
+    for words, no in kinds.values():
+        kind = set(words)
+        named = asked & kind
+        known = [f for f in secret.facts if names(f, kind) and not _NOT.search(f)]
+        if not named or not known:
+            continue
+        if agreeing := [f for f in known if names(f, named)]:
+            return agreeing[0]
+        return join(fill(no, {"word": sorted(named)[0]}), known[0])
+    return None
+
+
+_NOT = re.compile(r"\b(not|no|never)\b", re.I)
+# "not too big", "no onions", "isn't cold": the negation and the two words after it.
+_NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)
+
+
+def place_in_words(text: str) -> str:
+    """Where a student asks a scene to be: "A scene at the library, please" → "at the
+    library"; "in a bus" → "in a bus". Empty when they name no place."""
+    found = re.search(
+        r"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?)(?=[,.!?]| and\b| with\b| but\b| where\b|"
+        r" please\b|$)",
+        text,
+        re.I,
+    )
+    if not found or re.search(r"\b(time|morning|evening|afternoon|way)\b", found[1], re.I):
+        return ""
+    return found[1].lower().replace("my ", "your ", 1)
 
 
 def _asks_for_scene(text: str) -> bool:
