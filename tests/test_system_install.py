@@ -53,7 +53,7 @@ def test_the_tools_work_from_a_non_editable_install(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
          "--target", str(site), str(source)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip

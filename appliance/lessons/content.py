@@ -136,6 +136,7 @@ class Story:
     begin: str
     ending: tuple[str, ...]
     goodbye: tuple[str, ...]
+    pause: tuple[str, ...]
     echo: tuple[Echo, ...]
     reactions: tuple[str, ...]
     ideas: tuple[str, ...]
@@ -184,6 +185,7 @@ class Opening:
 
     start: re.Pattern[str]
     answers: tuple[str, ...]
+    scene: bool = False  # only in a scene (a character's "we have"), not from Parlo
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,9 @@ CLASSROOM_LINES = (
     "age",
     "ask_back",
 )
-REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no")
+REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene")
+# What may come before the question itself: "Excuse me, are you the guide?"
+COURTESY = r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh)\W+)*"
 
 
 def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tuple:
@@ -348,8 +352,9 @@ def _openings(file: TomlFile, key: str) -> tuple[Opening, ...]:
         words = "|".join(re.escape(part.strip()) for part in start.split("|"))
         openings.append(
             Opening(
-                re.compile(rf"^\W*(?:{words})\b\s*(.*?)\W*$", re.IGNORECASE),
+                re.compile(rf"^{COURTESY}(?:{words})\b\s*(.*?)\W*$", re.IGNORECASE),
                 texts_of(file, entry, "answer", start),
+                scene=bool(entry.get("scene", False)),
             )
         )
     return tuple(openings)
@@ -464,6 +469,7 @@ def _story(file: TomlFile) -> Story:
         begin=text_of(file, table, "begin", "story"),
         ending=texts_of(file, table, "ending", "story"),
         goodbye=texts_of(file, table, "goodbye", "story"),
+        pause=texts_of(file, table, "pause", "story"),
         echo=_echoes(file, table, "story"),
         reactions=texts_of(file, table, "reactions", "story"),
         ideas=texts_of(file, table, "ideas", "story"),

@@ -188,7 +188,8 @@ class TurnPlanner:
         state = replace(state, turn=state.turn + 1, heard=(*state.heard, line))
         if heard.name and not state.name:
             state = replace(state, name=heard.name)
-        if (heard.act == Act.REPEAT and self.activity != "improv") or _plain_repeat(heard):
+        scene_words = self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
+        if heard.act == Act.REPEAT and not scene_words:
             return self._repeat(heard, state, rng)
         planners = {
             "conversation": self._conversation,
@@ -279,6 +280,8 @@ class TurnPlanner:
         if answer is None:
             classroom = self.content.classroom
             for opening in classroom.yes_no:
+                if opening.scene and not in_scene:
+                    continue
                 if found := opening.start.search(question):
                     rest = to_second_person_from_box(found[1])
                     return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
@@ -388,7 +391,7 @@ class TurnPlanner:
         )
         follow = question.for_level(self.level) if question else ""
         state = _use(state, reaction, follow)
-        if follow and heard.question and _same_words(follow, heard.question):
+        if follow and heard.question and self._same_content(follow, heard.question):
             # The student asked the box this very question: answered, it is theirs to answer.
             follow = _pick(lines["ask_back"], state, rng)
         move = Move.ASK if question else Move.NONE
@@ -404,6 +407,11 @@ class TurnPlanner:
             fallback=fallback or ("" if question else "no question left"),
             model_may_react=may_react and not greeting,
         )
+
+    def _same_content(self, first: str, second: str) -> bool:
+        """ "What music do you like?" and "What kind of music do you like?" ask the same."""
+        stop = self.content.classroom.stop_words | {"kind", "sort", "type"}
+        return _words(first) - stop == _words(second) - stop
 
     def _topic(self, name: str | None) -> Topic:
         return next(topic for topic in self.content.topics if topic.name == name)
@@ -504,6 +512,11 @@ class TurnPlanner:
             reaction = self._item_reaction(character, items, state, rng)
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
             reaction = ""
+        elif (heard.act in (Act.REQUEST, Act.YES) or heard.sentiment == "neutral") and not (
+            heard.age or heard.origin or heard.act == Act.INTRODUCTION
+        ):
+            # "Chocolate and strawberry, please.": the character takes it in its stride.
+            reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
             may_react = heard.act == Act.STATEMENT
@@ -565,6 +578,8 @@ class TurnPlanner:
     def _interview(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         interview, lines = self.content.interview, self.content.classroom.lines
         persona = interview.persona
+        if heard.act == Act.REQUEST and not heard.question:
+            heard = replace(heard, act=Act.STATEMENT)  # "I want to work here because…"
         if heard.act == Act.GOODBYE:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
@@ -615,16 +630,18 @@ class TurnPlanner:
     def _story(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         story = self.content.story
         group = "simple" if self.level in SIMPLE_LEVELS else "advanced"
-        hero = state.hero or story_hero(heard.text)
+        hero = named_hero(heard.text) or state.hero or story_hero(heard.text)
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
         if heard.act == Act.GOODBYE:
             wants_ending = re.search(r"\b(finish|end)\b.*\?|\bhave to go\b", heard.text, re.I)
-            options = (
-                story.ending
-                if wants_ending and not heard.text.lower().startswith("the end")
-                else story.goodbye
-            )
+            pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
+            if wants_ending and not heard.text.lower().startswith("the end"):
+                options = story.ending
+            elif pausing:
+                options = story.pause  # "Let's stop there, we can finish next lesson"
+            else:
+                options = story.goodbye
             text = fill(_pick(options, state, rng), fields)
             return TurnPlan(
                 heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
@@ -828,10 +845,6 @@ def _forget_last(state: PlannerState) -> PlannerState:
     return dataclasses.replace(state, said=state.said[:-1]) if state.said else state
 
 
-def _plain_repeat(heard: Understanding) -> bool:
-    return heard.act == Act.REPEAT and len(words_of(heard.text)) <= 3
-
-
 _ASK_WORDS = frozenset(
     ["would", "you", "like", "a", "an", "or", "one", "the", "how", "many", "which", "with", "it"]
 )
@@ -957,6 +970,15 @@ _NON_ADJECTIVES = frozenset(
         "any",
     ]
 )
+
+
+def named_hero(text: str) -> str | None:
+    """A name the student gives the story's main character: "a dog called Bobby", "The
+    dog's name is Bobby" → "Bobby"."""
+    found = re.search(
+        r"\b(?:called|named|(?:his|her|its|\w+'s|\w+) name is) ([A-Z][a-z]+)\b", text
+    )
+    return found[1] if found else None
 
 
 def story_hero(text: str) -> str | None:

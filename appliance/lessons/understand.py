@@ -94,7 +94,7 @@ NUMBER_WORDS = {
     )
 }
 QUESTION_START = re.compile(
-    r"^\W*(what|where|when|who|whose|why|how|which|do|does|did|are|is|can|could|would|will|"
+    r"^\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|oh)\W+)*(what|where|when|who|whose|why|how|which|do|does|did|are|is|can|could|would|will|"
     r"have|has|may|shall|should)\b",
     re.I,
 )
@@ -102,9 +102,17 @@ QUESTION_START = re.compile(
 
 def matches(text: str, key: str) -> bool:
     """Whether ``key`` (a word or phrase) is in ``text`` as whole words; a plural or an
-    "-s" form counts ("dogs" for "dog")."""
-    body = r"\s+".join(re.escape(part) for part in key.lower().split())
-    return re.search(rf"(?<!\w){body}(?:s|es)?(?!\w)", text.lower()) is not None
+    "-s" form counts ("dogs" for "dog"), and for a one-word key the "-ing" and "-ed"
+    forms too ("making" for "make", "played" for "play")."""
+    parts = key.lower().split()
+    body = r"\s+".join(re.escape(part) for part in parts)
+    endings = r"(?:s|es)?"
+    if len(parts) == 1 and len(parts[0]) > 2:
+        stem = re.escape(parts[0][:-1]) if parts[0].endswith("e") else None
+        endings = r"(?:s|es|ing|ed|d)?"
+        if stem:
+            body = rf"(?:{body}|{stem}ing)"
+    return re.search(rf"(?<!\w){body}{endings}(?!\w)", text.lower()) is not None
 
 
 def key_score(text: str, keys: tuple[str, ...]) -> int:
