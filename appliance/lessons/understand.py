@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from appliance.lessons.content import Classroom, LessonContent, Topic
+from appliance.lessons.content import COURTESY, Classroom, LessonContent, Topic
 from appliance.lessons.safety import common_words
 from appliance.lessons.text import sentences_of, words_of
 
@@ -94,8 +94,8 @@ NUMBER_WORDS = {
     )
 }
 QUESTION_START = re.compile(
-    r"^\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|oh)\W+)*(what|where|when|who|whose|why|how|which|do|does|did|are|is|can|could|would|will|"
-    r"have|has|may|shall|should)\b",
+    rf"^{COURTESY}(what|where|when|who|whose|why|how|which|do|does|did|are|is|can|could|"
+    r"would|will|have|has|may|shall|should)\b",
     re.I,
 )
 
