@@ -272,3 +272,43 @@ def test_how_much_is_planned_is_a_property_of_the_model_set():
     assert ModelEntry("llm", "strong", ("en",), gguf, planning="free").planning == "free"
     with pytest.raises(ManifestError, match="planning of the llm model"):
         ModelEntry("llm", "odd", ("en",), gguf, planning="some")
+
+
+def test_a_yes_or_no_question_with_no_fact_gets_a_yes_in_role():
+    guide = planner("roleplay", level="B1", character="a tour guide", setting="a museum")
+    (reply,) = talk(guide, "Excuse me, are you the guide for the English tour?")
+    assert reply.startswith("Yes, I am!")
+    parlo = planner("conversation")
+    (likes,) = talk(parlo, "Do you like football?")
+    assert likes.startswith("Yes, I like football!")
+
+
+def test_a_reaction_takes_the_students_own_words():
+    (reply,) = talk(planner("conversation", level="B1"), "I want to learn to drive.")
+    assert "learn to drive" in reply.split("?")[0] or "learn to drive" in reply.split("!")[0]
+
+
+def test_the_guessing_game_answers_from_kinds_of_facts():
+    p = planner("guess", level="A2", seed=1)
+    secret = p.state.secret
+    assert secret is not None and secret.word == "apple"
+    legs, paper = talk(p, "Does it have legs?", "Is it made of paper?")
+    assert legs.startswith("No! It does not have legs.")
+    assert paper.startswith("No!")
+
+
+def test_improv_sets_a_scene_at_any_place_the_student_names():
+    p = planner("improv", level="A1")
+    (scene,) = talk(p, "A scene in a library, please.")
+    assert "in a library" in scene and "the librarian" in scene and scene.endswith("Action!")
+
+
+def test_a_story_can_stop_for_next_time_and_a_greeting_keeps_the_time_of_day():
+    story = planner("story", level="B1")
+    talk(story, "Once upon a time there was a girl called Mia.")
+    assert story.state.hero == "Mia"
+    (stop,) = talk(story, "Let's stop there. We can finish it next lesson.")
+    assert "next time" in stop and "The end" not in stop
+    bakery = planner("roleplay", character="a shopkeeper in a bakery")
+    (hello,) = talk(bakery, "Good afternoon. I want some bread.")
+    assert hello.startswith("Good afternoon")

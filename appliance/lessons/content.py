@@ -70,6 +70,8 @@ class Question:
     after_order: bool = False
     # Not asked right after the student asked a question ("Do you have a question for me?").
     not_after_question: bool = False
+    # The answer's words that make ``react`` fit ("good at" for "Great strengths!").
+    react_if: tuple[str, ...] = ()
 
     def for_level(self, level: str) -> str:
         return self.simple if self.simple and level in ("A1", "A2") else self.text
@@ -120,6 +122,7 @@ class Interview:
     persona: Persona
     steps: tuple[Question, ...]
     more: tuple[str, ...]
+    thanks: tuple[str, ...] = ()  # a step's reaction when the answer does not fit its own
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ class Improv:
     goodbye: tuple[str, ...]
     in_scene: tuple[str, ...]
     places: tuple[Place, ...]
+    echo: tuple[Echo, ...] = ()
     workers: tuple[Worker, ...] = ()
     worker: str = "the person who works there"  # at a place no [[worker]] names
     visitor: str = "a visitor"
@@ -189,6 +193,15 @@ class Opening:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """A reaction that takes the student's own words after ``pattern`` ("I want to …")."""
+
+    pattern: re.Pattern[str]
+    reactions: tuple[str, ...]
+    scene: bool = False  # only from a character in a scene
+
+
+@dataclass(frozen=True)
 class Classroom:
     """How a turn is read (``acts``, ``off_task``) and the shared classroom lines."""
 
@@ -201,6 +214,7 @@ class Classroom:
     stop_words: frozenset[str]
     yes_no: tuple[Opening, ...] = ()
     in_scene: tuple[Opening, ...] = ()
+    frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,8 +225,9 @@ class Guess:
     tails_yes: tuple[str, ...]
     tails_no: tuple[str, ...]
     lines: dict[str, tuple[str, ...]]
-    # Words of a kind (colour, material): each kind's words and how its "no" is said.
-    kinds: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    # Words of a kind (colour, material, parts): each kind's words, how its "no" is said,
+    # and whether what no fact names is a no (parts: "Does it have legs?").
+    kinds: dict[str, tuple[tuple[str, ...], str, bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -329,6 +344,7 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 follow_up=bool(entry.get("follow_up", False)),
                 after_order=bool(entry.get("after_order", False)),
                 not_after_question=bool(entry.get("not_after_question", False)),
+                react_if=texts_of(file, entry, "react_if", text, required=False),
             )
         )
     return tuple(questions)
@@ -373,6 +389,14 @@ def _classroom(file: TomlFile) -> Classroom:
         negative_words=texts_of(file, reactions, "negative_words", "reactions"),
         stop_words=frozenset(text_of(file, words, "stop", "words").split()),
         yes_no=_openings(file, "yes_no"),
+        frames=tuple(
+            Frame(
+                _patterns(file, entry, "pattern", "frame")[0],
+                texts_of(file, entry, "reactions", "frame"),
+                scene=bool(entry.get("scene", False)),
+            )
+            for entry in tables_of(file, file.data, "frame", "frame")
+        ),
         in_scene=_openings(file, "in_scene"),
     )
 
@@ -440,6 +464,7 @@ def _interview(file: TomlFile) -> Interview:
         ),
         steps=_questions(file, file.data, "step", "interview"),
         more=texts_of(file, table, "more", "interviewer"),
+        thanks=texts_of(file, table, "thanks", "interviewer"),
     )
 
 
@@ -515,6 +540,7 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         goodbye=texts_of(file, table, "goodbye", "director"),
         in_scene=texts_of(file, table, "in_scene", "director"),
         places=tuple(places),
+        echo=_echoes(file, table, "director"),
         workers=workers,
         worker=text_of(file, table, "worker", "director"),
         visitor=text_of(file, table, "visitor", "director"),
@@ -532,7 +558,11 @@ def _guess(file: TomlFile, language: str) -> Guess:
         tails_yes=texts_of(file, table, "tails_yes", "game"),
         tails_no=texts_of(file, table, "tails_no", "game"),
         kinds={
-            kind: (texts_of(file, entry, "words", kind), text_of(file, entry, "no", kind))
+            kind: (
+                texts_of(file, entry, "words", kind),
+                text_of(file, entry, "no", kind),
+                bool(entry.get("closed", False)),
+            )
             for kind, entry in file.data.get("kinds", {}).items()
         },
         lines={

@@ -248,6 +248,13 @@ class TurnPlanner:
             text = fill(_pick(greet, state, rng), {"name": state.name})
         else:
             text = _pick(greet_no_name, state, rng) if greet_no_name else ""
+        if said := re.search(r"\bgood (morning|afternoon|evening)\b", heard.text, re.I):
+            # "Good afternoon." is answered with the same time of day.
+            text = re.sub(
+                r"^(Hello|Hi|Good (morning|afternoon|evening))\b",
+                f"Good {said[1].lower()}",
+                re.sub(r"\bGood (morning|afternoon|evening)\b", f"Good {said[1].lower()}", text),
+            )
         return text, replace(state, greeted=True)
 
     def _answer(
@@ -309,7 +316,7 @@ class TurnPlanner:
             parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
         elif heard.age:
             parts.append(fill(_pick(lines["age"], state, rng), {"age": capitalise(heard.age)}))
-        echo = best_echo(heard.text, echoes, state)
+        echo = best_echo(heard.text, echoes, state) or self._framed(heard, state, rng)
         if echo:
             parts.append(echo)
         elif not parts:
@@ -320,6 +327,19 @@ class TurnPlanner:
             else:
                 parts.append(_pick(reactions[heard.sentiment], state, rng))
         return join(*parts)
+
+    def _framed(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
+        """A reaction with the student's own words ("I want to work abroad" → "To work
+        abroad? That's a great plan!"), from the first ``[[frame]]`` that fits."""
+        in_scene = self.activity in ("roleplay", "improv")
+        for frame in self.content.classroom.frames:
+            if frame.scene and not in_scene:
+                continue
+            if found := frame.pattern.search(heard.text):
+                said = own_words(heard.text[found.end() :])
+                if said:
+                    return capitalise(fill(_pick(frame.reactions, state, rng), {"said": said}))
+        return ""
 
     def _goodbye(
         self,
@@ -512,6 +532,8 @@ class TurnPlanner:
             reaction = self._item_reaction(character, items, state, rng)
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
             reaction = ""
+        elif framed := self._framed(heard, state, rng):
+            reaction = framed
         elif (heard.act in (Act.REQUEST, Act.YES) or heard.sentiment == "neutral") and not (
             heard.age or heard.origin or heard.act == Act.INTRODUCTION
         ):
@@ -593,9 +615,19 @@ class TurnPlanner:
             reaction = _pick(lines["encourage"], state, rng)
         elif greeting and heard.act == Act.INTRODUCTION:
             reaction = ""
-        elif answered is not None and answered.react:
+        elif heard.act == Act.NO:
+            reaction = _pick(self.content.classroom.reactions["no"], state, rng)
+        elif (
+            answered is not None
+            and answered.react
+            and (not answered.react_if or key_score(heard.text, answered.react_if))
+        ):
             reaction = _pick(answered.react, state, rng)
             may_react = True
+        elif answered is not None and (framed := self._framed(heard, state, rng)):
+            reaction = framed
+        elif answered is not None and interview.thanks:
+            reaction = _pick(interview.thanks, state, rng)
         else:
             reaction = self._react(heard, (), (), state, rng)
             may_react = heard.act == Act.STATEMENT
@@ -693,6 +725,10 @@ class TurnPlanner:
         if (asks_scene or again or (place and state.place is None)) or state.place is None:
             return self._scene(heard, state, rng, place, again)
         character = self.content.character(state.place.character)
+        if character.id == "generic":
+            # A scene at a place with no character of its own: the box answers in role,
+            # and the student carries the scene on (a service question would break it).
+            character = replace(character, steps=())
         plan = self._in_character(
             character,
             replace(heard, greeting=False),
@@ -700,8 +736,10 @@ class TurnPlanner:
             rng,
             Move.IN_SCENE,
         )
-        if not plan.reaction:
-            reaction = _pick(improv.in_scene, plan.after, rng)
+        # "Help! A bear!": the scene's own drama comes before the character's manners.
+        echo = best_echo(heard.text, improv.echo, state) if plan.move != Move.GOODBYE else ""
+        if echo or not plan.reaction:
+            reaction = echo or _pick(improv.in_scene, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         return replace(plan, move=Move.IN_SCENE if plan.move != Move.GOODBYE else plan.move)
 
@@ -975,9 +1013,7 @@ _NON_ADJECTIVES = frozenset(
 def named_hero(text: str) -> str | None:
     """A name the student gives the story's main character: "a dog called Bobby", "The
     dog's name is Bobby" → "Bobby"."""
-    found = re.search(
-        r"\b(?:called|named|(?:his|her|its|\w+'s|\w+) name is) ([A-Z][a-z]+)\b", text
-    )
+    found = re.search(r"\b(?:called|named|(?:his|her|its|\w+'s|\w+) name is) ([A-Z][a-z]+)\b", text)
     return found[1] if found else None
 
 
@@ -1004,7 +1040,7 @@ def place_named(text: str, places: tuple[Place, ...]) -> Place | None:
 
 
 def fact_of_kind(
-    secret: Secret, question: str, kinds: dict[str, tuple[tuple[str, ...], str]]
+    secret: Secret, question: str, kinds: dict[str, tuple[tuple[str, ...], str, bool]]
 ) -> str | None:
     """For "Is it made of paper?" about a ball: "It is not made of paper." with the fact
     that names its own material ("It is made of plastic or rubber."); the fact itself
@@ -1015,10 +1051,12 @@ def fact_of_kind(
     def names(fact: str, words: set[str]) -> set[str]:
         return words & {w.lower() for w in words_of(fact)}
 
-    for words, no in kinds.values():
+    for words, no, closed in kinds.values():
         kind = set(words)
         named = asked & kind
         known = [f for f in secret.facts if names(f, kind) and not _NOT.search(f)]
+        if named and closed and not any(names(f, named) for f in known):
+            return fill(no, {"word": sorted(named)[0]})  # "Does it have legs?": no fact, no legs
         if not named or not known:
             continue
         if agreeing := [f for f in known if names(f, named)]:
@@ -1030,6 +1068,16 @@ def fact_of_kind(
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 # "not too big", "no onions", "isn't cold": the negation and the two words after it.
 _NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)
+
+
+def own_words(text: str, most: int = 6) -> str:
+    """The student's words up to the end of their clause, as the box says them: "my
+    sister in Spain because…" → "your sister in Spain"; "" when that is too long."""
+    clause = re.split(r"[,.!?;]| because\b| but\b| and then\b| so\b", text, maxsplit=1)[0]
+    words = clause.split()
+    if not words or len(words) > most:
+        return ""
+    return to_second_person_from_box(" ".join(words)).replace("your're", "you're")
 
 
 def place_in_words(text: str) -> str:

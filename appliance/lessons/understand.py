@@ -100,25 +100,34 @@ QUESTION_START = re.compile(
 )
 
 
-def matches(text: str, key: str) -> bool:
-    """Whether ``key`` (a word or phrase) is in ``text`` as whole words; a plural or an
-    "-s" form counts ("dogs" for "dog"), and for a one-word key the "-ing" and "-ed"
-    forms too ("making" for "make", "played" for "play")."""
+def _key_pattern(key: str) -> re.Pattern[str]:
     parts = key.lower().split()
     body = r"\s+".join(re.escape(part) for part in parts)
     endings = r"(?:s|es)?"
     if len(parts) == 1 and len(parts[0]) > 2:
-        stem = re.escape(parts[0][:-1]) if parts[0].endswith("e") else None
         endings = r"(?:s|es|ing|ed|d)?"
-        if stem:
-            body = rf"(?:{body}|{stem}ing)"
-    return re.search(rf"(?<!\w){body}{endings}(?!\w)", text.lower()) is not None
+        if parts[0].endswith("e"):
+            body = rf"(?:{body}|{re.escape(parts[0][:-1])}ing)"
+    return re.compile(rf"(?<!\w){body}{endings}(?!\w)")
+
+
+def matches(text: str, key: str) -> bool:
+    """Whether ``key`` (a word or phrase) is in ``text`` as whole words; a plural or an
+    "-s" form counts ("dogs" for "dog"), and for a one-word key the "-ing" and "-ed"
+    forms too ("making" for "make", "played" for "play")."""
+    return _key_pattern(key).search(text.lower()) is not None
 
 
 def key_score(text: str, keys: tuple[str, ...]) -> int:
-    """How strongly ``text`` names ``keys``: each key found counts its words (a phrase
-    says more than a word)."""
-    return sum(len(key.split()) for key in keys if matches(text, key))
+    """How strongly ``text`` names ``keys``: the number of its words some key covers (a
+    phrase says more than a word; "studying" found by "study" and "studying" is one)."""
+    lowered = text.lower()
+    covered: set[int] = set()
+    for key in keys:
+        for found in _key_pattern(key).finditer(lowered):
+            covered.update(range(found.start(), found.end()))
+    kept = "".join(char if index in covered else " " for index, char in enumerate(lowered))
+    return len(re.findall(r"\w+", kept))
 
 
 def find(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str] | None:
