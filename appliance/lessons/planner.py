@@ -644,7 +644,9 @@ class TurnPlanner:
                 break
         else:
             state = replace(state, step=len(interview.steps), last_question=None)
-            follow = next((m for m in interview.more if m not in state.used), "")
+            # "Any other questions?" once: asked again in other words, it only repeats.
+            asked_more = any(m in state.used for m in interview.more)
+            follow = "" if asked_more else interview.more[0]
             move = Move.STEP if follow else Move.NONE
         state = _use(state, reaction, follow)
         return TurnPlan(
@@ -737,7 +739,9 @@ class TurnPlanner:
             Move.IN_SCENE,
         )
         # "Help! A bear!": the scene's own drama comes before the character's manners.
-        echo = best_echo(heard.text, improv.echo, state) if plan.move != Move.GOODBYE else ""
+        asked = heard.act in (Act.QUESTION, Act.REQUEST) and heard.question
+        drama = plan.move != Move.GOODBYE and not asked  # a question is answered, in role
+        echo = best_echo(heard.text, improv.echo, state) if drama else ""
         if echo or not plan.reaction:
             reaction = echo or _pick(improv.in_scene, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
