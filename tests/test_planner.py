@@ -48,6 +48,15 @@ def talk(p: TurnPlanner, *lines: str) -> list[str]:
         # Thinking aloud is not a question; an answer that starts unsure is an answer.
         ("Weakness? I don't know. Maybe I am sometimes late.", Act.STATEMENT),
         ("I don't know. Maybe Canada, because my cousin lives there.", Act.STATEMENT),
+        ("Sorry, I don't understand. One more time, please?", Act.REPEAT),
+        ("Sorry, could you repeat the time? It's very noisy in here.", Act.REPEAT),
+        (
+            "Hang on, could you go over that last bit again? I lost track of who said what.",
+            Act.REPEAT,
+        ),
+        # Not a request to repeat: a story line and a child's news.
+        ("I don't understand why he left.", Act.STATEMENT),
+        ("I didn't get a present last year.", Act.STATEMENT),
     ],
 )
 def test_the_dialogue_act_is_read_from_keywords_and_patterns(line, act):

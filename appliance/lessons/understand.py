@@ -206,7 +206,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         "content": words,
         **identity,
     }
-    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 16:
+    # A long turn that mentions "again" is more likely a story or an answer than a request.
+    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24:
         act = Act.REPEAT
     elif find(acts["give_up"], cleaned):
         act = Act.GIVE_UP
