@@ -19,7 +19,7 @@ from appliance.web.auth import SecretError, check_secret_shape, set_secret, veri
 from appliance.web.security import SESSION_COOKIE
 from appliance.web.sessions import Session
 from appliance.web.views_pages import tools_page
-from appliance.web.webapp import FORM_LIMITS, first, read_form, session_of, web_of
+from appliance.web.webapp import first, limited_form, read_form, session_of, web_of
 
 _hashing = threading.BoundedSemaphore(2)
 
@@ -34,7 +34,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     web = web_of(request)
     address = request.client.host if request.client else "?"
-    form = await request.form(**FORM_LIMITS)
+    form = await limited_form(request)
     candidate = form.get("password")
     candidate = candidate if isinstance(candidate, str) else ""
 

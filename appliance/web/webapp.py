@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -96,9 +97,21 @@ def session_of(request: Request) -> Session:
     return request.scope["state"]["session"]
 
 
+async def limited_form(request: Request) -> FormData:
+    """The posted form within :data:`FORM_LIMITS`. A field over the size limit is a body
+    too large (413), as the body limit says of the whole body: which of the two sees it
+    first depends on how the chunks arrive, and the answer must not."""
+    try:
+        return await request.form(**FORM_LIMITS)
+    except HTTPException as error:
+        if error.status_code == 400 and "exceeded maximum size" in str(error.detail):
+            raise HTTPException(413, "Request body too large.") from None
+        raise
+
+
 async def read_form(request: Request) -> dict[str, list[str]]:
     """The posted form as lists of strings, after checking its CSRF token (403 if wrong)."""
-    form = await request.form(**FORM_LIMITS)
+    form = await limited_form(request)
     values = {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
     session: Session | None = request.scope.get("state", {}).get("session")
     if session is None or not session.csrf_matches(first(values, "csrf")):
