@@ -57,6 +57,8 @@ def talk(p: TurnPlanner, *lines: str) -> list[str]:
         # Not a request to repeat: a story line and a child's news.
         ("I don't understand why he left.", Act.STATEMENT),
         ("I didn't get a present last year.", Act.STATEMENT),
+        ("I find it hard to follow native speakers when they talk fast.", Act.STATEMENT),
+        ("Sorry, you're talking a bit too fast for me.", Act.REPEAT),
     ],
 )
 def test_the_dialogue_act_is_read_from_keywords_and_patterns(line, act):

@@ -384,7 +384,8 @@ _QUESTION = re.compile(r"[^.!?]*\?")
 
 def questions_of(reply: str) -> list[str]:
     """The questions a reply asks, lower case, without leading space."""
-    return [q.strip().lower() for q in _QUESTION.findall(reply) if words_of(q)]
+    # "Why?" after a question is part of it, not a question of its own.
+    return [q.strip().lower() for q in _QUESTION.findall(reply) if len(words_of(q)) > 1]
 
 
 def sense_flags(
