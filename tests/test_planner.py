@@ -323,3 +323,16 @@ def test_a_story_can_stop_for_next_time_and_a_greeting_keeps_the_time_of_day():
     bakery = planner("roleplay", character="a shopkeeper in a bakery")
     (hello,) = talk(bakery, "Good afternoon. I want some bread.")
     assert hello.startswith("Good afternoon")
+
+
+def test_improv_moves_to_the_place_the_student_names_next():
+    p = planner("improv", level="A1")
+    first, zoo, look = talk(p, "A scene at a restaurant, please.", "Now the zoo, please!",
+                            "Look, an elephant!")  # fmt: skip
+    assert "restaurant" in first and "at the zoo" in zoo and "the zookeeper" in zoo
+    assert look.startswith(("Wow, an elephant!", "Oh yes, an elephant!"))
+
+
+def test_a_clothes_shop_is_not_a_supermarket():
+    assert CONTENT.character_for("a shop assistant", "a clothes shop").id == "generic"
+    assert CONTENT.character_for("a shopkeeper", "a supermarket").id == "shop"

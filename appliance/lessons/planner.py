@@ -721,6 +721,13 @@ class TurnPlanner:
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
+        moving = re.search(
+            r"\b(now|next|let'?s go|can we go|what about|how about|change)\b", heard.text, re.I
+        )
+        elsewhere = (place is not None and place != state.place) or (
+            state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
+        )
+        asks_scene = asks_scene or bool(moving and elsewhere)  # "Now the zoo, please!"
         again = re.match(r"^\W*(again|one more|same)\b", heard.text, re.I) is not None
         if heard.act == Act.REPEAT and not asks_scene and not again:
             return self._repeat(heard, state, rng)
@@ -987,6 +994,14 @@ def bare(phrase: str) -> str:
 
 _NON_ADJECTIVES = frozenset(
     [
+        "in",
+        "on",
+        "at",
+        "my",
+        "our",
+        "your",
+        "this",
+        "that",
         "want",
         "like",
         "have",
@@ -1086,16 +1101,22 @@ def own_words(text: str, most: int = 6) -> str:
 
 def place_in_words(text: str) -> str:
     """Where a student asks a scene to be: "A scene at the library, please" → "at the
-    library"; "in a bus" → "in a bus". Empty when they name no place."""
-    found = re.search(
-        r"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?)(?=[,.!?]| and\b| with\b| but\b| where\b|"
-        r" please\b|$)",
-        text,
-        re.I,
-    )
-    if not found or re.search(r"\b(time|morning|evening|afternoon|way)\b", found[1], re.I):
+    library"; "in a bus" → "in a bus"; "Now the zoo!" and "Can we go to the zoo?" → "at
+    the zoo". Empty when they name no place."""
+    end = r"(?=[,.!?]| and\b| with\b| but\b| where\b| please\b| now\b|$)"
+    found = re.search(rf"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?){end}", text, re.I)
+    if found is None:
+        found = re.search(
+            rf"\b(?:now|next|go to|going to) ((?:the|a|an) [\w' ]+?){end}", text, re.I
+        )
+        if found is None:
+            return ""
+        where = f"at {found[1]}"
+    else:
+        where = found[1]
+    if re.search(r"\b(time|morning|evening|afternoon|way|moment)\b", where, re.I):
         return ""
-    return found[1].lower().replace("my ", "your ", 1)
+    return where.lower().replace("my ", "your ", 1)
 
 
 def _asks_for_scene(text: str) -> bool:
