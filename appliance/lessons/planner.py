@@ -21,10 +21,9 @@ until :meth:`TurnPlanner.commit` (a cancelled turn is never committed).
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from appliance.config import CEFR_LEVELS
@@ -229,8 +228,9 @@ class TurnPlanner:
         kind = heard.off_task or ""
         if kind == "joke":
             return _pick(lines["jokes"], state, rng)
-        if kind == "sum" and (done := _do_sum(heard.text)):
-            return fill(lines["sum"][0], done)
+        if kind == "sum":
+            done = _do_sum(heard.text)
+            return fill(lines["sum"][0], done) if done else _pick(lines["unknown"], state, rng)
         return lines.get(kind, lines["unknown"])[0]
 
     def _greeting(
@@ -891,7 +891,7 @@ def _use(state: PlannerState, *lines: str) -> PlannerState:
 
 def _forget_last(state: PlannerState) -> PlannerState:
     """After a repeat, the last reply is still the one to replay on a second request."""
-    return dataclasses.replace(state, said=state.said[:-1]) if state.said else state
+    return replace(state, said=state.said[:-1]) if state.said else state
 
 
 _ASK_WORDS = frozenset(
@@ -1203,6 +1203,3 @@ def _do_sum(text: str) -> dict[str, str] | None:
 
 def planned(activity: str) -> bool:
     return activity in PLANNED_ACTIVITIES
-
-
-__all__ = ["PLANNED_ACTIVITIES", "Move", "PlannerState", "TurnPlan", "TurnPlanner", "field"]
