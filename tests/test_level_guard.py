@@ -31,11 +31,24 @@ EASY = "I like dogs. Do you have a dog?"
 class ScriptedLlm:
     """Says each of ``replies`` in turn, in small chunks like a streamed model."""
 
+    all_threads = 1
+    context_tokens = 0  # no context to fit: the script is short
+
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
         self.questions: list[str] = []
         self.temperatures: list[float] = []
         self.stop_reason = ""
+        self.threads: list[int] = []
+
+    def use_threads(self, threads: int) -> None:
+        self.threads.append(threads)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
     def prefill(self, messages: list[Message]) -> None:
         pass

@@ -489,8 +489,8 @@ class Engine:
         splitter = SentenceSplitter()
         outcome, mid_sentence = Decision.SAY, False
         # Every core until the first words go to the voice, then the voice gets one.
-        use_threads = getattr(self.models.llm, "use_threads", lambda threads: None)
-        use_threads(getattr(self.models.llm, "all_threads", config.llm.threads))
+        llm = self.models.llm
+        llm.use_threads(llm.all_threads)
         try:
             for text in stream:
                 self.heartbeat = time.monotonic()
@@ -501,7 +501,7 @@ class Engine:
                         return outcome
                     if outcome is Decision.SAY:
                         timings.setdefault("llm_first_sentence", _ms_since(llm_started))
-                        use_threads(config.llm.threads)
+                        llm.use_threads(config.llm.threads)
                         words_left -= word_count(piece)
                         mid_sentence = not ends_sentence(piece)
                 # Out of words: stop at the end of a sentence, never in the middle of one
@@ -510,9 +510,8 @@ class Engine:
                 if out_of_words or words_left < -OVERRUN_WORDS or self._cancel.is_set():
                     break
         finally:
-            if close := getattr(stream, "close", None):
-                close()  # stop generating now, and let go of the model
-            use_threads(config.llm.threads)
+            stream.close()  # stop generating now, and let go of the model
+            llm.use_threads(config.llm.threads)
         rest = splitter.flush()
         finished = self.models.llm.stop_reason == "stop" and (words_left > 0 or mid_sentence)
         # A sentence cut off by a limit is not spoken, unless it is all there is.
@@ -693,13 +692,13 @@ class Engine:
 
     def _fit_history(self, question: str) -> None:
         """Forget the oldest turns until ``question`` and a reply fit in the model's context."""
-        # With a server on the LAN, fit the box's own model: it answers when the server can't.
-        llm = getattr(self.models.llm, "fallback", self.models.llm)
-        context, count = getattr(llm, "context_tokens", 0), getattr(llm, "count_tokens", None)
-        if not context or count is None:
+        # With a server on the LAN these are the box's own model's: it answers when the
+        # server can't. A model that fits its own context says 0.
+        llm = self.models.llm
+        if not llm.context_tokens:
             return
-        room = context - self.config.reply.max_tokens
-        while self.history and count(self._messages(question)) > room:
+        room = llm.context_tokens - self.config.reply.max_tokens
+        while self.history and llm.count_tokens(self._messages(question)) > room:
             del self.history[:2]
 
     def _apply_config(self, config: Config) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -76,6 +76,11 @@ class LocalLlm:
 
         llama_cpp.llama_set_n_threads(self.llama.ctx, threads, self.all_threads)
 
+    def close(self) -> None:
+        """Let go of the model's memory now (a model replaced by a config change)."""
+        with self._lock:
+            self.llama.close()
+
     def count_tokens(self, messages: list[Message]) -> int:
         """About how many tokens ``messages`` take in the context (a few more, never fewer)."""
         text = "".join(message["content"] for message in messages).encode()
@@ -98,7 +103,7 @@ class LocalLlm:
         *,
         temperature: float = 0.6,
         max_seconds: float = 10.0,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the reply's text piece by piece until done, stopped, or out of time or tokens.
 
         Afterwards :attr:`stop_reason` says why it ended: ``"stop"`` (the model
@@ -114,7 +119,7 @@ class LocalLlm:
         should_stop: Callable[[], bool],
         temperature: float,
         max_seconds: float,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         self.stop_reason = "stop"
         deadline = time.monotonic() + max_seconds
         # With stream=True, llama-cpp-python returns a generator of chunks.

@@ -23,7 +23,7 @@ import numpy as np
 
 from appliance.audio.wav import Resampler, resample
 from appliance.config import Config, LlmSettings
-from appliance.engine.remote_llm import LanguageModel, language_model
+from appliance.engine.remote_llm import FallbackLlm, LanguageModel, language_model
 from appliance.engine.stt import WhisperStt
 from appliance.engine.tts import PiperTts
 from appliance.engine.vad import SileroVad
@@ -180,14 +180,13 @@ def _llm_settings(settings: LlmSettings, keys: tuple[str, ...]) -> tuple[Any, ..
     return tuple(getattr(settings, key) for key in keys)
 
 
-def _local_model(llm: Any) -> Any:
+def _local_model(llm: LanguageModel) -> LanguageModel:
     """The box's own model inside ``llm``: the fallback of a LAN model, or ``llm`` itself."""
-    return getattr(llm, "fallback", llm)
+    return llm.fallback if isinstance(llm, FallbackLlm) else llm
 
 
-def _close(model: Any) -> None:
-    if callable(close := getattr(model, "close", None)):
-        try:
-            close()
-        except Exception:  # the new model is in place; an old one closing badly is only noted
-            log.exception("closing the previous language model failed")
+def _close(model: LanguageModel) -> None:
+    try:
+        model.close()
+    except Exception:  # the new model is in place; an old one closing badly is only noted
+        log.exception("closing the previous language model failed")

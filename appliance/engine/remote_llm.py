@@ -30,7 +30,7 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,10 +43,27 @@ CHAT_PATH = "/v1/chat/completions"
 
 
 class LanguageModel(Protocol):
-    """What the engine needs of a language model: LocalLlm, RemoteLlm and FallbackLlm."""
+    """What the engine needs of a language model: LocalLlm, RemoteLlm and FallbackLlm.
+
+    ``all_threads`` and :meth:`use_threads`: how many threads may generate (every core
+    until the first words reach the voice); ``context_tokens`` and :meth:`count_tokens`:
+    the box's own context, so the history is fitted to it (0: the model fits its own).
+    """
 
     @property
     def stop_reason(self) -> str: ...
+
+    @property
+    def all_threads(self) -> int: ...
+
+    @property
+    def context_tokens(self) -> int: ...
+
+    def use_threads(self, threads: int) -> None: ...
+
+    def count_tokens(self, messages: list[Message]) -> int: ...
+
+    def close(self) -> None: ...
 
     def prefill(self, messages: list[Message]) -> None: ...
 
@@ -58,7 +75,7 @@ class LanguageModel(Protocol):
         *,
         temperature: float = ...,
         max_seconds: float = ...,
-    ) -> Iterator[str]: ...
+    ) -> Generator[str, None, None]: ...
 
 
 class RemoteLlmError(ConnectionError):
@@ -92,6 +109,19 @@ class RemoteLlm:
     def from_config(cls, config: Config) -> RemoteLlm:
         return cls(config.llm.base_url, config.llm.model, config.llm.timeout_seconds)
 
+    # The server's threads and context are its own business.
+    all_threads = 1
+    context_tokens = 0
+
+    def use_threads(self, threads: int) -> None:
+        """Nothing to do: the server chooses its own threads."""
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return 0  # with context_tokens 0 the engine never asks
+
+    def close(self) -> None:
+        """Nothing to do: each request opens and closes its own connection."""
+
     def prefill(self, messages: list[Message]) -> None:
         """Nothing to do: the server keeps (or does not keep) its own cache."""
 
@@ -103,7 +133,7 @@ class RemoteLlm:
         *,
         temperature: float = 0.6,
         max_seconds: float = 10.0,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the reply piece by piece. Raises :class:`RemoteLlmError` before any text.
 
         After the first piece nothing is raised: a failure ends the reply with
@@ -251,15 +281,34 @@ class FallbackLlm:
     ``used`` says which model answered the last turn: ``"primary"`` or ``"fallback"``.
     """
 
-    def __init__(self, primary: Any, fallback: Any) -> None:
+    def __init__(self, primary: LanguageModel, fallback: LanguageModel) -> None:
         self.primary = primary
         self.fallback = fallback
         self.used = ""
-        self._active: Any = None
+        self._active: LanguageModel | None = None
 
     @property
     def stop_reason(self) -> str:
         return self._active.stop_reason if self._active is not None else ""
+
+    # Threads and context are the box's own model's: it answers when the server can't.
+    @property
+    def all_threads(self) -> int:
+        return self.fallback.all_threads
+
+    @property
+    def context_tokens(self) -> int:
+        return self.fallback.context_tokens
+
+    def use_threads(self, threads: int) -> None:
+        self.fallback.use_threads(threads)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return self.fallback.count_tokens(messages)
+
+    def close(self) -> None:
+        self.primary.close()
+        self.fallback.close()
 
     def prefill(self, messages: list[Message]) -> None:
         """Prefill both: the local model must be quick to step in."""
@@ -274,7 +323,7 @@ class FallbackLlm:
         *,
         temperature: float = 0.6,
         max_seconds: float = 10.0,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         started = time.monotonic()
         self._active, self.used = self.primary, "primary"
         replies = self.primary.stream(
@@ -302,7 +351,9 @@ class FallbackLlm:
             replies.close()
 
 
-def language_model(config: Config, model_path: Path | None, local: Any = None) -> Any:
+def language_model(
+    config: Config, model_path: Path | None, local: LanguageModel | None = None
+) -> LanguageModel:
     """The language model the config asks for: local, or the LAN server backed by local.
 
     ``local`` is a box's own model already loaded with ``config``'s threads and
