@@ -336,3 +336,20 @@ def test_improv_moves_to_the_place_the_student_names_next():
 def test_a_clothes_shop_is_not_a_supermarket():
     assert CONTENT.character_for("a shop assistant", "a clothes shop").id == "generic"
     assert CONTENT.character_for("a shopkeeper", "a supermarket").id == "shop"
+
+
+def test_a_students_own_story_gets_asked_about_and_easier_words_get_the_simple_question():
+    p = planner("conversation", level="B1")
+    (reply,) = talk(p, "Yesterday I stopped my car in a roundabout and everyone hooted at me.")
+    assert reply.endswith(("What happened next?", "Why was that?", "And then what happened?"))
+    interview = planner("interview", level="B2")
+    talk(interview, "Good morning, I'm Chiara.")
+    (easier,) = talk(interview, "Sorry, can you ask me with easier words?")
+    assert easier.endswith("What work have you done before?")
+
+
+def test_improv_swaps_the_roles_the_student_asks_for():
+    p = planner("improv", level="B1")
+    talk(p, "A scene at a football stadium.")
+    (swap,) = talk(p, "Again, but this time I'm the security guard and you are the fan.")
+    assert "you are the security guard" in swap and "I am the fan" in swap

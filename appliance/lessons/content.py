@@ -176,6 +176,7 @@ class Improv:
     goodbye: tuple[str, ...]
     in_scene: tuple[str, ...]
     places: tuple[Place, ...]
+    swap: tuple[str, ...] = ()
     echo: tuple[Echo, ...] = ()
     workers: tuple[Worker, ...] = ()
     worker: str = "the person who works there"  # at a place no [[worker]] names
@@ -289,6 +290,8 @@ CLASSROOM_LINES = (
     "origin",
     "age",
     "ask_back",
+    "simpler",
+    "tell_more",
 )
 REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene")
 # What may come before the question itself: "Excuse me, are you the guide?"
@@ -539,6 +542,7 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         pick=texts_of(file, table, "pick", "director"),
         goodbye=texts_of(file, table, "goodbye", "director"),
         in_scene=texts_of(file, table, "in_scene", "director"),
+        swap=texts_of(file, table, "swap", "director"),
         places=tuple(places),
         echo=_echoes(file, table, "director"),
         workers=workers,

@@ -217,6 +217,13 @@ class TurnPlanner:
             text = join(lines["nothing_to_repeat"][0], self.opening())
             return TurnPlan(heard.act, Move.REPEAT, text, "", state, fallback="nothing said yet")
         last = state.said[-1]
+        asked = state.last_question
+        simpler = asked.easier or asked.simple if asked is not None else ""
+        if simpler and EASIER.search(heard.text) and simpler not in state.used:
+            # "Can you say it with easier words?": the same question, put more simply.
+            text = join(_pick(lines["simpler"], state, rng), simpler)
+            after = _use(replace(state, last_question=None), simpler)
+            return TurnPlan(heard.act, Move.REPEAT, "", text, after, slow=True)
         # The replay is said as it was; the prefix is not in `said`, so a second
         # "What?" replays the reply, not the prefix.
         before = _pick(lines["repeat"], state, rng)
@@ -396,6 +403,30 @@ class TurnPlanner:
             echoes = self._topic(topic).echo if topic else ()
             reaction = self._react(heard, echoes, extra, state, rng)
             may_react = heard.act == Act.STATEMENT
+        weak_topic = (
+            heard.topic is None or key_score(heard.text, self._topic(heard.topic).keys) <= 1
+        )
+        echoed = bool(heard.topic) and bool(
+            best_echo(heard.text, self._topic(heard.topic).echo, state)
+        )
+        telling = (
+            heard.act == Act.STATEMENT
+            and weak_topic
+            and not echoed
+            and len(heard.content) >= 2
+            and _TELLING.search(heard.text) is not None
+        )
+        # Told how they felt, the student is not asked how they felt.
+        asks = tuple(
+            q for q in lines["tell_more"] if heard.sentiment == "neutral" or "feel" not in q
+        )
+        if telling and (more := _pick_fresh(asks, state)):
+            # "I stopped in the middle of a roundabout…": ask about it, not about Sundays.
+            # A topic's stock reaction would not fit the story either: the question reacts.
+            reaction = self._framed(heard, state, rng)
+            state = _use(replace(state, last_question=None), reaction, more)
+            return TurnPlan(heard.act, Move.ASK, join(greeting, reaction), more, state,
+                            fallback="the student's own story")  # fmt: skip
         if heard.act == Act.NO and len(heard.content) <= 2:
             topic = None  # "No." to "Do you have a pet?": ask about something else
         elif heard.act == Act.YES and topic is None:
@@ -768,6 +799,18 @@ class TurnPlanner:
         named = place_in_words(heard.text) if place is None else ""
         if again and place is None and not named and state.place is not None:
             place = state.place
+            swap = re.search(
+                r"\bI(?:'m| am) ((?:the|a|an) [\w ]+?) and "
+                r"you(?:'re| are) ((?:the|a|an) [\w ]+?)\W*$",
+                heard.text,
+                re.I,
+            )
+            if swap:
+                # "Again, but this time I'm the guard and you are the fan": the roles change.
+                swapped = replace(place, student_role=swap[1].lower(), box_role=swap[2].lower())
+                fields = {"student_role": swapped.student_role, "box_role": swapped.box_role}
+                text = fill(_pick(improv.swap, state, rng), fields)
+                return self._scene_plan(heard, state, text, swapped)
             if twist_of_student:
                 fields = {"twist": twist_of_student, "box_role": place.box_role}
                 text = fill(_pick(improv.again, state, rng), fields)
@@ -883,6 +926,11 @@ def _pick(options: tuple[str, ...], state: PlannerState, rng: random.Random) -> 
     """One of ``options`` the conversation has not had yet (any, when all have been said)."""
     fresh = [option for option in options if option not in state.used]
     return rng.choice(fresh or list(options)) if options else ""
+
+
+def _pick_fresh(options: tuple[str, ...], state: PlannerState) -> str:
+    """The first of ``options`` not said yet in this conversation; "" when all were."""
+    return next((option for option in options if option not in state.used), "")
 
 
 def _use(state: PlannerState, *lines: str) -> PlannerState:
@@ -1085,6 +1133,11 @@ def fact_of_kind(
 
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
+EASIER = re.compile(r"\b(easier|simpler|simply|different way|other words|easy words)\b", re.I)
+# A student telling what happened: the box asks about it rather than change the subject.
+_TELLING = re.compile(
+    r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed)\b", re.I
+)
 # "not too big", "no onions", "isn't cold": the negation and the two words after it.
 _NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)
 
