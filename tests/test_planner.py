@@ -150,6 +150,7 @@ def test_role_play_follows_the_scene_and_stays_in_character():
 def test_the_character_comes_from_the_teachers_words():
     assert CONTENT.character_for("a shopkeeper in a bakery").id == "bakery"
     assert CONTENT.character_for("a waiter", "a café in Rome").id == "cafe"
+    assert CONTENT.character_for("Santa Claus", "the North Pole").id == "santa"
     assert CONTENT.character_for("a lighthouse keeper").id == "generic"
     generic = planner("roleplay", character="a lighthouse keeper")
     (who,) = talk(generic, "Who are you?")
@@ -335,7 +336,8 @@ def test_improv_moves_to_the_place_the_student_names_next():
 
 def test_a_clothes_shop_is_not_a_supermarket():
     assert CONTENT.character_for("a shop assistant", "a clothes shop").id == "generic"
-    assert CONTENT.character_for("a shopkeeper", "a supermarket").id == "shop"
+    assert CONTENT.character_for("a supermarket cashier", "a big shop").id == "shop"
+    assert CONTENT.character_for("a vet", "a small animal clinic").id == "generic"
 
 
 def test_a_students_own_story_gets_asked_about_and_easier_words_get_the_simple_question():

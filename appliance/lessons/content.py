@@ -247,13 +247,15 @@ class LessonContent:
     opening: dict[str, str] = field(default_factory=dict)
 
     def character_for(self, character: str, setting: str = "") -> Character:
-        """The role-play character the teacher's words describe; the generic one if none."""
-        described = f"{character} {setting}".lower()
-        # The character's own words first: "a waiter in a hotel" is a waiter.
-        for text in (character.lower(), described):
-            for candidate in self.characters:
-                if any(re.search(rf"\b{re.escape(word)}", text) for word in candidate.match):
-                    return candidate
+        """The role-play character the teacher's words describe; the generic one if none.
+
+        Only the character's own words count: "a vet" at "a small animal clinic" is not
+        the doctor, and a lost-property officer at a station does not sell tickets.
+        ``setting`` is the scene's, for the prompt when the model writes the reply."""
+        text = character.lower()
+        for candidate in self.characters:
+            if any(re.search(rf"\b{re.escape(word)}", text) for word in candidate.match):
+                return candidate
         return self.character("generic")
 
     def character(self, id: str) -> Character:
