@@ -355,3 +355,11 @@ def test_improv_swaps_the_roles_the_student_asks_for():
     talk(p, "A scene at a football stadium.")
     (swap,) = talk(p, "Again, but this time I'm the security guard and you are the fan.")
     assert "you are the security guard" in swap and "I am the fan" in swap
+
+
+def test_a_comparison_is_answered_only_by_a_fact_about_the_same_thing():
+    from appliance.lessons.activities import BUILTIN_ACTIVITIES, answering_fact
+
+    chair = next(s for s in BUILTIN_ACTIVITIES["guess"].simple_secrets if s.word == "chair")
+    assert answering_fact(chair, "Is it bigger than a car?") == "It is not bigger than a car."
+    assert answering_fact(chair, "Is it bigger than a book?") is None, "cars say nothing of books"

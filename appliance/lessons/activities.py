@@ -231,6 +231,7 @@ _QUESTION_WORDS = frozenset(
     "the thing this to usually very what would you your not no never".split()
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
+_COMPARED = re.compile(r"\bthan (?:a |an |the |my |your )?(\w+)", re.IGNORECASE)
 _WRONG_GUESS = re.compile(r"\bis it (a|an) (\w+)\?\s*$", re.IGNORECASE)
 
 
@@ -247,9 +248,14 @@ def _content_words(text: str) -> set[str]:
 def answering_fact(secret: Secret, question: str) -> str | None:
     """The fact that answers a yes-or-no ``question`` about ``secret``: the one sharing
     most words with it ("Is it big?" → "It is not big."); ``None`` when no fact does, or
-    when the best ones disagree."""
+    when the best ones disagree. A comparison ("bigger than a book?") is answered only
+    by a fact about the same thing: "It is not bigger than a car." says nothing of books."""
     asked = _content_words(question)
-    overlaps = {fact: len(asked & _content_words(fact)) for fact in secret.facts}
+    candidates = secret.facts
+    if compared := _COMPARED.search(question):
+        thing = compared[1].lower()
+        candidates = tuple(f for f in secret.facts if thing in _content_words(f))
+    overlaps = {fact: len(asked & _content_words(fact)) for fact in candidates}
     best = max(overlaps.values(), default=0)
     facts = [fact for fact, overlap in overlaps.items() if best and overlap == best]
     if len({_NEGATIVE.search(fact) is None for fact in facts}) != 1:
