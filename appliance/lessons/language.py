@@ -65,18 +65,6 @@ def find_file(language: str, name: str) -> Path | None:
     return None
 
 
-def available_languages() -> list[str]:
-    """The language codes some root has a folder for."""
-    found = {
-        entry.name
-        for root in language_roots()
-        if root.is_dir()
-        for entry in root.iterdir()
-        if entry.is_dir() and entry.name.isalpha()
-    }
-    return sorted(found)
-
-
 @dataclass(frozen=True)
 class TomlFile:
     """A parsed TOML file that can say where a value stands, for error messages."""
@@ -182,10 +170,6 @@ def box_lines(language: str) -> BoxLines:
         redirects=texts_of(file, table, "redirects", "lines"),
         follow_ups=texts_of(file, table, "follow_ups", "lines"),
     )
-
-
-def has_own_lines(language: str) -> bool:
-    return find_file(language, "lines.toml") is not None
 
 
 def read_word_list(path: Path) -> list[tuple[str, str]]:

@@ -113,18 +113,11 @@ class TurnPlan:
     after: PlannerState
     topic: str | None = None
     slow: bool = False  # say it slowly (a repeat request)
-    new_game: bool = False  # the guessing game starts again with a new object
     fallback: str = ""  # what stood in for something missing ("unknown question"...)
-    # The model may phrase the reaction instead (see Engine): the plan's reaction is the
-    # template used when its words do not fit.
-    model_may_react: bool = False
 
     @property
     def text(self) -> str:
         return join(self.reaction, self.follow_up)
-
-    def with_reaction(self, reaction: str) -> TurnPlan:
-        return replace(self, reaction=reaction)
 
     def log_fields(self) -> dict[str, str]:
         """The decision, without the student's words."""
@@ -240,6 +233,18 @@ class TurnPlanner:
             return fill(lines["sum"][0], done) if done else _pick(lines["unknown"], state, rng)
         return lines.get(kind, lines["unknown"])[0]
 
+    def _named_line(
+        self,
+        state: PlannerState,
+        rng: random.Random,
+        with_name: tuple[str, ...],
+        without: tuple[str, ...],
+    ) -> str:
+        """A line with the student's name when the box knows it, else one without."""
+        if state.name and with_name:
+            return fill(_pick(with_name, state, rng), {"name": state.name})
+        return _pick(without, state, rng) if without else ""
+
     def _greeting(
         self,
         heard: Understanding,
@@ -251,10 +256,7 @@ class TurnPlanner:
         """A greeting, the first time the student greets or says their name."""
         if state.greeted or not (heard.greeting or heard.name):
             return "", state
-        if state.name and greet:
-            text = fill(_pick(greet, state, rng), {"name": state.name})
-        else:
-            text = _pick(greet_no_name, state, rng) if greet_no_name else ""
+        text = self._named_line(state, rng, greet, greet_no_name)
         if said := re.search(r"\bgood (morning|afternoon|evening)\b", heard.text, re.I):
             # "Good afternoon." is answered with the same time of day.
             text = re.sub(
@@ -356,10 +358,8 @@ class TurnPlanner:
         with_name: tuple[str, ...],
         without: tuple[str, ...],
     ) -> TurnPlan:
-        if state.name and with_name:
-            text = fill(_pick(with_name, state, rng), {"name": state.name})
-        else:
-            text = _pick(without or with_name, state, rng)
+        # With no name-less goodbye, a named one is said without the name.
+        text = self._named_line(state, rng, with_name, without or with_name)
         text = fill(text, {"name": ""}).replace(" ,", ",")
         return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
 
@@ -374,7 +374,7 @@ class TurnPlanner:
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
         greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
-        fallback, topic, may_react = "", heard.topic, False
+        fallback, topic = "", heard.topic
         if heard.act == Act.OFF_TASK:
             reaction, topic = self._off_task(heard, rng, state), None
         elif heard.act in (Act.QUESTION, Act.REQUEST):
@@ -402,7 +402,6 @@ class TurnPlanner:
             extra = self._topic(topic).reactions if topic else ()
             echoes = self._topic(topic).echo if topic else ()
             reaction = self._react(heard, echoes, extra, state, rng)
-            may_react = heard.act == Act.STATEMENT
         weak_topic = (
             heard.topic is None or key_score(heard.text, self._topic(heard.topic).keys) <= 1
         )
@@ -456,7 +455,6 @@ class TurnPlanner:
             state,
             topic=state.topic,
             fallback=fallback or ("" if question else "no question left"),
-            model_may_react=may_react and not greeting,
         )
 
     def _same_content(self, first: str, second: str) -> bool:
@@ -543,7 +541,7 @@ class TurnPlanner:
         if heard.act == Act.GOODBYE:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
-        fallback, may_react = "", False
+        fallback = ""
         items = items_named(heard.text, character)
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
@@ -572,7 +570,6 @@ class TurnPlanner:
             reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
-            may_react = heard.act == Act.STATEMENT
         if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
@@ -586,7 +583,6 @@ class TurnPlanner:
             follow,
             state,
             fallback=fallback,
-            model_may_react=may_react and not greeting,
         )
 
     def _item_reaction(
@@ -636,7 +632,7 @@ class TurnPlanner:
         if heard.act == Act.GOODBYE:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
-        fallback, may_react = "", False
+        fallback = ""
         answered = state.last_question
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
@@ -654,14 +650,12 @@ class TurnPlanner:
             and (not answered.react_if or key_score(heard.text, answered.react_if))
         ):
             reaction = _pick(answered.react, state, rng)
-            may_react = True
         elif answered is not None and (framed := self._framed(heard, state, rng)):
             reaction = framed
         elif answered is not None and interview.thanks:
             reaction = _pick(interview.thanks, state, rng)
         else:
             reaction = self._react(heard, (), (), state, rng)
-            may_react = heard.act == Act.STATEMENT
         follow, move = "", Move.STEP
         asked = heard.act in (Act.QUESTION, Act.REQUEST)
         for index, step in enumerate(interview.steps):
@@ -687,7 +681,6 @@ class TurnPlanner:
             follow,
             state,
             fallback=fallback,
-            model_may_react=may_react and not greeting,
         )
 
     # --- story ---
@@ -892,7 +885,7 @@ class TurnPlanner:
                 said=state.said,
                 heard=(),
             )
-            return TurnPlan(heard.act, move, text, "", after, new_game=True)
+            return TurnPlan(heard.act, move, text, "", after)
         question = heard.question
         if not question:
             text = _pick(guess.lines["not_a_question"], state, rng)
