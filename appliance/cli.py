@@ -13,8 +13,8 @@ import importlib
 import logging
 import sys
 
-from appliance.config import ConfigError
-from appliance.memory import limit_malloc_arenas
+from appliance.core.config import ConfigError
+from appliance.core.memory import limit_malloc_arenas
 
 COMMAND_MODULES = (
     "appliance.commands",  # converse, run, bench

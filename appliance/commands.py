@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.assistant import NoModelsError, build_engine, sound_backend
+from appliance.app.wiring import NoModelsError, build_engine, sound_backend
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import AudioFileError, read_wav, write_wav
 from appliance.cli import UserError
-from appliance.config import CEFR_LEVELS, Config, load_config
+from appliance.core.config import CEFR_LEVELS, Config, load_config
+from appliance.core.paths import config_path
 from appliance.engine.conversation import Engine, TurnResult
-from appliance.paths import config_path
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
         backend = FileDevices(args.input_wav, args.output_wav, realtime=True)
     elif backend is None:
         return demo_without_sound(config)
-    from appliance.system.daemon import run_assistant
+    from appliance.app.daemon import run_assistant
 
     print(
         "Parlo is starting. Press the space bar (or Enter) and speak; it answers when you "

@@ -1,7 +1,7 @@
 """Peak RSS of the whole daemon: models, web page, button, LED, through real turns.
 
 ``parlo bench`` measures the engine alone. This runs the daemon's own
-composition (:func:`appliance.system.daemon.build_daemon`, web page on, a
+composition (:func:`appliance.app.daemon.build_daemon`, web page on, a
 gpiozero mock button and LED, file-backed sound in real time) in this process,
 and presses the button for each question of ``appliance/tools/data/utterances.txt``. The
 question audio is made in a child process, so none of its memory is counted.
@@ -26,18 +26,18 @@ import numpy as np
 
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import read_wav
-from appliance.config import Config, save_config
-from appliance.events import EventStream, State, TurnFinished
+from appliance.core.config import Config, save_config
+from appliance.core.events import EventStream, State, TurnFinished
 from appliance.tools.bench import peak_rss_mb, reset_peak_rss, rss_mb
 
 MAKE_CLIPS = """
 import sys
 from pathlib import Path
-from appliance.assistant import current_model_set
+from appliance.app.wiring import current_model_set
 from appliance.audio.wav import write_wav
 from appliance.tools.bench import load_utterances, spoken
-from appliance.engine.loaded import Models
-from appliance.config import Config
+from appliance.speech.loaded import Models
+from appliance.core.config import Config
 models = Models.load(current_model_set(), Config())
 for number, text in enumerate(load_utterances()):
     write_wav(Path(sys.argv[1]) / f"{number:02d}.wav", spoken(models, text), 16000)
@@ -66,7 +66,7 @@ def main() -> int:
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from appliance.system.daemon import build_daemon
+    from appliance.app.daemon import build_daemon
 
     scratch = Path(tempfile.mkdtemp(prefix="parlo-daemon-memory-"))
     subprocess.run([sys.executable, "-c", MAKE_CLIPS, str(scratch)], check=True,

@@ -16,8 +16,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from appliance.assistant import current_model_set
-from appliance.engine.llm import LocalLlm
+from appliance.app.wiring import current_model_set
+from appliance.speech.llm import LocalLlm
 
 SYSTEM = (
     "You are Parlo, a friendly English conversation partner. React to what the student "

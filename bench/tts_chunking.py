@@ -6,7 +6,7 @@ Each variant runs in a fresh process, so its load-time memory is its own:
 
 - ``whole (piper)``: what Parlo did before streaming, piper's ``PiperVoice.synthesize``
   on one session of the whole graph (per-sentence peak normalisation);
-- ``chunked``: :class:`~appliance.engine.tts.PiperTts` as shipped;
+- ``chunked``: :class:`~appliance.speech.tts.PiperTts` as shipped;
 - ``chunked, mem pattern on`` and ``chunked, no prepacking``: the same with one
   onnxruntime session option changed, to see whether it saves memory or costs time.
 
@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.memory import release_free_memory  # noqa: E402
+from appliance.core.memory import release_free_memory  # noqa: E402
 
 RUNS = 5
 WORD_COUNTS = (5, 10, 15, 20, 30)
@@ -69,13 +69,13 @@ def load(variant: str, model_path: Path) -> Callable[[str], Iterator[np.ndarray]
     """The variant's voice, as a function from text to audio pieces."""
     import onnxruntime
 
-    from appliance.engine import tts
+    from appliance.speech import tts
 
     if variant == "whole (piper)":
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        from appliance.engine.vad import cpu_session
+        from appliance.speech.vad import cpu_session
 
         config_path = model_path.with_name(model_path.name + ".json")
         config = PiperConfig.from_dict(json.loads(config_path.read_text()))
@@ -103,8 +103,8 @@ def measure(variant: str) -> dict:
     import onnxruntime  # noqa: F401
     import piper  # noqa: F401
 
+    from appliance.core.paths import model_store_root
     from appliance.models.store import ModelStore
-    from appliance.paths import model_store_root
 
     model_path = ModelStore(model_store_root()).current().file("tts")
     imported = reset_peak()

@@ -21,11 +21,11 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parents[1] / "tests"),
 ]
 
-from test_system_audio_watchdog import FakePortAudio  # noqa: E402
+from test_audio_supervised import FakePortAudio  # noqa: E402
 
 from appliance.audio.devices import Microphone  # noqa: E402
-from appliance.events import EventStream, State  # noqa: E402
-from appliance.system.audio_watchdog import SupervisedAudio  # noqa: E402
+from appliance.audio.supervised import SupervisedAudio  # noqa: E402
+from appliance.core.events import EventStream, State  # noqa: E402
 
 
 def wait_for(condition, timeout: float = 60.0) -> float:

@@ -17,12 +17,12 @@ import pytest
 
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import resample
-from appliance.config import Config
+from appliance.core.config import Config
 
 
 @pytest.fixture(scope="session")
 def model_set():
-    from appliance.assistant import NoModelsError, current_model_set
+    from appliance.app.wiring import NoModelsError, current_model_set
 
     try:
         return current_model_set()
@@ -32,7 +32,7 @@ def model_set():
 
 @pytest.fixture(scope="session")
 def models(model_set):
-    from appliance.engine.loaded import Models
+    from appliance.speech.loaded import Models
 
     return Models.load(model_set, Config())
 
@@ -54,7 +54,7 @@ def speak(models):
 @pytest.fixture
 def make_engine(models, tmp_path: Path) -> Iterator:
     """Build engines on the shared models with file-backed sound; closes them after the test."""
-    from appliance.assistant import build_engine
+    from appliance.app.wiring import build_engine
 
     engines = []
 

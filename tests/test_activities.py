@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from appliance.config import CEFR_LEVELS, Config
+from appliance.core.config import CEFR_LEVELS, Config
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     activity_for,

@@ -14,11 +14,11 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
+from appliance.app.daemon import build_daemon
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import read_wav
-from appliance.config import Config, save_config
-from appliance.events import EventStream, State, StateChanged, TurnFinished
-from appliance.system.daemon import build_daemon
+from appliance.core.config import Config, save_config
+from appliance.core.events import EventStream, State, StateChanged, TurnFinished
 
 
 @pytest.fixture

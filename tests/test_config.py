@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from appliance.config import Config, ConfigError, load_config, save_config
+from appliance.core.config import Config, ConfigError, load_config, save_config
 
 
 @pytest.mark.parametrize(

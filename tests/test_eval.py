@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from appliance.cli import UserError, build_parser
-from appliance.config import CEFR_LEVELS, Config, FilterSettings
+from appliance.core.config import CEFR_LEVELS, Config, FilterSettings
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     activity_for,

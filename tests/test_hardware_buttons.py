@@ -14,7 +14,7 @@ from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.config import ButtonSettings
+from appliance.core.config import ButtonSettings
 from appliance.hardware.buttons import (
     CallbackButton,
     EvdevButton,

@@ -15,11 +15,11 @@ from gpiozero import PWMLED, Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.config import ButtonSettings, Config, CustomActivity, load_config, save_config
-from appliance.events import EventStream, State, StateChanged
-from appliance.hardware.controller import Controller
+from appliance.app.controller import Controller
+from appliance.app.fake_engine import FakeEngine
+from appliance.core.config import ButtonSettings, Config, CustomActivity, load_config, save_config
+from appliance.core.events import EventStream, State, StateChanged
 from appliance.hardware.leds import IDLE_LEVEL, StatusLed
-from appliance.system.fake_engine import FakeEngine
 
 DOUBLE_TAP = 0.4
 LONG_HOLD = 0.3

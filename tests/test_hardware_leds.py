@@ -10,8 +10,8 @@ from gpiozero import PWMLED, RGBLED, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.config import LedSettings
-from appliance.events import EventStream, State, TurnFinished
+from appliance.core.config import LedSettings
+from appliance.core.events import EventStream, State, TurnFinished
 from appliance.hardware.leds import (
     BINARY_PATTERNS,
     PATTERNS,

@@ -25,18 +25,18 @@ from typing import Any
 import pytest
 from waiting import wait_until
 
-from appliance.assistant import build_engine
+from appliance.app.daemon import EXIT_RESTART, Daemon, engine_factory_for
+from appliance.app.wiring import build_engine
 from appliance.audio.files import FileDevices
-from appliance.config import Config, ConfigError
-from appliance.engine.loaded import Models
-from appliance.engine.remote_llm import FallbackLlm
-from appliance.events import EventStream, State
+from appliance.core.config import Config, ConfigError
+from appliance.core.events import EventStream, State
 from appliance.models.importer import import_pack
 from appliance.models.manifest import FileEntry, Manifest, ManifestError, ModelEntry
 from appliance.models.pack import PackError, make_pack
 from appliance.models.signing import TrustedKeys
 from appliance.models.store import ModelChoiceError, ModelSet, ModelStore
-from appliance.system.daemon import EXIT_RESTART, Daemon, engine_factory_for
+from appliance.speech.loaded import Models
+from appliance.speech.remote_llm import FallbackLlm
 from appliance.system.notify import Notifier
 from appliance.web.modelstore import ModelsBridge
 

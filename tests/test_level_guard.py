@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from appliance.assistant import build_engine
+from appliance.app.wiring import build_engine
 from appliance.audio.files import FileDevices
-from appliance.config import Config
+from appliance.core.config import Config
 from appliance.engine.conversation import SIMPLER_PLEASE
-from appliance.engine.llm import Message
 from appliance.lessons.language import box_lines
 from appliance.lessons.safety import fits_level
+from appliance.speech.llm import Message
 
 FOLLOW_UPS = box_lines("en").follow_ups
 NO_REPLY = box_lines("en").no_reply
@@ -137,7 +137,7 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
 ):
     # 20 remembered turns soon outgrow 512 tokens: without the fitting, replies are first
     # squeezed into what is left, then llama.cpp refuses the prompt and the box shows ERROR.
-    from appliance.engine.llm import LocalLlm
+    from appliance.speech.llm import LocalLlm
 
     config = Config().with_changes(
         {

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import pytest
 
-from appliance.durable import CRASH_ENV
+from appliance.core.durable import CRASH_ENV
 from appliance.models.importer import ImportRefused, PackSource, import_pack
 from appliance.models.manifest import FileEntry, Manifest, ModelEntry
 from appliance.models.pack import PackError, make_pack

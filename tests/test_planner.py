@@ -249,7 +249,7 @@ def test_a_broken_data_file_is_named_with_its_line(tmp_path, monkeypatch):
 
 def test_a_new_language_is_data_only(tmp_path, monkeypatch):
     """A folder of lines is a new language's box lines: no code names it."""
-    from appliance.config import FilterSettings
+    from appliance.core.config import FilterSettings
     from appliance.lessons.safety import ClassroomFilter
 
     language = tmp_path / "xx"

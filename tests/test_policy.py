@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import FilterSettings
+from appliance.core.config import FilterSettings
 from appliance.lessons.policy import Decision, Piece, Problem, decide, repeats_earlier
 from appliance.lessons.safety import ClassroomFilter
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
-from appliance.engine.remote_llm import FallbackLlm, RemoteLlm, RemoteLlmError
+from appliance.core.config import Config
+from appliance.speech.remote_llm import FallbackLlm, RemoteLlm, RemoteLlmError
 
 QUESTION = [
     {"role": "system", "content": "You are a friendly English teacher. Answer in one sentence."},
@@ -144,7 +144,7 @@ def test_a_dead_port_falls_back_to_the_local_model(models, caplog):
     fallback = FallbackLlm(
         RemoteLlm(f"http://127.0.0.1:{free_port()}", timeout_seconds=2), models.llm
     )
-    with caplog.at_level(logging.WARNING, logger="appliance.engine.remote_llm"):
+    with caplog.at_level(logging.WARNING, logger="appliance.speech.remote_llm"):
         reply = "".join(fallback.stream(QUESTION, max_tokens=12))
     assert reply.strip()
     assert fallback.used == "fallback"
@@ -159,7 +159,7 @@ def test_a_server_that_never_answers_falls_back_after_the_timeout(models, caplog
         with pytest.raises(RemoteLlmError, match=r"timed out|no reply within"):
             list(remote.stream(QUESTION, max_tokens=5))
         fallback = FallbackLlm(remote, models.llm)
-        with caplog.at_level(logging.WARNING, logger="appliance.engine.remote_llm"):
+        with caplog.at_level(logging.WARNING, logger="appliance.speech.remote_llm"):
             reply = "".join(fallback.stream(QUESTION, max_tokens=12))
     assert reply.strip()
     assert fallback.used == "fallback"
@@ -170,7 +170,7 @@ def test_a_failure_mid_reply_ends_it_without_falling_back(models, caplog):
     first = {"choices": [{"delta": {"content": "The sky is"}, "finish_reason": None}]}
     with _dropping_server(first) as port:
         fallback = FallbackLlm(RemoteLlm(f"http://127.0.0.1:{port}", timeout_seconds=5), models.llm)
-        with caplog.at_level(logging.WARNING, logger="appliance.engine.remote_llm"):
+        with caplog.at_level(logging.WARNING, logger="appliance.speech.remote_llm"):
             pieces = list(fallback.stream(QUESTION, max_tokens=12))
     assert pieces == ["The sky is"]
     assert fallback.used == "primary"

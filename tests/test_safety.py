@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import FilterSettings
+from appliance.core.config import FilterSettings
 from appliance.lessons.language import box_lines, read_word_list
 from appliance.lessons.safety import (
     ClassroomFilter,

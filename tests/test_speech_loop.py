@@ -14,8 +14,8 @@ import pytest
 from waiting import wait_until
 
 from appliance.audio.wav import read_wav, resample, write_wav
-from appliance.config import Config
-from appliance.events import State, StateChanged, TurnFinished
+from appliance.core.config import Config
+from appliance.core.events import State, StateChanged, TurnFinished
 from appliance.tools.bench import load_utterances
 
 RATE = 16000
@@ -259,10 +259,10 @@ def test_a_corrupt_model_is_a_clear_error_not_a_crash(model_set, tmp_path, role)
             source.with_name(source.name + ".json").read_bytes()
         )
     loaders = {
-        "stt": "from appliance.engine.stt import WhisperStt as M",
-        "llm": "from appliance.engine.llm import LocalLlm as M",
-        "tts": "from appliance.engine.tts import PiperTts as M",
-        "vad": "from appliance.engine.vad import SileroVad as M",
+        "stt": "from appliance.speech.stt import WhisperStt as M",
+        "llm": "from appliance.speech.llm import LocalLlm as M",
+        "tts": "from appliance.speech.tts import PiperTts as M",
+        "vad": "from appliance.speech.vad import SileroVad as M",
     }
     code = f"{loaders[role]}\nimport sys\ntry:\n    M(sys.argv[1])\nexcept Exception as e:\n"
     code += "    print(type(e).__name__, e); sys.exit(3)\nprint('loaded')"

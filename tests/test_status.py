@@ -6,9 +6,9 @@ import pytest
 from gpiozero import PWMLED, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from appliance.events import EventStream, NestedPublishError, State, StateChanged, TurnFinished
+from appliance.app.status import Status
+from appliance.core.events import EventStream, NestedPublishError, State, StateChanged, TurnFinished
 from appliance.hardware.leds import PATTERNS, StatusLed
-from appliance.status import Status
 from appliance.system.notify import StatusReporter
 
 

@@ -18,10 +18,10 @@ from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.config import ButtonSettings, Config, save_config
-from appliance.events import EventStream, State
-from appliance.system.daemon import EXIT_RESTART, Daemon
-from appliance.system.fake_engine import FakeEngine
+from appliance.app.daemon import EXIT_RESTART, Daemon
+from appliance.app.fake_engine import FakeEngine
+from appliance.core.config import ButtonSettings, Config, save_config
+from appliance.core.events import EventStream, State
 from appliance.system.notify import Notifier, Watchdog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_a_stalled_main_loop_stops_the_pings_too(systemd, start_daemon):
 def test_without_models_it_still_starts_shows_the_error_and_restarts_for_new_ones(
     systemd, start_daemon, monkeypatch
 ):
-    monkeypatch.setattr("appliance.system.daemon.MODEL_CHECK_SECONDS", 0.2)
+    monkeypatch.setattr("appliance.app.daemon.MODEL_CHECK_SECONDS", 0.2)
     notifier = Notifier(systemd.path, use_library=False)
     installed = threading.Event()
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from appliance.config import Config, ConfigError
+from appliance.core.config import Config, ConfigError
 from appliance.system.doctor import FAIL, OK, WARN, Doctor
 
 MEMINFO = "MemTotal:        3884564 kB\nMemFree:          123456 kB\n"

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from appliance.events import EventStream, State
+from appliance.core.events import EventStream, State
 from appliance.system.journal import PriorityPrefixFormatter, journal_handler, setup_logging
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
 

@@ -19,11 +19,11 @@ from gpiozero import PWMLED, Button, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.config import ButtonSettings, Config
-from appliance.events import EventStream, State, StateChanged
-from appliance.hardware.controller import Controller
+from appliance.app.controller import Controller
+from appliance.app.fake_engine import FakeEngine
+from appliance.core.config import ButtonSettings, Config
+from appliance.core.events import EventStream, State, StateChanged
 from appliance.hardware.leds import StatusLed
-from appliance.system.fake_engine import FakeEngine
 
 TURNS = 200
 WARM_UP = 20
@@ -46,7 +46,7 @@ def make_engine(
         engine = FakeEngine(events, think_seconds=0.005, speak_seconds=0.005)
         engine.start()
         return engine, lambda: None, lambda: None
-    from appliance.assistant import build_engine
+    from appliance.app.wiring import build_engine
     from appliance.audio.files import FileDevices
     from appliance.audio.wav import resample
 

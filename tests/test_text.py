@@ -48,7 +48,7 @@ def test_word_count():
 
 
 def test_whisper_repeats_are_dropped_but_new_sentences_kept():
-    from appliance.engine.stt import without_repeats
+    from appliance.speech.stt import without_repeats
 
     assert without_repeats("I went home. I went home.") == "I went home."
     assert (

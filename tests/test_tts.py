@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from appliance.engine import voice_graph
-from appliance.engine.tts import FIRST_CHUNK_FRAMES, PiperTts, chunk_bounds
-from appliance.engine.voice_graph import find_latent, split_voice
+from appliance.speech import voice_graph
+from appliance.speech.tts import FIRST_CHUNK_FRAMES, PiperTts, chunk_bounds
+from appliance.speech.voice_graph import find_latent, split_voice
 
 LONG = (
     "My friend and I walked to the old market by the river on a sunny morning, "

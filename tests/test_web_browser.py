@@ -16,8 +16,8 @@ import playwright.sync_api as playwright_api
 import pytest
 from test_web_support import PASSWORD, Running, start_server
 
-from appliance.config import load_config
-from appliance.events import State, StateChanged, TurnFinished
+from appliance.core.config import load_config
+from appliance.core.events import State, StateChanged, TurnFinished
 
 CHROMIUM = os.environ.get("PARLO_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

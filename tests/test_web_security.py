@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from test_web_support import PASSWORD, Running, start_server
 
-from appliance.events import State, StateChanged, TurnFinished
+from appliance.core.events import State, StateChanged, TurnFinished
 from appliance.web import auth
 
 PAGES = ["/", "/settings", "/models", "/tools", "/models/progress", "/events"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from test_web_support import Client, Running, start_server
 
-from appliance.config import Config, load_config, save_config
+from appliance.core.config import Config, load_config, save_config
 from appliance.web import forms
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from appliance.events import EventStream
+from appliance.core.events import EventStream
 from appliance.web.auth import set_secret
 from appliance.web.context import WebContext
 from appliance.web.server import WebServer

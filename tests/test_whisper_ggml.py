@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.models.whisper_ggml import (
+from appliance.speech.whisper_ggml import (
     Ct2Model,
     bpe_token_bytes,
     convert_ct2_whisper,

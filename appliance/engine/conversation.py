@@ -12,7 +12,7 @@ A press during a turn is barge-in: :meth:`Engine.cancel` stops the speaker
 within one audio block and winds the turn down at its next check.
 
 Everything the engine does is published as events on its
-:class:`~appliance.events.EventStream`.
+:class:`~appliance.core.events.EventStream`.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ import numpy as np
 from appliance.audio.devices import Microphone, Speaker
 from appliance.audio.earcons import earcon
 from appliance.audio.wav import resample
-from appliance.config import Config
-from appliance.engine.llm import Message
-from appliance.engine.loaded import Models
-from appliance.engine.stt import WhisperStt
-from appliance.engine.vad import RATE, VadStream
-from appliance.events import EventStream, State, StateChanged, TurnFinished
+from appliance.core.config import Config
+from appliance.core.events import EventStream, State, StateChanged, TurnFinished
+from appliance.core.memory import release_free_memory
 from appliance.lessons.activities import (
     Secret,
     activity_for,
@@ -60,7 +57,10 @@ from appliance.lessons.text import (
     speakable,
     word_count,
 )
-from appliance.memory import release_free_memory
+from appliance.speech.llm import Message
+from appliance.speech.loaded import Models
+from appliance.speech.stt import WhisperStt
+from appliance.speech.vad import RATE, VadStream
 
 log = logging.getLogger(__name__)
 

@@ -2,5 +2,5 @@
 
 - :mod:`~appliance.hardware.buttons`: GPIO (gpiozero), a USB key (evdev), the terminal;
 - :mod:`~appliance.hardware.leds`: GPIO PWM or RGB LEDs, kernel LEDs (sysfs), the patterns;
-- :mod:`~appliance.hardware.controller`: gestures (hold, tap, holds, double tap) → engine calls.
+- :mod:`~appliance.app.controller`: gestures (hold, tap, holds, double tap) → engine calls.
 """

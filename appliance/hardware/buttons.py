@@ -1,6 +1,6 @@
 """The big button, whatever it is wired to.
 
-Parlo's gesture :class:`~appliance.hardware.controller.Controller` needs only
+Parlo's gesture :class:`~appliance.app.controller.Controller` needs only
 the part of gpiozero's :class:`gpiozero.Button` that every button can offer::
 
     button.when_pressed = callback     # called with no argument, or with the button
@@ -18,7 +18,7 @@ Three kinds of button provide it:
   terminal reports key presses but never key releases, so each key press is a
   whole *tap* (press then release at once), and the controller must use tap mode.
 
-:func:`make_button` picks one from :class:`~appliance.config.ButtonSettings`.
+:func:`make_button` picks one from :class:`~appliance.core.config.ButtonSettings`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from appliance.config import ButtonSettings
+from appliance.core.config import ButtonSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The status LED: one light that says what the box is doing.
 
-:class:`StatusLed` subscribes to the engine's :class:`~appliance.events.EventStream`
-and shows one :class:`Pattern` per :class:`~appliance.events.State`. It decides
+:class:`StatusLed` subscribes to the engine's :class:`~appliance.core.events.EventStream`
+and shows one :class:`Pattern` per :class:`~appliance.core.events.State`. It decides
 nothing; it only shows the last state it was told about::
 
     status = StatusLed(PWMLED("GPIO18"), events, brightness=0.6)
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.config import LedSettings
-from appliance.events import Event, EventStream, State, StateChanged
+from appliance.core.config import LedSettings
+from appliance.core.events import Event, EventStream, State, StateChanged
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 
-from appliance.config import BUILTIN_ACTIVITY_NAMES, CEFR_LEVELS, Config
+from appliance.core.config import BUILTIN_ACTIVITY_NAMES, CEFR_LEVELS, Config
 from appliance.lessons.language import (
     LanguageDataError,
     TomlFile,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from appliance.config import CEFR_LEVELS
+from appliance.core.config import CEFR_LEVELS
 from appliance.lessons.activities import Secret, builtin_activities
 from appliance.lessons.language import (
     LanguageDataError,

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from appliance.config import CEFR_LEVELS
+from appliance.core.config import CEFR_LEVELS
 from appliance.lessons.activities import (
     SIMPLE_LEVELS,
     Secret,

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from appliance.config import FilterSettings
+from appliance.core.config import FilterSettings
 from appliance.lessons.language import box_lines, word_list
 from appliance.lessons.text import sentences_of, words_of
 

@@ -132,8 +132,8 @@ def _guarded(handler: Any) -> Any:
 
 
 def open_store() -> ModelStore:
+    from appliance.core.paths import model_store_root
     from appliance.models.store import ModelStore
-    from appliance.paths import model_store_root
 
     return ModelStore(model_store_root())
 
@@ -273,8 +273,8 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
+    from appliance.core.paths import parlo_home
     from appliance.models.signing import generate_key_pair
-    from appliance.paths import parlo_home
 
     private_path, public_path, key = generate_key_pair(args.out)
     print(f"key {key}: keep {private_path} secret; {public_path} is what boxes trust")
@@ -325,6 +325,6 @@ def run_usb(args: argparse.Namespace) -> int:
 
 
 def _allow_unsigned() -> str:
-    from appliance.config import load_config
+    from appliance.core.config import load_config
 
     return load_config().models.allow_unsigned

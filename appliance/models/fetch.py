@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.durable import fsync_file, remove_tree
+from appliance.core.durable import fsync_file, remove_tree
 from appliance.models.catalog import CatalogFile, CatalogModel, CatalogPack
 from appliance.models.integrity import IntegrityError, ProgressCallback, copy_verified, sha256_file
 from appliance.models.manifest import ROLES
@@ -127,7 +127,7 @@ def _convert(
     step = f"convert {model.name} to {target.name}"
     if model.convert != "ct2-whisper-ggml":
         raise ConversionError(f"unknown conversion {model.convert!r}")
-    from appliance.models.whisper_ggml import convert_ct2_whisper
+    from appliance.speech.whisper_ggml import convert_ct2_whisper
 
     def report(fraction: float) -> None:
         if progress is not None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from appliance.durable import crash_point, fsync_file
+from appliance.core.durable import crash_point, fsync_file
 from appliance.models.manifest import Manifest
 
 CHUNK_BYTES = 1024 * 1024

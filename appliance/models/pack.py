@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from appliance.durable import durable_rename, fsync_dir, remove_tree
+from appliance.core.durable import durable_rename, fsync_dir, remove_tree
 from appliance.models.integrity import ProgressCallback, copy_verified
 from appliance.models.manifest import (
     ANY_LANGUAGE,

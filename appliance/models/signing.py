@@ -65,7 +65,7 @@ class TrustedKeys:
 
 def key_dirs() -> tuple[Path, ...]:
     """Where trusted public keys live: ``$PARLO_HOME/keys`` and the config file's directory."""
-    from appliance.paths import config_path, parlo_home
+    from appliance.core.paths import config_path, parlo_home
 
     places = [parlo_home() / "keys", config_path().parent]
     unique: list[Path] = []

@@ -88,7 +88,7 @@ def run_vad(path: Path) -> str:
     import numpy as np
 
     try:
-        from appliance.engine.vad import SileroVad
+        from appliance.speech.vad import SileroVad
     except ImportError:
         return _run_vad_directly(path)
     probabilities = SileroVad(path).speech_probabilities(np.zeros(1024, dtype=np.float32))
@@ -115,12 +115,12 @@ def _run_vad_directly(path: Path) -> str:
 def run_stt(path: Path) -> str:
     import numpy as np
 
-    from appliance.models.whisper_ggml import validate_ggml
+    from appliance.speech.whisper_ggml import validate_ggml
 
     validate_ggml(path)  # a cheap, polite refusal before whisper.cpp sees the file
     silence = np.zeros(4000, dtype=np.float32)
     try:
-        from appliance.engine.stt import WhisperStt
+        from appliance.speech.stt import WhisperStt
     except ImportError:
         from pywhispercpp.model import Model
 
@@ -133,7 +133,7 @@ def run_stt(path: Path) -> str:
 
 def run_llm(path: Path) -> str:
     try:
-        from appliance.engine.llm import LocalLlm
+        from appliance.speech.llm import LocalLlm
     except ImportError:
         from llama_cpp import Llama
 
@@ -152,7 +152,7 @@ def run_tts(path: Path) -> str:
     import numpy as np
 
     try:
-        from appliance.engine.tts import PiperTts
+        from appliance.speech.tts import PiperTts
     except ImportError:
         from piper import PiperVoice
 

@@ -1,6 +1,6 @@
 """The model store: installed model sets, and which one is in use.
 
-The store lives at ``$PARLO_HOME/models`` (:func:`appliance.paths.model_store_root`)::
+The store lives at ``$PARLO_HOME/models`` (:func:`appliance.core.paths.model_store_root`)::
 
     models/
       sets/
@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import ConfigError
-from appliance.durable import (
+from appliance.core.config import ConfigError
+from appliance.core.durable import (
     crash_point,
     durable_rename,
     fsync_dir,
@@ -74,7 +74,7 @@ class StoreError(RuntimeError):
 class ModelChoiceError(ConfigError):
     """The config asks for a language or a voice the model set does not have.
 
-    It is a :class:`~appliance.config.ConfigError` because the fix is in the
+    It is a :class:`~appliance.core.config.ConfigError` because the fix is in the
     config (or a new pack): ``key`` names the setting, ``language`` or ``voice.name``.
     """
 

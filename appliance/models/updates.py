@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from appliance.durable import write_atomically
+from appliance.core.durable import write_atomically
 
 STATUS_NAME = "last-update.json"
 SPOKEN_WORDS = 16  # a refusal's reason is said briefly; the journal has all of it

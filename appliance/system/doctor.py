@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from appliance.config import Config, ConfigError, load_config
+from appliance.core.config import Config, ConfigError, load_config
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class Doctor:
     # --- the checks ---
 
     def check_config(self) -> Iterator[Finding]:
-        from appliance.paths import config_path
+        from appliance.core.paths import config_path
 
         path = config_path()
         try:
@@ -354,7 +354,7 @@ def _import_sounddevice() -> Any:
 
 
 def _open_model_store() -> Any:
-    from appliance.paths import model_store_root
+    from appliance.core.paths import model_store_root
 
     try:
         from appliance.models.store import ModelStore
@@ -364,6 +364,6 @@ def _open_model_store() -> Any:
 
 
 def _state_dir() -> Path:
-    from appliance.paths import parlo_home
+    from appliance.core.paths import parlo_home
 
     return parlo_home()

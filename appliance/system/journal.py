@@ -46,7 +46,7 @@ def journal_handler(
 
 
 class PriorityPrefixFormatter(logging.Formatter):
-    """``<4>appliance.system.daemon: ...``: journald reads the prefix as the priority."""
+    """``<4>appliance.app.daemon: ...``: journald reads the prefix as the priority."""
 
     def format(self, record: logging.LogRecord) -> str:
         priority = PRIORITIES.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)

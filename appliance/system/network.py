@@ -12,7 +12,7 @@ import ipaddress
 import socket
 import struct
 
-from appliance.config import Config
+from appliance.core.config import Config
 
 SIOCGIFADDR = 0x8915
 # Interfaces that are not how a teacher's laptop reaches the box.

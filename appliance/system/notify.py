@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 
-from appliance.events import Event, EventStream, StateChanged
+from appliance.core.events import Event, EventStream, StateChanged
 
 log = logging.getLogger(__name__)
 

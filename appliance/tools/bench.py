@@ -32,13 +32,13 @@ import numpy as np
 
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import resample
-from appliance.config import Config, load_config
+from appliance.core.config import Config, load_config
+from appliance.core.events import State, StateChanged, TurnFinished
+from appliance.core.memory import release_free_memory
 from appliance.engine.conversation import Engine
-from appliance.engine.loaded import Models
-from appliance.events import State, StateChanged, TurnFinished
 from appliance.lessons.activities import activity_for, word_budget
 from appliance.lessons.text import speakable, word_count
-from appliance.memory import release_free_memory
+from appliance.speech.loaded import Models
 
 UTTERANCES = Path(__file__).parent / "data" / "utterances.txt"
 PRESS_SILENCE_S = 0.3
@@ -163,7 +163,7 @@ def measure_startup() -> dict[str, float]:
             port = probe.getsockname()[1]
         config = load_config().with_changes({"web.port": port, "web.bind": ("127.0.0.1",)})
         from appliance.audio.wav import write_wav
-        from appliance.config import save_config
+        from appliance.core.config import save_config
 
         save_config(config, folder / "config.toml")
         write_wav(folder / "silence.wav", np.zeros(1600, dtype=np.float32), 16000)
@@ -201,7 +201,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
-    from appliance.assistant import build_engine
+    from appliance.app.wiring import build_engine
 
     started = time.perf_counter()
     devices = FileDevices(realtime=True)

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from appliance.config import CEFR_LEVELS, Config
+from appliance.core.config import CEFR_LEVELS, Config
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     Secret,
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def eval_command(args: argparse.Namespace) -> int:
     from appliance.cli import UserError
-    from appliance.config import load_config
+    from appliance.core.config import load_config
 
     if args.judged:
         args.utterances = JUDGED_SESSIONS
@@ -248,7 +248,7 @@ def run_eval(
     is built from the installed models when not given (tests pass one built on
     shared models).
     """
-    from appliance.assistant import build_engine
+    from appliance.app.wiring import build_engine
     from appliance.audio.files import FileDevices
 
     if isinstance(sessions, dict):

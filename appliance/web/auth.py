@@ -23,7 +23,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from appliance.durable import write_atomically
+from appliance.core.durable import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class SecretError(ValueError):
 
 def secret_path() -> Path:
     """Where the hashed secret lives: ``$PARLO_HOME/web-secret``."""
-    from appliance.paths import parlo_home
+    from appliance.core.paths import parlo_home
 
     return parlo_home() / SECRET_FILE_NAME
 

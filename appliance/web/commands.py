@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_web(args: argparse.Namespace) -> int:
-    from appliance.events import EventStream
-    from appliance.paths import config_path
+    from appliance.core.events import EventStream
+    from appliance.core.paths import config_path
     from appliance.web.auth import has_secret
     from appliance.web.context import WebContext
     from appliance.web.server import WebServer

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.events import EventStream
+from appliance.core.events import EventStream
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.config import CEFR_LEVELS, Config, ConfigError
+from appliance.core.config import CEFR_LEVELS, Config, ConfigError
 from appliance.lessons.activities import BUILTIN_ACTIVITIES
 
 FORM_ERROR = "_form"  # the key for a mistake that belongs to no single field

@@ -93,7 +93,7 @@ class ModelsBridge:
     def root(self) -> Path:
         if self._root is not None:
             return self._root
-        from appliance.paths import model_store_root
+        from appliance.core.paths import model_store_root
 
         return model_store_root()
 

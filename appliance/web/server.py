@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from appliance.config import Config, ConfigError, load_config
+from appliance.core.config import Config, ConfigError, load_config
 from appliance.web.app import build_app
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing, install_log_buffer

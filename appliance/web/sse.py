@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from appliance.events import Event, StateChanged, TurnFinished
+from appliance.core.events import Event, StateChanged, TurnFinished
 from appliance.web.security import SESSION_COOKIE
 from appliance.web.webapp import STATE_LABELS, web_of
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from appliance.config import Config, ConfigError
+from appliance.core.config import Config, ConfigError
 from appliance.web import forms, health
 from appliance.web.webapp import WebApp, first, read_form, web_of
 

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from appliance.config import Config, ConfigError, load_config, save_config
-from appliance.events import State
+from appliance.core.config import Config, ConfigError, load_config, save_config
+from appliance.core.events import State
 from appliance.web.auth import has_secret, secret_path
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing

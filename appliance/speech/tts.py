@@ -5,7 +5,7 @@ latent of about 86 frames per second of speech, and a HiFi-GAN decoder turns
 each frame into ``hop_length`` samples. Decoding a whole sentence at once takes
 memory in proportion to its length (about 33 MB per second of audio) and gives
 nothing to play until it is done. So the voice's graph is cut in two when it is
-loaded (:mod:`appliance.engine.voice_graph`) and the decoder runs over the latent
+loaded (:mod:`appliance.speech.voice_graph`) and the decoder runs over the latent
 in chunks: a small first one so the speaker can start early, larger ones after.
 The decoder is convolutional, so each chunk is decoded with
 :data:`CONTEXT_FRAMES` frames of its neighbours on each side and those frames'
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from appliance.memory import release_free_memory
+from appliance.core.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +218,8 @@ class PiperTts:
 
     def _load_sessions(self, path: Path, threads: int) -> None:
         """Encoder and decoder sessions of the voice (cut once, then kept), or the whole voice."""
-        from appliance.engine.voice_graph import cached_split
-        from appliance.paths import voice_cache_dir
+        from appliance.core.paths import voice_cache_dir
+        from appliance.speech.voice_graph import cached_split
 
         try:
             split = cached_split(path, voice_cache_dir())

@@ -44,8 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from appliance.config import Config, load_config, save_config
-from appliance.events import Event, EventStream, State, StateChanged
+from appliance.core.config import Config, load_config, save_config
+from appliance.core.events import Event, EventStream, State, StateChanged
 from appliance.hardware.buttons import ButtonLike
 from appliance.lessons.activities import BUILTIN_ACTIVITIES, activity_for
 from appliance.system.network import address_announcement

@@ -2,7 +2,7 @@
 
 Everything Parlo writes lives under one state directory, ``PARLO_HOME``:
 
-- ``$PARLO_HOME/config.toml``: the teacher's settings (see :mod:`appliance.config`);
+- ``$PARLO_HOME/config.toml``: the teacher's settings (see :mod:`appliance.core.config`);
 - ``$PARLO_HOME/models/``: the model store, with ``current`` and ``previous`` pointers;
 - ``$PARLO_HOME/cache/``: things derived from the models that are slow to make, such
   as the voices cut for streaming (safe to delete: they are made again).
@@ -45,5 +45,5 @@ def model_store_root() -> Path:
 
 
 def voice_cache_dir() -> Path:
-    """Voices cut in two for streaming (see :mod:`appliance.engine.voice_graph`)."""
+    """Voices cut in two for streaming (see :mod:`appliance.speech.voice_graph`)."""
     return parlo_home() / "cache" / "voices"

@@ -1,7 +1,7 @@
 """One typed config for everything a teacher or technician can change.
 
 The config is a tree of frozen dataclasses with built-in defaults. A TOML file
-(``$PARLO_HOME/config.toml``, see :mod:`appliance.paths`) overrides any of them::
+(``$PARLO_HOME/config.toml``, see :mod:`appliance.core.paths`) overrides any of them::
 
     language = "en"
 
@@ -263,7 +263,7 @@ class Config:
 
 def load_config(path: Path | None = None) -> Config:
     """Read the config file, or the defaults if there is none."""
-    from appliance.paths import config_path
+    from appliance.core.paths import config_path
 
     path = path or config_path()
     if not path.exists():
@@ -273,8 +273,8 @@ def load_config(path: Path | None = None) -> Config:
 
 def save_config(config: Config, path: Path | None = None) -> None:
     """Write atomically: concurrent saves never leave a broken file; the last one wins whole."""
-    from appliance.durable import write_atomically
-    from appliance.paths import config_path
+    from appliance.core.durable import write_atomically
+    from appliance.core.paths import config_path
 
     write_atomically(path or config_path(), config.to_toml())
 

@@ -14,7 +14,7 @@ subscriber that raises is logged and skipped; it never breaks the engine. A
 subscriber may not publish on the stream it was called from (that is how an
 earlier version showed IDLE after ERROR): :meth:`EventStream.publish` refuses it
 with :class:`NestedPublishError`. To combine states, use
-:class:`~appliance.status.Status`, which reads one stream and publishes on another.
+:class:`~appliance.app.status.Status`, which reads one stream and publishes on another.
 """
 
 from __future__ import annotations

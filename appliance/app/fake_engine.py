@@ -1,7 +1,7 @@
 """A stand-in engine with no models: it records every call and acts out the states.
 
 It has the real engine's controls (see docs/architecture.md) and publishes the
-same :class:`~appliance.events.StateChanged` events a real turn would, with
+same :class:`~appliance.core.events.StateChanged` events a real turn would, with
 short made-up durations. It is used by the tests, by the soak test, and by
 ``parlo daemon --fake-engine``, which lets a technician check the button, the
 LED and systemd on a new box before any model is installed.
@@ -21,8 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.config import Config
-from appliance.events import EventStream, State, TurnFinished
+from appliance.core.config import Config
+from appliance.core.events import EventStream, State, TurnFinished
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ run on forever), and dropping any sentence that repeats an earlier one word for
 word, or starts it over and is cut off.
 
 pywhispercpp crashes the whole process on a malformed model file, so the file
-is checked (:func:`appliance.models.whisper_ggml.validate_ggml`) before loading.
+is checked (:func:`appliance.speech.whisper_ggml.validate_ggml`) before loading.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class WhisperStt:
     def __init__(self, model_path: Path, language: str = "en", threads: int = 2) -> None:
         from pywhispercpp.model import Model
 
-        from appliance.models.whisper_ggml import validate_ggml
+        from appliance.speech.whisper_ggml import validate_ggml
 
         validate_ggml(Path(model_path))
         self.language = language

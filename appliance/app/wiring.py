@@ -10,11 +10,11 @@ import logging
 from typing import Any
 
 from appliance.audio.devices import Microphone, Speaker
-from appliance.config import Config
+from appliance.core.config import Config
+from appliance.core.events import EventStream, State
+from appliance.core.memory import limit_malloc_arenas, release_free_memory
 from appliance.engine.conversation import Engine
-from appliance.engine.loaded import Models
-from appliance.events import EventStream, State
-from appliance.memory import limit_malloc_arenas, release_free_memory
+from appliance.speech.loaded import Models
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ class NoModelsError(RuntimeError):
 
 def current_model_set() -> Any:
     """The installed model set that ``current`` points to, or a clear error."""
+    from appliance.core.paths import model_store_root
     from appliance.models.store import ModelStore
-    from appliance.paths import model_store_root
 
     model_set = ModelStore(model_store_root()).current()
     if model_set is None:

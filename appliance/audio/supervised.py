@@ -42,7 +42,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from appliance.status import Status
+from appliance.app.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class SupervisedAudio:
         asks again: that is how a replugged microphone becomes visible.
 
     A fault (from a stream, or the input device missing) is logged once at
-    error level and reported to ``status`` (:class:`~appliance.status.Status`),
+    error level and reported to ``status`` (:class:`~appliance.app.status.Status`),
     which shows ERROR whatever the engine does meanwhile. Until the microphone
     works again a thread looks for it every few seconds; when it is back, the
     fault is cleared and the box shows the engine's state again by itself.

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from appliance.audio.wav import Resampler, resample
-from appliance.config import Config, LlmSettings
-from appliance.engine.remote_llm import FallbackLlm, LanguageModel, language_model
-from appliance.engine.stt import WhisperStt
-from appliance.engine.tts import PiperTts
-from appliance.engine.vad import SileroVad
+from appliance.core.config import Config, LlmSettings
+from appliance.speech.remote_llm import FallbackLlm, LanguageModel, language_model
+from appliance.speech.stt import WhisperStt
+from appliance.speech.tts import PiperTts
+from appliance.speech.vad import SileroVad
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ In order, it:
 
 1. reads the config and opens the event stream, the status LED (blinking:
    booting) and the systemd notifier;
-2. builds the engine with :func:`appliance.assistant.build_engine` on a
-   :class:`~appliance.system.audio_watchdog.SupervisedAudio` backend, so an
+2. builds the engine with :func:`appliance.app.wiring.build_engine` on a
+   :class:`~appliance.audio.supervised.SupervisedAudio` backend, so an
    unplugged microphone is noticed and recovered from (loading and warming the
    models is the slow part);
 3. connects the button through the gesture controller and starts the web page;
@@ -43,13 +43,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.config import Config, ConfigError, load_config
-from appliance.events import Event, EventStream, State, StateChanged
+from appliance.app.controller import Controller
+from appliance.app.status import Status
+from appliance.core.config import Config, ConfigError, load_config
+from appliance.core.events import Event, EventStream, State, StateChanged
 from appliance.hardware.buttons import ButtonLike, make_button
-from appliance.hardware.controller import Controller
 from appliance.hardware.leds import StatusLed, make_led
 from appliance.models import updates
-from appliance.status import Status
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
 
 log = logging.getLogger(__name__)
@@ -340,10 +340,10 @@ def _mtime(path: Path | None) -> float | None:
 
 
 def engine_factory_for(backend: Any) -> EngineFactory:
-    """The lead's engine (``appliance.assistant.build_engine``) on a supervised sound backend."""
+    """The lead's engine (``appliance.app.wiring.build_engine``) on a supervised sound backend."""
 
     def build(config: Config, events: EventStream) -> Any:
-        from appliance.assistant import NoModelsError, build_engine
+        from appliance.app.wiring import NoModelsError, build_engine
 
         try:
             return build_engine(config, backend, events=events)
@@ -363,7 +363,7 @@ class CannotStart(RuntimeError):
 
 
 def fake_engine_factory(config: Config, events: EventStream) -> Any:
-    from appliance.system.fake_engine import FakeEngine
+    from appliance.app.fake_engine import FakeEngine
 
     return FakeEngine(events, think_seconds=0.8, speak_seconds=1.5, vad_end_seconds=3.0)
 
@@ -423,7 +423,7 @@ def _device_name(audio: Any, kind: str, wanted: str) -> str:
 
 
 def _config_path() -> Path:
-    from appliance.paths import config_path
+    from appliance.core.paths import config_path
 
     return config_path()
 
@@ -441,7 +441,7 @@ def build_daemon(
     ``backend`` is the ``sounddevice`` module (or ``FileDevices``); None means
     PortAudio is missing, and only ``fake_engine`` can run then.
     """
-    from appliance.system.audio_watchdog import SupervisedAudio
+    from appliance.audio.supervised import SupervisedAudio
 
     status = Status(events or EventStream())
     holder: list[Daemon] = []
@@ -507,8 +507,8 @@ class ModelWatch:
 
     @staticmethod
     def current() -> str | None:
+        from appliance.core.paths import model_store_root
         from appliance.models.store import ModelStore
-        from appliance.paths import model_store_root
 
         model_set = ModelStore(model_store_root()).current()
         return str(model_set.path) if model_set is not None else None
@@ -531,7 +531,7 @@ class ModelWatch:
 
 
 def _store_root() -> Path:
-    from appliance.paths import model_store_root
+    from appliance.core.paths import model_store_root
 
     return model_store_root()
 

@@ -15,7 +15,7 @@ the first convolution whose input alone (with weights, constants and at most the
 speaker id) determines the audio is taken, since that is what a decoder is.
 
 :func:`split_voice_file` does the cutting in a short-lived helper process
-(``python -m appliance.engine.voice_graph VOICE.onnx FOLDER``), which writes the
+(``python -m appliance.speech.voice_graph VOICE.onnx FOLDER``), which writes the
 two halves as files for onnxruntime to load. Loading the model into protobuf
 objects and copying its weights into two new graphs briefly takes about three
 times the model's size, and importing ``onnx`` adds 13 MB that would never be
@@ -70,7 +70,7 @@ def split_voice_file(path: Path, folder: Path, timeout_s: float = 300) -> SplitV
 
     Raises RuntimeError if the helper fails.
     """
-    command = [sys.executable, "-m", "appliance.engine.voice_graph", str(path), str(folder)]
+    command = [sys.executable, "-m", "appliance.speech.voice_graph", str(path), str(folder)]
     try:
         child = subprocess.run(
             command, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL

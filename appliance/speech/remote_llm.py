@@ -10,7 +10,7 @@ Ollama, vLLM, LM Studio: anything that speaks the OpenAI chat API). With
     model = "smollm2"                        # optional for single-model servers
     timeout_seconds = 4.0                    # to connect and to the first word
 
-:class:`RemoteLlm` has the same interface as :class:`~appliance.engine.llm.LocalLlm`
+:class:`RemoteLlm` has the same interface as :class:`~appliance.speech.llm.LocalLlm`
 (``stream``, ``prefill``, ``stop_reason``) and uses only the standard library:
 one HTTP request per reply, read as server-sent events (``data: {...}`` lines,
 ending with ``data: [DONE]``).
@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, Protocol
 
-from appliance.config import Config
+from appliance.core.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def language_model(
     context size, to use instead of loading ``model_path`` again (a switch of
     backend between turns keeps it warm).
     """
-    from appliance.engine.llm import LocalLlm
+    from appliance.speech.llm import LocalLlm
 
     if local is None:
         if model_path is None:

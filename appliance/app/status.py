@@ -2,7 +2,7 @@
 
 Three things feed it, each one way:
 
-* the engine's own :class:`~appliance.events.EventStream` (idle, listening, thinking...),
+* the engine's own :class:`~appliance.core.events.EventStream` (idle, listening, thinking...),
   which :class:`Status` follows;
 * device faults, reported by calling :meth:`Status.fault` and :meth:`Status.clear`
   (an unplugged microphone, a start-up that failed);
@@ -18,7 +18,7 @@ publishes there, so a subscriber added late sees the same state as one added ear
 
 What wins: an update in progress, then a device fault (the box cannot work while
 the microphone is gone, whatever the engine last did), then the engine's own state.
-A finished turn (:class:`~appliance.events.TurnFinished`) passes through unchanged.
+A finished turn (:class:`~appliance.core.events.TurnFinished`) passes through unchanged.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from appliance.events import Event, EventStream, State, StateChanged
+from appliance.core.events import Event, EventStream, State, StateChanged
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from waiting import wait_until
 
+from appliance.app.status import Status
 from appliance.audio.devices import AudioDeviceError, Microphone
-from appliance.events import EventStream, State
-from appliance.status import Status
-from appliance.system.audio_watchdog import (
+from appliance.audio.supervised import (
     SupervisedAudio,
     SupervisedInputStream,
     stable_device_name,
 )
+from appliance.core.events import EventStream, State
 
 try:
     from sounddevice import PortAudioError
