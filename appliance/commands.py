@@ -121,7 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
         backend = FileDevices(args.input_wav, args.output_wav, realtime=True)
     elif backend is None:
         return demo_without_sound(config)
-    from appliance.app.daemon import run_assistant
+    from appliance.app.wiring import run_assistant
 
     print(
         "Parlo is starting. Press the space bar (or Enter) and speak; it answers when you "

@@ -19,7 +19,7 @@ from appliance.core.config import Config
 from appliance.engine.conversation import SIMPLER_PLEASE
 from appliance.lessons.language import box_lines
 from appliance.lessons.safety import fits_level
-from appliance.speech.llm import Message
+from appliance.speech.protocols import Message
 
 FOLLOW_UPS = box_lines("en").follow_ups
 NO_REPLY = box_lines("en").no_reply

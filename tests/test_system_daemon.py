@@ -20,8 +20,11 @@ from waiting import wait_until
 
 from appliance.app.daemon import EXIT_RESTART, Daemon
 from appliance.app.fake_engine import FakeEngine
-from appliance.core.config import ButtonSettings, Config, save_config
+from appliance.app.wiring import build_daemon
+from appliance.core.config import ButtonSettings, Config, load_config, save_config
 from appliance.core.events import EventStream, State
+from appliance.hardware.buttons import NoButtonError
+from appliance.lessons.activities import activity_for
 from appliance.system.notify import Notifier, Watchdog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -337,3 +340,146 @@ def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start
     time.sleep(0.3)  # several ticks of the main loop
     assert not engines[0].calls_named("say")
     daemon.stop()
+
+
+# --- what gestures ask of the whole box ----------------------------------------------------------
+
+
+def _said(engine: FakeEngine) -> list[str]:
+    return [call.args[0] for call in engine.calls_named("say")]
+
+
+def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
+    tmp_path, start_daemon
+):
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))  # long ago: the daemon's own save surely changes the mtime
+    engines: list[FakeEngine] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        config_path=path,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    engine = engines[0]
+
+    daemon.next_activity()  # what a double tap asks for
+    assert load_config(path).activity.name == "roleplay"
+    wait_until(lambda: _said(engine))
+    opening = activity_for(load_config(path)).opening
+    assert _said(engine) == [f"Role play. {opening}"] and "?" in opening
+    time.sleep(0.4)  # several ticks of the file watcher, which sees the daemon's own save
+    applied = [call.args[0].activity.name for call in engine.calls_named("apply_config")]
+    assert applied == ["roleplay"], "a change the daemon saved itself was applied twice"
+
+    daemon.next_activity()
+    assert load_config(path).activity.name == "improv"
+    wait_until(lambda: len(_said(engine)) == 2)
+    assert _said(engine)[1].startswith("Improv. ")
+
+
+def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, start_daemon):
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))
+    engines: list[FakeEngine] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        config_path=path,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    engine = engines[0]
+    save_config(Config().with_changes({"activity.level": "A2"}), path)  # as the page does
+    wait_until(lambda: engine.calls_named("apply_config"))
+    time.sleep(0.2)
+    assert _said(engine) == []
+    os.utime(path, (2, 2))
+    save_config(Config().with_changes({"activity.level": "A2", "activity.name": "story"}), path)
+    wait_until(lambda: _said(engine))
+    assert _said(engine)[0].startswith("Story. ") and "Once upon a time" in _said(engine)[0]
+
+
+def test_the_address_is_said_never_the_pin(start_daemon):
+    engines: list[FakeEngine] = []
+    config = Config().with_changes({"web.bind": ["10.0.0.7"], "web.port": 8080})
+    daemon = Daemon(
+        config,
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    daemon.say_address()  # what a very long hold asks for
+    wait_until(lambda: _said(engines[0]))
+    (text,) = _said(engines[0])
+    assert "10 dot 0 dot 0 dot 7" in text and "8080" in text.replace(" ", "")
+    assert "PIN" not in text.upper()
+
+
+def test_a_missing_button_shows_the_fault_keeps_the_page_and_is_found_later(
+    mock_gpio, monkeypatch, start_daemon
+):
+    monkeypatch.setattr("appliance.app.daemon.BUTTON_RETRY_SECONDS", 0.2)
+    plugged_in = threading.Event()
+    searches: list[float] = []
+
+    def find_button() -> Button:
+        searches.append(time.monotonic())
+        if not plugged_in.is_set():
+            raise NoButtonError("no evdev device /dev/input/by-id/usb-big-button")
+        return Button("GPIO17", bounce_time=None)
+
+    pages: list[object] = []
+
+    class FakeWeb:
+        def __init__(self, daemon: Daemon) -> None:
+            pages.append(self)
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+    shown: list[str] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        find_button=find_button,
+        notifier=Notifier("", use_library=False),
+        web_factory=FakeWeb,
+        tick=0.05,
+    )
+    daemon.events.subscribe(
+        lambda e: shown.append(f"{e.state.value}: {e.detail}") if hasattr(e, "state") else None
+    )
+    start_daemon(daemon)
+    wait_until(lambda: len(searches) >= 2)  # looked for again, not given up on
+    assert pages and daemon.controller is None
+    assert daemon.events.last_state.state is State.ERROR
+    assert "button not found" in daemon.events.last_state.detail
+    plugged_in.set()
+    wait_until(lambda: daemon.controller is not None)
+    wait_until(lambda: daemon.events.last_state.state is State.IDLE)
+    assert any("button not found" in line for line in shown)
+
+
+def test_build_daemon_survives_a_configured_button_that_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARLO_CONFIG", str(tmp_path / "config.toml"))
+    config = Config().with_changes(
+        {"button.backend": "evdev", "button.evdev_device": str(tmp_path / "no-such-device")}
+    )
+    daemon = build_daemon(config, None, fake_engine=True)
+    try:
+        assert daemon.button is None and daemon.find_button is not None
+        with pytest.raises(Exception, match="no-such-device"):
+            daemon.find_button()
+    finally:
+        daemon._shut_down()

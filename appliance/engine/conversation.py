@@ -57,8 +57,8 @@ from appliance.lessons.text import (
     speakable,
     word_count,
 )
-from appliance.speech.llm import Message
 from appliance.speech.loaded import Models
+from appliance.speech.protocols import Message
 from appliance.speech.stt import WhisperStt
 from appliance.speech.vad import RATE, VadStream
 
