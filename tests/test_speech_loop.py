@@ -158,12 +158,12 @@ def test_history_carries_over_and_resets(make_engine):
     engine = make_engine()
     first = engine.run_text_turn("My name is Anna and I live in Rome.")
     assert first.reply
-    messages = engine._messages("What is my name?")
+    messages = engine.prompt("What is my name?")
     assert {"role": "user", "content": "My name is Anna and I live in Rome."} in messages
     assert {"role": "assistant", "content": first.reply} in messages
     engine.reset()
     engine.say("").result(timeout=30)  # the worker has handled the reset by now
-    assert all("Anna" not in m["content"] for m in engine._messages("What is my name?"))
+    assert all("Anna" not in m["content"] for m in engine.prompt("What is my name?"))
 
 
 def test_history_is_bounded(make_engine):

@@ -143,7 +143,7 @@ class Speaker:
 
     def __init__(
         self,
-        backend: Any,
+        backend: SoundBackend,
         device: str = "",
         *,
         source_rate: int = 22050,

@@ -35,6 +35,7 @@ from appliance.audio.wav import resample
 from appliance.core.config import Config
 from appliance.core.events import EventStream, State, StateChanged, TurnFinished
 from appliance.core.memory import release_free_memory
+from appliance.engine.dialogue import Dialogue
 from appliance.engine.recording import ListenSettings, Recording
 from appliance.engine.voice import Voice
 from appliance.engine.worker import Worker
@@ -44,7 +45,6 @@ from appliance.lessons.activities import (
     choose_secret,
     guess_reply,
     guessed_right,
-    system_prompt,
     word_budget,
 )
 from appliance.lessons.content import has_content, load_content
@@ -99,6 +99,7 @@ class _Reply:
     transcript: str
     retry_reason: Problem | None = None  # why the model's first try failed a check
     asked_back: bool = False  # a follow-up question was added
+    filtered: bool = False  # the classroom filter changed what is said
     said_as_planned: list[str] = field(default_factory=list)  # what the planner remembers
 
 
@@ -120,7 +121,7 @@ class Engine:
         self.microphone = microphone
         self.events = events or EventStream()
         self.filter = ClassroomFilter(config.filter, config.language)
-        self.history: list[Message] = []
+        self.dialogue = Dialogue()  # the conversation as the language model sees it
         self.guesses_used = 0  # turns answered from a transcription made during a pause
         self._cancel = threading.Event()
         self._turn = 0
@@ -201,6 +202,15 @@ class Engine:
     def reset(self) -> None:
         """Forget the conversation so far."""
         self._submit(self._forget)
+
+    @property
+    def history(self) -> list[Message]:
+        """The turns remembered, as the language model sees them."""
+        return self.dialogue.turns
+
+    def prompt(self, question: str | None) -> list[Message]:
+        """What the language model is given for ``question`` (None: up to the next one)."""
+        return self.dialogue.messages(self.config, self.secret, question)
 
     @property
     def heartbeat(self) -> float:
@@ -305,16 +315,26 @@ class Engine:
         timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
         if not transcript or _is_non_speech(transcript):
             return self._not_heard(timings, turn, "nothing recognisable was said")
-        return self._respond(transcript, released_at, timings, turn)
+        return self._respond(transcript, released_at, timings, turn, len(speech) / RATE)
 
     def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
         if not self._cancel.is_set():
             self.speaker.play(earcon("not_heard", self.speaker.source_rate))
+        activity = self.config.activity
+        self.events.publish(
+            TurnFinished("", "", dict(timings), self._cancel.is_set(), heard=False,
+                         activity=activity.name, level=activity.level)
+        )  # fmt: skip
         self._state(State.IDLE, why, turn=turn)
         return TurnResult("", "", timings, heard_speech=False)
 
     def _respond(
-        self, transcript: str, released_at: float, timings: dict[str, float], turn: int
+        self,
+        transcript: str,
+        released_at: float,
+        timings: dict[str, float],
+        turn: int,
+        student_seconds: float = 0.0,
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
         voice = Voice(
@@ -334,6 +354,7 @@ class Engine:
         if redirect is not None:
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
+            reply.filtered = True
         elif self.planner is not None:
             # A built-in activity: the code plans the reply (see lessons/planner.py).
             plan = self.planner.plan(transcript)
@@ -368,19 +389,26 @@ class Engine:
         if not cancelled and said and plan is not None and self.planner is not None:
             self.planner.commit(plan, " ".join(reply.said_as_planned))
             self.secret = self.planner.state.secret
-            self._remember(transcript, said)
+            self.dialogue.remember(transcript, said, self.config.llm.history_turns)
         elif not cancelled and said and redirect is None and not apologised:
             if guessed_right(self.secret, transcript):
                 self._new_game()  # the next question is about a new object
             else:
-                self._remember(transcript, said)
+                self.dialogue.remember(transcript, said, self.config.llm.history_turns)
         result = TurnResult(
             transcript, said, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
             regenerated=retried, pieces_dropped=voice.dropped, asked_back=reply.asked_back,
             plan=plan.log_fields() if plan else {},
         )  # fmt: skip
-        self.events.publish(TurnFinished(transcript, said, dict(timings), cancelled))
+        activity = self.config.activity
+        self.events.publish(
+            TurnFinished(
+                transcript, said, dict(timings), cancelled,
+                student_seconds=student_seconds, box_seconds=result.reply_seconds,
+                filtered=reply.filtered, activity=activity.name, level=activity.level,
+            )
+        )  # fmt: skip
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
         # While the box waits for the next press, evaluate the conversation so far: the next
         # turn then only evaluates its new question.
@@ -415,9 +443,9 @@ class Engine:
         # The prefill left room for ROOM_FOR_A_QUESTION tokens, and a token is at least a
         # byte: only a longer question needs counting, off the usual path from release.
         if len(question.encode()) > ROOM_FOR_A_QUESTION:
-            self._fit_history(question)
+            self.dialogue.fit(self.models.llm, config, self.secret, question)
         stream = self.models.llm.stream(
-            self._messages(question), config.reply.max_tokens, self._cancel.is_set,
+            self.prompt(question), config.reply.max_tokens, self._cancel.is_set,
             temperature=temperature, max_seconds=config.reply.max_seconds,
         )  # fmt: skip
         splitter = SentenceSplitter()
@@ -463,12 +491,12 @@ class Engine:
         (:func:`appliance.lessons.policy.decide`). A blocked word before anything was
         said gets the filter's fallback line; a retry records its reason on ``reply``."""
         voice = reply.voice
-        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
+        earlier = self.dialogue.replies()
         decision, problem = decide(
             Piece(
                 text=piece,
                 spoken=tuple(voice.spoken),
-                student_words=self._student_words(reply.transcript),
+                student_words=self.dialogue.student_words(reply.transcript),
                 earlier_replies=earlier,
                 level=self.config.activity.level,
                 language=self.config.language,
@@ -478,6 +506,7 @@ class Engine:
         )
         if decision is Decision.STOP:
             log.info("the classroom filter stopped a reply")  # never the words themselves
+            reply.filtered = True
             if not voice.spoken:
                 voice.say(self.filter.fallback)
         elif decision is Decision.SAY:
@@ -503,6 +532,7 @@ class Engine:
         if self.filter.blocks(text):
             log.info("the classroom filter stopped a planned reply")
             text = self.filter.fallback
+            reply.filtered = True
         # What the planner remembers as said: the reply, never the "Of course." before a replay.
         reply.said_as_planned = [plan.follow_up if plan.slow else text]
         splitter = SentenceSplitter(first_clause_words=1000)
@@ -549,19 +579,14 @@ class Engine:
         if not activity_for(self.config, self.secret).ends_with_question:
             return
         questions = box_lines(self.config.language).follow_ups
-        allowed = [q for q in questions if not self.filter.blocks(q) and not self._said_before(q)]
+        allowed = [
+            q
+            for q in questions
+            if not self.filter.blocks(q) and not repeats_earlier(q, self.dialogue.replies())
+        ]
         if allowed:
             voice.say(allowed[self._turn % len(allowed)])
             reply.asked_back = True
-
-    def _student_words(self, transcript: str) -> str:
-        """Everything the student said in this conversation, this turn included."""
-        said = [m["content"] for m in self.history if m["role"] == "user"]
-        return " ".join([*said, transcript])
-
-    def _said_before(self, piece: str) -> bool:
-        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
-        return repeats_earlier(piece, earlier)
 
     def _say(self, text: str, turn: int) -> None:
         self._cancel.clear()
@@ -593,25 +618,12 @@ class Engine:
         """
         if self.planner is not None:
             return  # the planner writes the replies: no conversation prompt to evaluate
-        self._fit_history("x " * ROOM_FOR_A_QUESTION)
-        self.models.llm.prefill(self._messages(None))
-
-    def _messages(self, transcript: str | None) -> list[Message]:
-        activity = activity_for(self.config, self.secret)
-        messages: list[Message] = [
-            {"role": "system", "content": system_prompt(activity, self.config)}
-        ]
-        for question, answer in activity.examples:
-            messages += [{"role": "user", "content": question},
-                         {"role": "assistant", "content": answer}]  # fmt: skip
-        messages += self.history
-        if transcript is not None:
-            messages.append({"role": "user", "content": transcript})
-        return messages
+        self.dialogue.fit(self.models.llm, self.config, self.secret, "x " * ROOM_FOR_A_QUESTION)
+        self.models.llm.prefill(self.prompt(None))
 
     def _new_game(self) -> None:
         """Start the conversation afresh; in the guessing game, with a new object."""
-        self.history.clear()
+        self.dialogue.clear()
         self.planner = self._make_planner()
         if self.planner is not None:
             self.secret = self.planner.state.secret
@@ -619,23 +631,6 @@ class Engine:
         activity = activity_for(self.config)
         level = self.config.activity.level
         self.secret = choose_secret(activity, level, self._random, previous=self.secret)
-
-    def _remember(self, transcript: str, reply: str) -> None:
-        self.history += [{"role": "user", "content": transcript},
-                         {"role": "assistant", "content": reply}]  # fmt: skip
-        keep = 2 * self.config.llm.history_turns
-        self.history = self.history[-keep:] if keep else []
-
-    def _fit_history(self, question: str) -> None:
-        """Forget the oldest turns until ``question`` and a reply fit in the model's context."""
-        # With a server on the LAN these are the box's own model's: it answers when the
-        # server can't. A model that fits its own context says 0.
-        llm = self.models.llm
-        if not llm.context_tokens:
-            return
-        room = llm.context_tokens - self.config.reply.max_tokens
-        while self.history and llm.count_tokens(self._messages(question)) > room:
-            del self.history[:2]
 
     def _apply_config(self, config: Config) -> None:
         # The models first: if they cannot follow (a voice that fails to load...), the

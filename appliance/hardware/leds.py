@@ -441,7 +441,7 @@ def make_led(
     return NullLed(), "none"
 
 
-def _make(backend: str, settings: LedSettings, sysfs_root: str | Path) -> Any:
+def _make(backend: str, settings: LedSettings, sysfs_root: str | Path) -> LedDevice:
     if backend == "sysfs":
         return SysfsLed(settings.sysfs_name, root=sysfs_root)
     from gpiozero import PWMLED, RGBLED

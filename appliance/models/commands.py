@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.cli import UserError
+from appliance.core.errors import UserError
 
 if TYPE_CHECKING:
     from appliance.models.store import ModelStore
