@@ -287,3 +287,16 @@ def test_a_blocked_word_from_the_student_gets_a_redirect_not_the_model(make_engi
     assert result.reply and "dragon" not in result.reply.lower()
     assert "llm_first_token" not in result.timings_ms, "the model must not be asked"
     assert engine.history == [], "a redirected turn is not part of the conversation"
+
+
+def test_sound_devices_chosen_on_the_page_are_used_from_the_next_turn(make_engine):
+    engine = make_engine()
+    assert (engine.speaker.device_name, engine.microphone.device_name) == ("", "")
+    chosen = Config().with_changes(
+        {"audio.output_device": "file output", "audio.input_device": "file input"}
+    )
+    engine.apply_config(chosen)
+    result = engine.run_text_turn("Hello! My name is Mia.")
+    assert result.reply, "the turn after the change is spoken"
+    assert engine.speaker.device_name == "file output"
+    assert engine.microphone.device_name == "file input"

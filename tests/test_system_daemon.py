@@ -26,6 +26,7 @@ from appliance.core.events import EventStream, State
 from appliance.hardware.buttons import NoButtonError
 from appliance.lessons.activities import activity_for
 from appliance.system.notify import Notifier, Watchdog
+from appliance.system.power import Power, PowerError
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHDOG_SECONDS = 0.4  # pings due every 0.2 s
@@ -483,3 +484,79 @@ def test_build_daemon_survives_a_configured_button_that_is_missing(tmp_path, mon
             daemon.find_button()
     finally:
         daemon._shut_down()
+
+
+def test_switching_off_says_so_first_then_asks_systemd(start_daemon):
+    engines: list[FakeEngine] = []
+    asked: list[str] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
+        notifier=Notifier("", use_library=False),
+        power=asked.append,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    daemon.ask_to_shut_down()  # the 30 s hold
+    daemon.shut_down()  # the second hold
+    wait_until(lambda: asked)
+    assert _said(engines[0]) == [
+        "To switch me off, hold the button again.",
+        "Shutting down. Goodbye!",
+    ]
+    assert asked == ["poweroff"]
+    daemon.power_action("reboot")  # the page's Restart
+    assert asked == ["poweroff", "reboot"] and _said(engines[0])[-1].startswith("Restarting")
+    with pytest.raises(ValueError, match="poweroff or reboot"):
+        daemon.power_action("format the disk")
+
+
+def test_a_refused_switch_off_is_shown(start_daemon):
+    def refuse(action: str) -> None:
+        raise PowerError(f"systemctl {action} failed: Access denied")
+
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        notifier=Notifier("", use_library=False),
+        power=refuse,
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    daemon.power_action("poweroff")
+    assert daemon.events.last_state.state is State.ERROR
+    assert "Access denied" in daemon.events.last_state.detail
+
+
+def test_power_asks_systemctl_and_reports_its_answer():
+    runs: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        runs.append(argv)
+        return subprocess.CompletedProcess(argv, 1 if "reboot" in argv else 0, "", "denied")
+
+    power = Power(run=run)
+    power("poweroff")
+    with pytest.raises(PowerError, match="systemctl reboot failed: denied"):
+        power("reboot")
+    with pytest.raises(ValueError):
+        power("halt; rm -rf /")
+    assert runs == [["systemctl", "poweroff"], ["systemctl", "reboot"]]
+
+
+def test_parts_that_follow_the_config_get_each_change(start_daemon):
+    seen: list[Config] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        notifier=Notifier("", use_library=False),
+        follow_config=[seen.append],
+        tick=0.05,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: daemon.engine is not None)
+    chosen = Config().with_changes({"audio.input_device": "USB"})
+    daemon.apply_config(chosen)
+    assert seen == [chosen]

@@ -59,6 +59,7 @@ from appliance.engine.controls import EngineControls
 from appliance.hardware.buttons import ButtonLike
 from appliance.hardware.leds import LedDevice, StatusLed
 from appliance.lessons.activities import activity_for, next_activity
+from appliance.lessons.language import box_lines
 from appliance.models import updates
 from appliance.system.network import address_announcement
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
@@ -121,6 +122,8 @@ class Daemon:
         notifier: Notifier | None = None,
         watchdog: Watchdog | None = None,
         web_factory: Callable[[Daemon], Service] | None = None,
+        power: Callable[[str], None] | None = None,
+        follow_config: list[Callable[[Config], None]] | None = None,
         models_changed: Callable[[], bool] | None = None,
         config_path: Path | None = None,
         update_store: Path | None = None,
@@ -141,6 +144,10 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.watchdog = watchdog or Watchdog.from_environment(self.notifier)
         self.web_factory = web_factory
+        # Asks systemd to "poweroff" or "reboot" (appliance.system.power.Power); None: can't.
+        self.power = power
+        # Other parts that follow config changes (the supervised sound system's microphone).
+        self.follow_config = list(follow_config or [])
         self.models_changed = models_changed
         self.config_path = config_path
         # The model store whose USB updates this daemon shows and announces.
@@ -191,6 +198,8 @@ class Daemon:
             self.controller.apply_config(config)
         if self.status_led is not None:
             self.status_led.brightness = config.led.brightness
+        for follow in self.follow_config:
+            follow(config)
 
     # --- what gestures ask of the whole box (BoxActions) ---
 
@@ -209,6 +218,37 @@ class Daemon:
         """A very long hold: where the page is (never the PIN)."""
         if self.engine is not None:
             self.engine.say(address_announcement(self.config))
+
+    def ask_to_shut_down(self) -> None:
+        """A 30 s hold: say that a second hold switches the box off."""
+        if self.engine is not None:
+            self.engine.say(box_lines(self.config.language).shutdown_ask)
+
+    def shut_down(self) -> None:
+        """A second hold after the 30 s one: switch off (on a thread: saying it takes time)."""
+        threading.Thread(target=self.power_action, args=("poweroff",), daemon=True).start()
+
+    def power_action(self, action: str) -> None:
+        """Say "Shutting down" (or "Restarting") and ask systemd to ``action`` ("poweroff"
+        or "reboot"). The page's buttons and the button's shutdown hold come here."""
+        if action not in ("poweroff", "reboot"):
+            raise ValueError(f"expected poweroff or reboot, got {action!r}")
+        lines = box_lines(self.config.language)
+        line = lines.shutting_down if action == "poweroff" else lines.restarting
+        log.warning("%s, as asked at the box or on the page", action)
+        if self.engine is not None:
+            try:
+                self.engine.say(line).result(timeout=15)
+            except Exception:
+                log.exception("could not say %r", line)
+        if self.power is None:
+            log.error("cannot %s here: no way to ask systemd", action)
+            return
+        try:
+            self.power(action)
+        except Exception as error:
+            log.error("could not %s: %s", action, error)
+            self.status.fault("power", f"could not {action}: {error}")
 
     def change_config(self, config: Config) -> None:
         """Keep ``config`` in the config file and use it now: applied once, not again

@@ -35,6 +35,7 @@ from appliance.hardware.leds import make_led
 from appliance.models.store import ModelSet, ModelStore
 from appliance.speech.loaded import Models
 from appliance.system.journal import setup_logging
+from appliance.system.power import Power
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,10 @@ def build_daemon(
         config_path=config_path(),
         update_store=model_store_root() if models is not None else None,
         closers=closers,
+        power=Power(),
+        follow_config=[lambda new: audio.use_input_device(new.audio.input_device)]
+        if audio is not None
+        else [],
     )
     holder.append(daemon)
     return daemon

@@ -639,6 +639,11 @@ class Engine:
         previous, self.config = self.config, config
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
+        # Devices chosen on the page: the microphone opens on its device at each press,
+        # the speaker on its next sound.
+        self.speaker.use_device(config.audio.output_device)
+        if self.microphone is not None:
+            self.microphone.device_name = config.audio.input_device
         if _conversation_settings(previous) != _conversation_settings(config):
             self._new_game()  # a new activity, language or model is a new conversation
         self._prefill()  # evaluate the prompt (which names the level, language...) now
