@@ -346,27 +346,44 @@ def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start
 # --- what gestures ask of the whole box ----------------------------------------------------------
 
 
+@pytest.fixture
+def running_daemon(start_daemon):
+    """``running_daemon(**parts) -> (daemon, engine)``: a daemon on a FakeEngine, started
+    and ready, with a quick tick and no systemd."""
+
+    def run(**parts) -> tuple[Daemon, FakeEngine]:
+        engines: list[FakeEngine] = []
+
+        def build(config: Config, events: EventStream) -> FakeEngine:
+            engines.append(FakeEngine(events))
+            return engines[-1]
+
+        parts.setdefault("notifier", Notifier("", use_library=False))
+        parts.setdefault("tick", 0.05)
+        daemon = Daemon(parts.pop("config", Config()), build, **parts)
+        start_daemon(daemon)
+        wait_until(lambda: daemon.engine is not None)
+        return daemon, engines[0]
+
+    return run
+
+
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))  # long ago: the next save surely changes the mtime
+    return path
+
+
 def _said(engine: FakeEngine) -> list[str]:
     return [call.args[0] for call in engine.calls_named("say")]
 
 
 def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
-    tmp_path, start_daemon
+    tmp_path, running_daemon
 ):
-    path = tmp_path / "config.toml"
-    save_config(Config(), path)
-    os.utime(path, (1, 1))  # long ago: the daemon's own save surely changes the mtime
-    engines: list[FakeEngine] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        config_path=path,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
-    engine = engines[0]
+    path = _config_file(tmp_path)
+    daemon, engine = running_daemon(config_path=path)
 
     daemon.next_activity()  # what a double tap asks for
     assert load_config(path).activity.name == "roleplay"
@@ -383,21 +400,9 @@ def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
     assert _said(engine)[1].startswith("Improv. ")
 
 
-def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, start_daemon):
-    path = tmp_path / "config.toml"
-    save_config(Config(), path)
-    os.utime(path, (1, 1))
-    engines: list[FakeEngine] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        config_path=path,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
-    engine = engines[0]
+def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, running_daemon):
+    path = _config_file(tmp_path)
+    _, engine = running_daemon(config_path=path)
     save_config(Config().with_changes({"activity.level": "A2"}), path)  # as the page does
     wait_until(lambda: engine.calls_named("apply_config"))
     time.sleep(0.2)
@@ -408,20 +413,12 @@ def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, star
     assert _said(engine)[0].startswith("Story. ") and "Once upon a time" in _said(engine)[0]
 
 
-def test_the_address_is_said_never_the_pin(start_daemon):
-    engines: list[FakeEngine] = []
+def test_the_address_is_said_never_the_pin(running_daemon):
     config = Config().with_changes({"web.bind": ["10.0.0.7"], "web.port": 8080})
-    daemon = Daemon(
-        config,
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
+    daemon, engine = running_daemon(config=config)
     daemon.say_address()  # what a very long hold asks for
-    wait_until(lambda: _said(engines[0]))
-    (text,) = _said(engines[0])
+    wait_until(lambda: _said(engine))
+    (text,) = _said(engine)
     assert "10 dot 0 dot 0 dot 7" in text and "8080" in text.replace(" ", "")
     assert "PIN" not in text.upper()
 
@@ -486,45 +483,25 @@ def test_build_daemon_survives_a_configured_button_that_is_missing(tmp_path, mon
         daemon._shut_down()
 
 
-def test_switching_off_says_so_first_then_asks_systemd(start_daemon):
-    engines: list[FakeEngine] = []
+def test_switching_off_says_so_first_then_asks_systemd(running_daemon):
     asked: list[str] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        power=asked.append,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
+    daemon, engine = running_daemon(power=asked.append)
     daemon.ask_to_shut_down()  # the 30 s hold
     daemon.shut_down()  # the second hold
     wait_until(lambda: asked)
-    assert _said(engines[0]) == [
-        "To switch me off, hold the button again.",
-        "Shutting down. Goodbye!",
-    ]
+    assert _said(engine) == ["To switch me off, hold the button again.", "Shutting down. Goodbye!"]
     assert asked == ["poweroff"]
     daemon.power_action("reboot")  # the page's Restart
-    assert asked == ["poweroff", "reboot"] and _said(engines[0])[-1].startswith("Restarting")
+    assert asked == ["poweroff", "reboot"] and _said(engine)[-1].startswith("Restarting")
     with pytest.raises(ValueError, match="poweroff or reboot"):
         daemon.power_action("format the disk")
 
 
-def test_a_refused_switch_off_is_shown(start_daemon):
+def test_a_refused_switch_off_is_shown(running_daemon):
     def refuse(action: str) -> None:
         raise PowerError(f"systemctl {action} failed: Access denied")
 
-    daemon = Daemon(
-        Config(),
-        lambda config, events: FakeEngine(events),
-        notifier=Notifier("", use_library=False),
-        power=refuse,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
+    daemon, _ = running_daemon(power=refuse)
     daemon.power_action("poweroff")
     assert daemon.events.last_state.state is State.ERROR
     assert "Access denied" in daemon.events.last_state.detail
@@ -546,17 +523,9 @@ def test_power_asks_systemctl_and_reports_its_answer():
     assert runs == [["systemctl", "poweroff"], ["systemctl", "reboot"]]
 
 
-def test_parts_that_follow_the_config_get_each_change(start_daemon):
+def test_parts_that_follow_the_config_get_each_change(running_daemon):
     seen: list[Config] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: FakeEngine(events),
-        notifier=Notifier("", use_library=False),
-        follow_config=[seen.append],
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
+    daemon, _ = running_daemon(follow_config=[seen.append])
     chosen = Config().with_changes({"audio.input_device": "USB"})
     daemon.apply_config(chosen)
     assert seen == [chosen]
