@@ -249,6 +249,23 @@ def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak)
     assert after.reply and not after.cancelled
 
 
+def test_a_press_stops_the_boxs_own_line_within_a_chunk(make_engine):
+    """Activity names, the address, "Shutting down": the box's own lines stop at a press too."""
+    engine = make_engine(realtime=True)
+    output: Path = engine.devices.output_path
+    done = engine.say(
+        "Once upon a time there was a tiny dragon who lived in a library by the sea, "
+        "and every night she read one book, and every morning she told the fish about it."
+    )
+    wait_until(lambda: output.exists() and output.stat().st_size > 44 + 2 * 22050 // 2, 60)
+    engine.cancel()  # what a press does first
+    size_at_press = output.stat().st_size
+    done.result(timeout=30)
+    time.sleep(1.0)
+    grown_seconds = (output.stat().st_size - size_at_press) / 2 / 22050
+    assert grown_seconds < 0.15, f"the line went on for {grown_seconds:.2f} s after the press"
+
+
 @pytest.mark.parametrize("role", ["stt", "llm", "tts", "vad"])
 def test_a_corrupt_model_is_a_clear_error_not_a_crash(model_set, tmp_path, role):
     source = model_set.file(role)

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,7 +55,6 @@ from appliance.lessons.text import (
     SentenceSplitter,
     ends_question,
     ends_sentence,
-    speakable,
     word_count,
 )
 from appliance.speech.loaded import Models
@@ -337,13 +335,7 @@ class Engine:
         student_seconds: float = 0.0,
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        voice = Voice(
-            self.models.tts,
-            self.speaker,
-            cancelled=self._cancel.is_set,
-            on_first_audio=lambda: self._state(State.SPEAKING, turn=turn),
-            slow_rate=self.config.voice.slow_rate,
-        )
+        voice = self._voice(turn)
         reply = _Reply(voice, transcript)
         voice.start()
         llm_started = time.perf_counter()
@@ -589,16 +581,26 @@ class Engine:
             reply.asked_back = True
 
     def _say(self, text: str, turn: int) -> None:
+        """A line of the box's own, through the same voice as a reply: a cancel stops it
+        within one audio chunk (measured by ``parlo bench`` as barge-in)."""
         self._cancel.clear()
         self._state(State.SPEAKING, turn=turn)
+        voice = self._voice(turn)
+        voice.start()
         for piece in SentenceSplitter(first_clause_words=1000).feed(text + "\n"):
-            if self._cancel.is_set():
-                break
-            with closing(self.models.tts.stream(speakable(piece))) as chunks:
-                for audio in chunks:
-                    self.speaker.play(audio)
+            voice.say(piece)
+        voice.finish()
         self._wait_for_speaker()
         self._state(State.IDLE, turn=turn)
+
+    def _voice(self, turn: int) -> Voice:
+        return Voice(
+            self.models.tts,
+            self.speaker,
+            cancelled=self._cancel.is_set,
+            on_first_audio=lambda: self._state(State.SPEAKING, turn=turn),
+            slow_rate=self.config.voice.slow_rate,
+        )
 
     def _forget(self) -> None:
         self._new_game()
