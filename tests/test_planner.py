@@ -362,4 +362,4 @@ def test_a_comparison_is_answered_only_by_a_fact_about_the_same_thing():
 
     chair = next(s for s in BUILTIN_ACTIVITIES["guess"].simple_secrets if s.word == "chair")
     assert answering_fact(chair, "Is it bigger than a car?") == "It is not bigger than a car."
-    assert answering_fact(chair, "Is it bigger than a book?") is None, "cars say nothing of books"
+    assert answering_fact(chair, "Is it bigger than a bed?") is None, "cars say nothing of beds"
