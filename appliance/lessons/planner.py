@@ -53,6 +53,8 @@ from appliance.lessons.understand import (
     understand,
 )
 
+# The stock reactions that say nothing of the student's line.
+FEELING_REACTIONS = ("in_scene", "positive", "negative", "neutral")
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
 # A topic gets this many questions in a row before the box moves on, unless the student
 # keeps talking about it.
@@ -164,6 +166,11 @@ class TurnPlanner:
         self.activity = activity
         self.level = level
         self.character_text = character
+        classroom = content.classroom
+        where = re.split(r"\s(?:in|at|by|on|near|of)\s", setting.strip(), maxsplit=1)[0]
+        # The teacher's setting as the character says it: "a small animal clinic in a
+        # village" → "the small animal clinic".
+        self.place_text = classroom.definite(where) if where else ""
         self.character = content.character_for(character, setting)
         self.seed = seed
         self.state = PlannerState(secret=secret or self._new_secret(None, 0))
@@ -318,6 +325,18 @@ class TurnPlanner:
     ) -> str:
         """A short reaction that fits the student's line: an echo of their own thing, the
         topic's reaction, or one for the feeling of the line."""
+        return self._react_asking(heard, echoes, extra, state, rng)[0]
+
+    def _react_asking(
+        self,
+        heard: Understanding,
+        echoes: tuple[Echo, ...],
+        extra: tuple[str, ...],
+        state: PlannerState,
+        rng: random.Random,
+    ) -> tuple[str, str]:
+        """:meth:`_react`, and a question about the same thing when the reaction took the
+        student's own words ("" otherwise)."""
         reactions = self.content.classroom.reactions
         lines = self.content.classroom.lines
         parts = []
@@ -325,7 +344,9 @@ class TurnPlanner:
             parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
         elif heard.age:
             parts.append(fill(_pick(lines["age"], state, rng), {"age": capitalise(heard.age)}))
-        echo = best_echo(heard.text, echoes, state) or self._framed(heard, state, rng)
+        echo, ask = best_echo(heard.text, echoes, state), ""
+        if not echo:
+            echo, ask = self._frame(heard, state, rng)
         if echo:
             parts.append(echo)
         elif not parts:
@@ -335,20 +356,51 @@ class TurnPlanner:
                 parts.append(_pick(extra, state, rng))
             else:
                 parts.append(_pick(reactions[heard.sentiment], state, rng))
-        return join(*parts)
+        return join(*parts), ask
 
     def _framed(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
         """A reaction with the student's own words ("I want to work abroad" → "To work
         abroad? That's a great plan!"), from the first ``[[frame]]`` that fits."""
+        return self._frame(heard, state, rng)[0]
+
+    def _frame(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> tuple[str, str]:
+        """The first ``[[frame]]`` that fits the line and its feeling: its reaction with the
+        student's own words, and a follow-up question about the same thing ("" if none
+        is left)."""
+        classroom = self.content.classroom
         in_scene = self.activity in ("roleplay", "improv")
-        for frame in self.content.classroom.frames:
-            if frame.scene and not in_scene:
+        for frame in classroom.frames:
+            if (frame.scene and not in_scene) or (frame.not_in_scene and in_scene):
+                continue
+            if frame.feeling and heard.sentiment not in frame.feeling:
                 continue
             if found := frame.pattern.search(heard.text):
-                said = own_words(heard.text[found.end() :])
-                if said:
-                    return capitalise(fill(_pick(frame.reactions, state, rng), {"said": said}))
-        return ""
+                raw = re.split(r"[,.!?;]", heard.text[found.start() :], maxsplit=1)[0]
+                if any(pattern.search(raw) for pattern in classroom.never_echo):
+                    continue  # "I want go home": the box does not say a mistake back
+                said = own_words(
+                    heard.text[found.end() :],
+                    swaps=classroom.to_you,
+                    never=classroom.never_echo,
+                    cut=classroom.cut,
+                )
+                if not said:
+                    continue
+                if classroom.article is not None and classroom.article.match(said):
+                    said = said[:1].lower() + said[1:]  # "A big elephant" inside a line
+                fields = {
+                    "said": said,
+                    "own": classroom.possessive(said),
+                    "the": classroom.definite(said),
+                    "thing": classroom.thing(said),
+                    **{k: v.lower() for k, v in found.groupdict().items() if v},
+                }
+                reaction = capitalise(fill(_pick(frame.reactions, state, rng), fields))
+                asks = tuple(capitalise(fill(a, fields)) for a in frame.asks)
+                return reaction, _pick_fresh(asks, state)
+        return "", ""
 
     def _goodbye(
         self,
@@ -374,7 +426,7 @@ class TurnPlanner:
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
         greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
-        fallback, topic = "", heard.topic
+        fallback, topic, own_ask = "", heard.topic, ""
         if heard.act == Act.OFF_TASK:
             reaction, topic = self._off_task(heard, rng, state), None
         elif heard.act in (Act.QUESTION, Act.REQUEST):
@@ -401,7 +453,7 @@ class TurnPlanner:
         else:
             extra = self._topic(topic).reactions if topic else ()
             echoes = self._topic(topic).echo if topic else ()
-            reaction = self._react(heard, echoes, extra, state, rng)
+            reaction, own_ask = self._react_asking(heard, echoes, extra, state, rng)
         weak_topic = (
             heard.topic is None or key_score(heard.text, self._topic(heard.topic).keys) <= 1
         )
@@ -419,10 +471,11 @@ class TurnPlanner:
         asks = tuple(
             q for q in lines["tell_more"] if heard.sentiment == "neutral" or "feel" not in q
         )
-        if telling and (more := _pick_fresh(asks, state)):
+        framed, framed_ask = self._frame(heard, state, rng) if telling else ("", "")
+        if telling and (more := framed_ask or _pick_fresh(asks, state)):
             # "I stopped in the middle of a roundabout…": ask about it, not about Sundays.
             # A topic's stock reaction would not fit the story either: the question reacts.
-            reaction = self._framed(heard, state, rng)
+            reaction = framed
             state = _use(replace(state, last_question=None), reaction, more)
             return TurnPlan(heard.act, Move.ASK, join(greeting, reaction), more, state,
                             fallback="the student's own story")  # fmt: skip
@@ -440,13 +493,20 @@ class TurnPlanner:
             stay=heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION),
         )
         follow = question.for_level(self.level) if question else ""
+        if own_ask:
+            # The reaction took the student's own words: the question is about the same
+            # thing ("Tell me more about your new phone."), not a new topic's.
+            follow, question = own_ask, None
+            state = replace(state, last_question=None)
         state = _use(state, reaction, follow)
         if follow and heard.question and self._same_content(follow, heard.question):
             # The student asked the box this very question: answered, it is theirs to answer.
             follow = _pick(lines["ask_back"], state, rng)
-        move = Move.ASK if question else Move.NONE
+        move = Move.ASK if question or own_ask else Move.NONE
         if heard.act == Act.DONT_KNOW:
             move = Move.ENCOURAGE
+        if own_ask:
+            fallback = fallback or "about the student's own words"
         return TurnPlan(
             heard.act,
             move,
@@ -522,12 +582,34 @@ class TurnPlanner:
         if text in state.used or any(_same_question(text, said) for said in state.said):
             return False
         heard = " ".join(state.heard).lower()
-        return not any(matches(heard, phrase) for phrase in question.skip_if)
+        if any(matches(heard, phrase) for phrase in question.skip_if):
+            return False
+        return question.follow_up or not self._answered(text, state)
+
+    def _answered(self, question: str, state: PlannerState) -> bool:
+        """Whether the student's last line answers ``question`` already: they share a
+        word that carries content ("What is your favourite subject?" after "My favourite
+        subject is art"). A thing the character sells ("bread") does not count: "White or
+        brown bread?" asks about it."""
+        if not state.heard or self.activity not in ("conversation", "roleplay"):
+            return False
+        classroom = self.content.classroom
+        ignore = classroom.stop_words | classroom.not_an_answer
+        if self.activity == "roleplay":
+            ignore = ignore | {item.name for item in self.character.items}
+        asked = {_stem(w) for w in _words(question) - ignore}
+        said = {_stem(w) for w in _words(state.heard[-1]) - ignore}
+        return bool(asked & said)
 
     # --- role play ---
 
     def _roleplay(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
-        return self._in_character(self.character, heard, state, rng)
+        plan = self._in_character(self.character, heard, state, rng)
+        # The teacher's words in the character's lines: "I'm {character}.", "{place}".
+        fields = {"character": self.character_text, "place": self.place_text or "here"}
+        return replace(
+            plan, reaction=fill(plan.reaction, fields), follow_up=fill(plan.follow_up, fields)
+        )
 
     def _in_character(
         self,
@@ -563,6 +645,8 @@ class TurnPlanner:
             reaction = ""
         elif framed := self._framed(heard, state, rng):
             reaction = framed
+        elif heard.act == Act.INTRODUCTION and greeting and not (heard.age or heard.origin):
+            reaction = ""  # the greeting answers it; a stock "I see." would not
         elif (heard.act in (Act.REQUEST, Act.YES) or heard.sentiment == "neutral") and not (
             heard.age or heard.origin or heard.act == Act.INTRODUCTION
         ):
@@ -570,7 +654,7 @@ class TurnPlanner:
             reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
-        if items:
+        if items or heard.act == Act.REQUEST:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
         if reaction.rstrip().endswith("?"):
@@ -614,13 +698,24 @@ class TurnPlanner:
         for index, step in enumerate(steps):
             if step.after_order and not state.ordered:
                 continue  # "Anything else?" before anything was asked for: not yet
-            if self._may_ask(step, state) and not _skipped(step, state):
+            if step.before_order and state.ordered:
+                continue  # "Are you ready to order?" after the order: no more
+            if self._may_ask(step, state) and not self._told(step, state) and not _skipped(step, state):
                 return (
                     step.for_level(self.level),
                     replace(state, step=index + 1, last_question=step),
                     Move.STEP,
                 )
         return "", replace(state, step=len(steps)), Move.NONE
+
+    def _told(self, step: Question, state: PlannerState) -> bool:
+        """Whether a ``skip_if_told`` step is passed over: the student has told in their own
+        words what they came for (three words of content, besides their name)."""
+        if not step.skip_if_told:
+            return False
+        ignore = self.content.classroom.stop_words | {(state.name or "").lower()}
+        told = [line for line in state.heard if not question_sentence_of(line)]
+        return len(set().union(*(_words(line) for line in told)) - ignore) >= 3 if told else False
 
     # --- interview ---
 
@@ -743,16 +838,20 @@ class TurnPlanner:
         if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard):
             text = _pick(improv.goodbye, state, rng)
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
+        if state.place is not None and any(p.search(heard.text) for p in improv.who_asks):
+            # "Who are you in this scene?": the box's role, and the scene goes on.
+            text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
+            return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
         moving = re.search(
-            r"\b(now|next|let'?s go|can we go|what about|how about|change)\b", heard.text, re.I
+            r"\b(now|next|let'?s go|can we go|what about|how about|change|switch)\b", heard.text, re.I
         )
         elsewhere = (place is not None and place != state.place) or (
             state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
         )
         asks_scene = asks_scene or bool(moving and elsewhere)  # "Now the zoo, please!"
-        again = re.match(r"^\W*(again|one more|same)\b", heard.text, re.I) is not None
+        again = re.search(r"(?:^|[.!?]\s+)\W*(again|one more|same)\b", heard.text, re.I) is not None
         if heard.act == Act.REPEAT and not asks_scene and not again:
             return self._repeat(heard, state, rng)
         if (asks_scene or again or (place and state.place is None)) or state.place is None:
@@ -776,6 +875,13 @@ class TurnPlanner:
         if echo or not plan.reaction:
             reaction = echo or _pick(improv.in_scene, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
+        reactions = self.content.classroom.reactions
+        bare = any(plan.reaction in reactions[kind] for kind in FEELING_REACTIONS)
+        if bare and not plan.follow_up:
+            # A bare "OK." gives the scene nothing: the partner plays along instead.
+            lines = improv.partner_negative if heard.sentiment == "negative" else improv.partner
+            reaction = _pick(lines, plan.after, rng)
+            plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         return replace(plan, move=Move.IN_SCENE if plan.move != Move.GOODBYE else plan.move)
 
     def _scene(
@@ -790,6 +896,8 @@ class TurnPlanner:
         twist_of_student = student_twist(heard.text)
         fallback = ""
         named = place_in_words(heard.text) if place is None else ""
+        if again and place is None and twist_of_student and state.place is not None:
+            named = ""  # "Again, but now the lift plays music": a twist, not a place
         if again and place is None and not named and state.place is not None:
             place = state.place
             swap = re.search(
@@ -942,6 +1050,16 @@ _ASK_WORDS = frozenset(
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in words_of(text)}
+
+
+def question_sentence_of(line: str) -> bool:
+    """Whether ``line`` ends as a question."""
+    return line.rstrip().endswith("?")
+
+
+def _stem(word: str) -> str:
+    """ "brothers" and "brother", "holidays" and "holiday" count as one word."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _same_words(first: str, second: str) -> bool:
@@ -1135,14 +1253,28 @@ _TELLING = re.compile(
 _NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)
 
 
-def own_words(text: str, most: int = 6) -> str:
+def own_words(
+    text: str,
+    most: int = 6,
+    swaps: tuple[tuple[str, str], ...] = (),
+    never: tuple[re.Pattern[str], ...] = (),
+    cut: re.Pattern[str] | None = None,
+) -> str:
     """The student's words up to the end of their clause, as the box says them: "my
-    sister in Spain because…" → "your sister in Spain"; "" when that is too long."""
+    sister in Spain because…" → "your sister in Spain"; "" when that is too long, or
+    when it holds a learner's mistake the box must not say back (``never``)."""
     clause = re.split(r"[,.!?;]| because\b| but\b| and then\b| so\b", text, maxsplit=1)[0]
+    if cut is not None:
+        clause = cut.split(" " + clause, maxsplit=1)[0]
     words = clause.split()
     if not words or len(words) > most:
         return ""
-    return to_second_person_from_box(" ".join(words)).replace("your're", "you're")
+    said = " ".join(words)
+    if any(pattern.search(said) for pattern in never):
+        return ""
+    if swaps:
+        return swap_words(said, swaps)
+    return to_second_person_from_box(said).replace("your're", "you're")
 
 
 def place_in_words(text: str) -> str:
@@ -1153,7 +1285,9 @@ def place_in_words(text: str) -> str:
     found = re.search(rf"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?){end}", text, re.I)
     if found is None:
         found = re.search(
-            rf"\b(?:now|next|go to|going to) ((?:the|a|an) [\w' ]+?){end}", text, re.I
+            rf"\b(?:now|next|go to|going to|switch to|change to|move to) ((?:the|a|an) [\w' ]+?){end}",
+            text,
+            re.I,
         )
         if found is None:
             return ""
@@ -1186,6 +1320,20 @@ _TO_YOU = (
 )
 
 
+def swap_words(text: str, swaps: tuple[tuple[str, str], ...]) -> str:
+    """``text`` with each word or phrase of ``swaps`` (longest first) put the other way
+    round, in one pass: "my sister and I" → "your sister and you"."""
+    if not swaps:
+        return text
+    table = dict(swaps)
+    pattern = "|".join(re.escape(key).replace(r"\ ", r"\s+") for key, _ in swaps)
+
+    def swap(found: re.Match[str]) -> str:
+        return table.get(re.sub(r"\s+", " ", found[0].lower()), found[0])
+
+    return re.sub(rf"(?<![\w'])(?:{pattern})(?![\w'])", swap, text, flags=re.I)
+
+
 def to_second_person_from_box(text: str) -> str:
     """What the student asked about, as the box says it: "watch my films" → "watch your films"."""
     return re.sub(r"\bmy\b", "your", re.sub(r"\bI\b", "you", text))
@@ -1200,7 +1348,12 @@ def to_second_person(text: str) -> str:
 def student_twist(text: str) -> str:
     """The student's own twist for a scene: "…, and I have missed my train" → "you have
     missed your train"; "Again, but this time I'm very angry" → "you are very angry"."""
-    patterns = (r"\bthis time,? (.+?)[.!?]*$", r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$")
+    patterns = (
+        r"\bthis time,? (.+?)[.!?]*$",
+        r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$",
+        r"\bbut now,? (.+?)[.!?]*$",
+        r"\b(?:and|but) ((?:it|there)(?:'s| is| are) .+?)[.!?]*$",
+    )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
             twist = found[1].strip()
@@ -1213,7 +1366,9 @@ def student_twist(text: str) -> str:
 
 def student_role(text: str) -> str:
     """The role the student takes: "I'm the patient" → "the patient"."""
-    found = re.search(r"\bI(?:'m| am) (the|a|an) (\w+)\b", text)
+    found = re.search(
+        r"\bI(?:'m| am) (the|a|an) (\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b", text
+    )
     return f"{found[1]} {found[2]}" if found else ""
 
 
