@@ -150,6 +150,17 @@ class Story:
     ideas: tuple[str, ...]
     beats: dict[str, tuple[Beat, ...]]  # "simple" (A1, A2) and "advanced"
     prompts: dict[str, tuple[str, ...]]
+    begin_hero: str = ""  # who the box's own beginning is about
+    # A new thing in the student's sentence, and the box's reaction and beats about it.
+    new_thing: tuple[re.Pattern[str], ...] = ()
+    not_things: frozenset[str] = frozenset()
+    thing_reactions: tuple[str, ...] = ()
+    thing_beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)
+    answers: tuple[Answer, ...] = ()  # questions to the box about the story
+    handed_over: tuple[re.Pattern[str], ...] = ()  # "You tell me."
+    handed_reactions: tuple[str, ...] = ()
+    hero_only: tuple[re.Pattern[str], ...] = ()  # "A cat. A big orange cat."
+    subject_thing: tuple[re.Pattern[str], ...] = ()  # "The fish is angry!"
 
 
 @dataclass(frozen=True)
@@ -570,15 +581,15 @@ def _by_level(file: TomlFile, key: str) -> dict[str, tuple[str, ...]]:
     return {group: texts_of(file, table, group, key) for group in ("simple", "advanced")}
 
 
-def _beats(file: TomlFile) -> dict[str, tuple[Beat, ...]]:
-    table = _section(file, "beats")
+def _beats(file: TomlFile, key: str = "beats") -> dict[str, tuple[Beat, ...]]:
+    table = _section(file, key)
     beats = {}
     for group in ("simple", "advanced"):
         entries = tables_of(file, table, group, "beats")
         if not entries:
-            raise file.error(f"beats.{group}: needs at least one beat", "[beats]")
+            raise file.error(f"{key}.{group}: needs at least one beat", f"[{key}]")
         beats[group] = tuple(
-            Beat(text_of(file, entry, "text", f"beats.{group}"), str(entry.get("ask", "")))
+            Beat(text_of(file, entry, "text", f"{key}.{group}"), str(entry.get("ask", "")))
             for entry in entries
         )
     return beats
@@ -597,6 +608,16 @@ def _story(file: TomlFile) -> Story:
         ideas=texts_of(file, table, "ideas", "story"),
         beats=_beats(file),
         prompts=_by_level(file, "prompts"),
+        begin_hero=str(table.get("begin_hero", "")),
+        new_thing=_patterns(file, table, "new_thing", "story"),
+        not_things=frozenset(texts_of(file, table, "not_things", "story", required=False)),
+        thing_reactions=texts_of(file, table, "thing_reactions", "story"),
+        thing_beats=_beats(file, "thing_beats"),
+        answers=_answers(file, table, "answer", "story"),
+        handed_over=_patterns(file, table, "handed_over", "story"),
+        handed_reactions=texts_of(file, table, "handed_reactions", "story"),
+        hero_only=_patterns(file, table, "hero_only", "story"),
+        subject_thing=_patterns(file, table, "subject_thing", "story"),
     )
 
 

@@ -784,6 +784,11 @@ class TurnPlanner:
         story = self.content.story
         group = "simple" if self.level in SIMPLE_LEVELS else "advanced"
         hero = named_hero(heard.text) or state.hero or story_hero(heard.text)
+        if hero and hero == story.begin_hero:
+            # The box began with its own hero; "A cat. A big orange cat." names the student's.
+            for pattern in story.hero_only:
+                if (found := pattern.search(heard.text)) and found["hero"]:
+                    hero = "the " + found["hero"].lower()
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
         if heard.act == Act.GOODBYE:
@@ -808,20 +813,51 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENCOURAGE, reaction, follow, _use(state, reaction, follow)
             )
+        thing = "" if heard.act == Act.QUESTION else self._new_thing(heard.text, hero)
+        subject = ""
+        if not thing and heard.act != Act.QUESTION:
+            subject = self._new_thing(heard.text, hero, story.subject_thing)
+        told = best_answer(heard.question, story.answers) if heard.question else None
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
-        elif not state.said and heard.act in (Act.QUESTION, Act.REQUEST) and not hero:
-            reaction = story.begin  # "Can you start?" with no idea of theirs: the box begins
+        elif not state.said and not hero and heard.act != Act.STATEMENT or (
+            not state.said and not hero and not thing and len(heard.content) <= 3
+        ):
+            # "Can you start?", "A story, please!": no idea of theirs, so the box begins.
+            reaction = story.begin
+            if story.begin_hero:
+                hero = story.begin_hero
+                state = replace(state, hero=hero)
+                fields = {"hero": hero}
+        elif told is not None:
+            reaction = capitalise_sentences(fill(told.text, fields))  # "Who is telling it?"
+        elif any(p.search(heard.text) for p in story.handed_over):
+            reaction = _pick(story.handed_reactions, state, rng)  # "You tell me."
+        elif thing:
+            reaction = capitalise(fill(_pick(story.thing_reactions, state, rng), {"thing": thing}))
+        elif subject and (echo := best_echo(heard.text, story.echo, state)):
+            reaction, thing = echo, subject  # "The fish is angry!": "Oh no, an angry one!"
         else:
             reaction = best_echo(heard.text, story.echo, state) or _pick(
                 story.reactions, state, rng
             )
-        beats = [b for b in story.beats[group] if fill(b.text, fields) not in state.used]
+        classroom = self.content.classroom
+        the_thing = classroom.definite(thing) if thing else ""
+        fields = {**fields, "the_thing": the_thing}
+        said_before = " ".join(state.heard)
+        # A beat is used once, whoever the hero was then; one that says what the student
+        # has said already ("heard a strange noise") would not add anything.
+        candidates = story.thing_beats.get(group, ()) if thing else ()
+        beats = [
+            b
+            for b in (*candidates, *story.beats[group])
+            if f"beat:{b.text}" not in state.used and not self._retold(b.text, said_before)
+        ]
         beat = capitalise_sentences(fill(beats[0].text, fields)) if beats else ""
         ask = capitalise_sentences(fill(beats[0].ask, fields)) if beats else ""
         prompts = tuple(capitalise_sentences(fill(p, fields)) for p in story.prompts[group])
         prompt = ask if ask and ask not in state.used else _pick(prompts, state, rng)
-        state = _use(state, reaction, beat, prompt)
+        state = _use(state, reaction, beat, prompt, f"beat:{beats[0].text}" if beats else "")
         return TurnPlan(
             heard.act,
             Move.BEAT,
@@ -830,6 +866,32 @@ class TurnPlanner:
             state,
             fallback="" if beats else "no beat left",
         )
+
+    def _new_thing(
+        self, text: str, hero: str | None, patterns: tuple[re.Pattern[str], ...] | None = None
+    ) -> str:
+        """The new thing the student put in the story, as they said it ("a big fish"), or
+        "": the last one a ``new_thing`` pattern finds that is not the hero."""
+        story, classroom = self.content.story, self.content.classroom
+        patterns = story.new_thing if patterns is None else patterns
+        found = [m for p in patterns for m in p.finditer(text)]
+        for match in sorted(found, key=lambda m: -m.start()):
+            rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
+            said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
+            thing = classroom.thing(said) if said else ""
+            nouns = _words(thing) - classroom.stop_words
+            if not thing or not nouns or nouns & story.not_things:
+                continue
+            if hero and nouns & _words(hero):
+                continue
+            return thing[:1].lower() + thing[1:]
+        return ""
+
+    def _retold(self, beat: str, said: str) -> bool:
+        """Whether the student has told this beat already: two of its words of content."""
+        ignore = self.content.classroom.stop_words | {"hero", "then", "suddenly"}
+        words = {_stem(w) for w in _words(beat) - ignore if not w.startswith("{")}
+        return len(words & {_stem(w) for w in _words(said)}) >= 2
 
     # --- improv ---
 
