@@ -251,6 +251,10 @@ class Classroom:
     # ``[words] not_an_answer``: words a question shares with any line ("like", "day"),
     # which do not show that the student has answered it already.
     not_an_answer: frozenset[str] = frozenset()
+    # ``[words] pronouns``: a line that starts with one goes on with the last topic.
+    pronouns: frozenset[str] = frozenset()
+    # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
+    facts: tuple[Answer, ...] = ()
     # ``[reflect] article``: how a thing the student named starts ("a", "the"), and
     # ``possessive``, said instead when the box asks about it ("a new phone" → "your
     # new phone").
@@ -266,8 +270,11 @@ class Classroom:
         return self.thing_ends.split(" " + said, maxsplit=1)[0].strip() if self.thing_ends else said
 
     def definite(self, said: str) -> str:
+        """ "a concert" → "the concert"; "three puppies" → "the three puppies"."""
         if self.article is None or not self.definite_word:
             return said
+        if not self.article.match(said):
+            return f"{self.definite_word} {said}"
         return self.article.sub(self.definite_word + " ", said, count=1)
 
     def possessive(self, said: str) -> str:
@@ -467,6 +474,7 @@ def _classroom(file: TomlFile) -> Classroom:
         ),
         in_scene=_openings(file, "in_scene"),
         to_you=_swaps(file, "to_you"),
+        facts=_answers(file, file.data, "fact", "fact"),
         to_me=_swaps(file, "to_me"),
         never_echo=_patterns(file, _section(file, "reflect"), "never", "reflect"),
         article=_patterns(file, _section(file, "reflect"), "article", "reflect")[0],
@@ -474,6 +482,7 @@ def _classroom(file: TomlFile) -> Classroom:
         definite_word=text_of(file, _section(file, "reflect"), "definite", "reflect"),
         cut=_cut(file, "cut"),
         thing_ends=_cut(file, "thing_ends"),
+        pronouns=frozenset(str(words.get("pronouns", "")).split()),
         not_an_answer=frozenset(
             str(words.get("not_an_answer", "")).split()
         ),

@@ -224,11 +224,32 @@ class TurnPlanner:
             text = join(_pick(lines["simpler"], state, rng), simpler)
             after = _use(replace(state, last_question=None), simpler)
             return TurnPlan(heard.act, Move.REPEAT, "", text, after, slow=True)
+        if EASIER.search(heard.text):
+            # No easier form of the question: the easiest question left on the topic,
+            # else only the question of the last reply, without the rest.
+            easiest = self._easiest_left(state)
+            asked_last = [p for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
+            shorter = easiest or (asked_last[-1].strip() if asked_last else "")
+            if shorter and not _same_words(shorter, last):
+                text = join(_pick(lines["simpler"], state, rng), shorter)
+                return TurnPlan(heard.act, Move.REPEAT, "", text, _use(state, shorter), slow=True)
         # The replay is said as it was; the prefix is not in `said`, so a second
         # "What?" replays the reply, not the prefix.
         before = _pick(lines["repeat"], state, rng)
         after = replace(state, heard=state.heard, used=state.used)
         return TurnPlan(heard.act, Move.REPEAT, before, last, _forget_last(after), slow=True)
+
+    def _easiest_left(self, state: PlannerState) -> str:
+        """In a conversation, the simplest question on the current topic not asked yet."""
+        if self.activity != "conversation" or not state.topic:
+            return ""
+        left = [
+            q
+            for q in self._topic(state.topic).questions
+            if not q.follow_up and q.text not in state.used and self._may_ask(q, state)
+        ]
+        left = [q for q in left if CEFR_LEVELS.index(q.level) <= 1]  # A1 or A2
+        return left[0].text if left else ""
 
     def _off_task(self, heard: Understanding, rng: random.Random, state: PlannerState) -> str:
         lines = self.content.classroom.lines
@@ -300,6 +321,9 @@ class TurnPlanner:
         likes = re.match(r"^\W*do you (like|love)\b", question, re.I)
         if answer is not None and likes and key_score(question, answer.keys) < 2:
             answer = None  # "Do you like football?": yes, rather than a fact on the side
+        if answer is None and (fact := best_answer(question, self.content.classroom.facts)):
+            if key_score(question, fact.keys) >= 2:
+                return fact.text, ""  # "What's the capital of Australia?": "It's Canberra!"
         if answer is None:
             classroom = self.content.classroom
             for opening in classroom.yes_no:
@@ -344,7 +368,13 @@ class TurnPlanner:
             parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
         elif heard.age:
             parts.append(fill(_pick(lines["age"], state, rng), {"age": capitalise(heard.age)}))
-        echo, ask = best_echo(heard.text, echoes, state), ""
+        echo, ask = "", ""
+        if heard.sentiment == "negative":
+            # "I went to a concert… I was disappointed": the topic's cheerful keyword
+            # reaction ("Concerts are so exciting!") would not fit; the line's own words do.
+            echo, ask = self._frame(heard, state, rng, negative_only=True)
+        if not echo:
+            echo = best_echo(heard.text, echoes, state)
         if not echo:
             echo, ask = self._frame(heard, state, rng)
         if echo:
@@ -364,7 +394,11 @@ class TurnPlanner:
         return self._frame(heard, state, rng)[0]
 
     def _frame(
-        self, heard: Understanding, state: PlannerState, rng: random.Random
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        negative_only: bool = False,
     ) -> tuple[str, str]:
         """The first ``[[frame]]`` that fits the line and its feeling: its reaction with the
         student's own words, and a follow-up question about the same thing ("" if none
@@ -376,17 +410,24 @@ class TurnPlanner:
                 continue
             if frame.feeling and heard.sentiment not in frame.feeling:
                 continue
+            if negative_only and "negative" not in frame.feeling:
+                continue  # made for any line, it may sound cheerful
             if found := frame.pattern.search(heard.text):
                 raw = re.split(r"[,.!?;]", heard.text[found.start() :], maxsplit=1)[0]
                 if any(pattern.search(raw) for pattern in classroom.never_echo):
                     continue  # "I want go home": the box does not say a mistake back
                 said = own_words(
                     heard.text[found.end() :],
+                    7,
                     swaps=classroom.to_you,
                     never=classroom.never_echo,
                     cut=classroom.cut,
                 )
-                if not said:
+                needs_words = any(
+                    re.search(r"\{(said|own|the|thing)\}", line)
+                    for line in (*frame.reactions, *frame.asks)
+                )
+                if not said and needs_words:
                     continue
                 if classroom.article is not None and classroom.article.match(said):
                     said = said[:1].lower() + said[1:]  # "A big elephant" inside a line
@@ -397,7 +438,9 @@ class TurnPlanner:
                     "thing": classroom.thing(said),
                     **{k: v.lower() for k, v in found.groupdict().items() if v},
                 }
-                reaction = capitalise(fill(_pick(frame.reactions, state, rng), fields))
+                reaction = capitalise_sentences(
+                    capitalise(fill(_pick(frame.reactions, state, rng), fields))
+                )
                 asks = tuple(capitalise(fill(a, fields)) for a in frame.asks)
                 return reaction, _pick_fresh(asks, state)
         return "", ""
@@ -427,6 +470,9 @@ class TurnPlanner:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
         greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
         fallback, topic, own_ask = "", heard.topic, ""
+        pronoun = _words(" ".join(words_of(heard.text)[:1])) & self.content.classroom.pronouns
+        if topic is None and pronoun and heard.act == Act.STATEMENT:
+            topic = state.topic  # "She is small and she sleeps all day.": still about Mimi
         if heard.act == Act.OFF_TASK:
             reaction, topic = self._off_task(heard, rng, state), None
         elif heard.act in (Act.QUESTION, Act.REQUEST):
@@ -598,7 +644,15 @@ class TurnPlanner:
         if self.activity == "roleplay":
             ignore = ignore | {item.name for item in self.character.items}
         asked = {_stem(w) for w in _words(question) - ignore}
-        said = {_stem(w) for w in _words(state.heard[-1]) - ignore}
+        # What they told, not what they asked: "Do you have a pet?" leaves "Do you have a
+        # pet?" theirs to answer.
+        told = [
+            p
+            for line in state.heard[-1:]
+            for p in sentences_of(line)
+            if not re.search(re.escape(p) + r"\s*\?", line)
+        ]
+        said = {_stem(w) for w in _words(" ".join(told)) - ignore}
         return bool(asked & said)
 
     # --- role play ---
@@ -623,7 +677,7 @@ class TurnPlanner:
         if heard.act == Act.GOODBYE:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
-        fallback = ""
+        fallback, frame_ask = "", ""
         items = items_named(heard.text, character)
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
@@ -637,14 +691,17 @@ class TurnPlanner:
                 reaction, fallback = self._answer(heard, persona.answers, state, rng, in_scene=True)
         elif heard.act == Act.DONT_KNOW:
             reaction = _pick(lines["encourage"], state, rng)
+        elif heard.sentiment == "negative" and (framing := self._frame(heard, state, rng, True))[0]:
+            reaction, frame_ask = framing  # "There's a problem with my room.": not an order
+            items = []
         elif echo := best_echo(heard.text, character.echo, state):
             reaction = echo
         elif items:
             reaction = self._item_reaction(character, items, state, rng)
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
             reaction = ""
-        elif framed := self._framed(heard, state, rng):
-            reaction = framed
+        elif (framing := self._frame(heard, state, rng))[0]:
+            reaction, frame_ask = framing
         elif heard.act == Act.INTRODUCTION and greeting and not (heard.age or heard.origin):
             reaction = ""  # the greeting answers it; a stock "I see." would not
         elif (heard.act in (Act.REQUEST, Act.YES) or heard.sentiment == "neutral") and not (
@@ -654,9 +711,12 @@ class TurnPlanner:
             reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
-        if items or heard.act == Act.REQUEST:
+        if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
+        if frame_ask and frame_ask not in state.used:
+            # "There's a problem with my room": ask about it, not the scene's next step.
+            follow, chosen, state = frame_ask, Move.STEP, replace(state, last_question=None)
         if reaction.rstrip().endswith("?"):
             follow = ""  # the reaction asks already ("Oh no! What colour is it?"): one question
         state = _use(state, reaction, follow)
@@ -978,6 +1038,13 @@ class TurnPlanner:
                 fields = {"twist": twist_of_student, "box_role": place.box_role}
                 text = fill(_pick(improv.again, state, rng), fields)
                 return self._scene_plan(heard, state, text, place)
+        words = place_in_words(heard.text)
+        worker = next((w for w in improv.workers if key_score(words, w.keys)), None)
+        if place is not None and worker is not None and not key_score(words, place.keys):
+            place = None  # "a hotel kitchen": the kitchen's worker, not the receptionist
+        if place is not None and worker is not None and key_score(words, worker.keys) > 1:
+            place = None
+        named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
         if place is None:
@@ -1296,7 +1363,9 @@ def fact_of_kind(
         named = asked & kind
         known = [f for f in secret.facts if names(f, kind) and not _NOT.search(f)]
         if named and closed and not any(names(f, named) for f in known):
-            return fill(no, {"word": sorted(named)[0]})  # "Does it have legs?": no fact, no legs
+            # "Does it have legs?": no fact, no legs; a fact that says no says it best.
+            said_no = [f for f in secret.facts if names(f, named) and _NOT.search(f)]
+            return said_no[0] if said_no else fill(no, {"word": sorted(named)[0]})
         if not named or not known:
             continue
         if agreeing := [f for f in known if names(f, named)]:

@@ -177,11 +177,25 @@ def topic_of(text: str, topics: tuple[Topic, ...]) -> str | None:
 
 
 def sentiment_of(text: str, classroom: Classroom) -> str:
+    """The feeling of the line; with words of both, the one said last wins ("I've loved
+    them for years, and honestly, I was a bit disappointed" is negative)."""
     negative = key_score(text, classroom.negative_words)
     positive = key_score(text, classroom.positive_words)
+    if negative and positive:
+        last_negative = _last_at(text, classroom.negative_words)
+        last_positive = _last_at(text, classroom.positive_words)
+        if last_negative != last_positive:
+            return "negative" if last_negative > last_positive else "positive"
     if negative > positive:
         return "negative"
     return "positive" if positive else "neutral"
+
+
+def _last_at(text: str, keys: tuple[str, ...]) -> int:
+    """Where the last of ``keys`` in ``text`` ends (-1 if none)."""
+    lowered = text.lower()
+    ends = [m.end() for key in keys for m in _key_pattern(key).finditer(lowered)]
+    return max(ends, default=-1)
 
 
 def understand(text: str, content: LessonContent) -> Understanding:
