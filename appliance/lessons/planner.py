@@ -218,7 +218,11 @@ class TurnPlanner:
             return TurnPlan(heard.act, Move.REPEAT, text, "", state, fallback="nothing said yet")
         last = state.said[-1]
         asked = state.last_question
-        simpler = asked.easier or asked.simple if asked is not None else ""
+        simpler = ""
+        if asked is not None:
+            # The simple form if that was not the one asked (B1 and up), else the easier.
+            fresh = [q for q in (asked.simple, asked.easier) if q and q not in state.used]
+            simpler = fresh[0] if fresh else ""
         if simpler and EASIER.search(heard.text) and simpler not in state.used:
             # "Can you say it with easier words?": the same question, put more simply.
             text = join(_pick(lines["simpler"], state, rng), simpler)
