@@ -251,6 +251,8 @@ class Classroom:
     # ``[words] not_an_answer``: words a question shares with any line ("like", "day"),
     # which do not show that the student has answered it already.
     not_an_answer: frozenset[str] = frozenset()
+    # ``[words] not_names``: capitalised words after "Hi, I'm" that are not a name.
+    not_names: frozenset[str] = frozenset()
     # ``[words] pronouns``: a line that starts with one goes on with the last topic.
     pronouns: frozenset[str] = frozenset()
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
@@ -483,6 +485,7 @@ def _classroom(file: TomlFile) -> Classroom:
         cut=_cut(file, "cut"),
         thing_ends=_cut(file, "thing_ends"),
         pronouns=frozenset(str(words.get("pronouns", "")).split()),
+        not_names=frozenset(str(words.get("not_names", "")).lower().split()),
         not_an_answer=frozenset(
             str(words.get("not_an_answer", "")).split()
         ),

@@ -234,7 +234,7 @@ class TurnPlanner:
             easiest = self._easiest_left(state)
             asked_last = [p for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
             shorter = easiest or (asked_last[-1].strip() if asked_last else "")
-            if shorter and not _same_words(shorter, last):
+            if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
                 text = join(_pick(lines["simpler"], state, rng), shorter)
                 return TurnPlan(heard.act, Move.REPEAT, "", text, _use(state, shorter), slow=True)
         # The replay is said as it was; the prefix is not in `said`, so a second
@@ -427,11 +427,19 @@ class TurnPlanner:
                     never=classroom.never_echo,
                     cut=classroom.cut,
                 )
-                needs_words = any(
-                    re.search(r"\{(said|own|the|thing)\}", line)
-                    for line in (*frame.reactions, *frame.asks)
-                )
-                if not said and needs_words:
+                after = heard.text[found.end() :]
+                thing = classroom.thing(said) if said else ""
+                if not said:  # too long to say back whole: the thing itself may do
+                    thing = own_words(
+                        classroom.thing(re.split(r"[,.!?;]", after, maxsplit=1)[0]),
+                        4,
+                        swaps=classroom.to_you,
+                        never=classroom.never_echo,
+                    )
+                templates = " ".join((*frame.reactions, *frame.asks))
+                if not said and re.search(r"\{(said|own|the)\}", templates):
+                    continue
+                if not thing and "{thing}" in templates:
                     continue
                 if classroom.article is not None and classroom.article.match(said):
                     said = said[:1].lower() + said[1:]  # "A big elephant" inside a line
@@ -439,7 +447,7 @@ class TurnPlanner:
                     "said": said,
                     "own": classroom.possessive(said),
                     "the": classroom.definite(said),
-                    "thing": classroom.thing(said),
+                    "thing": thing,
                     **{k: v.lower() for k, v in found.groupdict().items() if v},
                 }
                 reaction = capitalise_sentences(
@@ -497,9 +505,10 @@ class TurnPlanner:
                     )
             topic = None
         elif heard.act == Act.INTRODUCTION and not (heard.age or heard.origin):
-            reaction = (
-                "" if greeting else _pick(self.content.classroom.reactions["yes"], state, rng)
-            )
+            # "Hi, I'm Priya. I moved to Manchester…": the greeting, then about the move.
+            reaction, own_ask = self._frame(heard, state, rng)
+            if not reaction and not greeting:
+                reaction = _pick(self.content.classroom.reactions["yes"], state, rng)
         else:
             extra = self._topic(topic).reactions if topic else ()
             echoes = self._topic(topic).echo if topic else ()

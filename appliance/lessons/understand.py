@@ -140,17 +140,30 @@ def content_words(text: str, classroom: Classroom) -> frozenset[str]:
     )
 
 
-def student_name(text: str, language: str = "en") -> str | None:
+def student_name(
+    text: str, language: str = "en", not_names: frozenset[str] = frozenset()
+) -> str | None:
     """The name the student gives: "My name is Lena", "I'm Kenji" (a capitalised word
-    that is not a common word: not "I'm English", "I'm Happy")."""
-    if found := _NAME.search(text.replace("’", "'")):
+    that is not a common word: not "I'm English", "I'm Happy"). Right after a greeting
+    ("Hi, I'm Daniel", "Hi Parlo, it's Giulia") a common word is a name too, unless it
+    is one of ``not_names`` ("Hi, I'm Fine" is not a name)."""
+    text = text.replace("’", "'")
+    if found := _NAME.search(text):
         return found[1]
     common = common_words(language)
-    for found in _I_AM.finditer(text.replace("’", "'")):
+    for sentence in sentences_of(text)[:2] if GREETING.search(text) else ():
+        if found := _GREETED_NAME.search(sentence):
+            word = found[1]
+            if word.lower() not in not_names and word.lower() not in NUMBER_WORDS:
+                return word
+    for found in _I_AM.finditer(text):
         word = found[1]
         if word.lower() not in common and word.lower() not in NUMBER_WORDS:
             return word
     return None
+
+
+_GREETED_NAME = re.compile(r"\b(?:I'm|I am|it's|it is|this is)\s+([A-Z][^\W\d_]+)\W*$")
 
 
 def question_sentence(text: str, classroom: Classroom) -> str:
@@ -206,7 +219,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
     question = question_sentence(cleaned, classroom)
     off_task = next((kind for kind, p in classroom.off_task.items() if find(p, cleaned)), None)
     identity = {
-        "name": student_name(cleaned, content.language),
+        "name": student_name(cleaned, content.language, classroom.not_names),
         "age": (found[1] if (found := _AGE.search(cleaned)) else None),
         "origin": (found[1] if (found := _ORIGIN.search(cleaned)) else None),
     }
