@@ -724,6 +724,8 @@ class TurnPlanner:
             reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
+        if greeting and reaction in self.content.classroom.reactions["in_scene"]:
+            reaction = ""  # "Hello! Welcome." needs no "I see." after it
         if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
