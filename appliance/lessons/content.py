@@ -486,9 +486,7 @@ def _classroom(file: TomlFile) -> Classroom:
         thing_ends=_cut(file, "thing_ends"),
         pronouns=frozenset(str(words.get("pronouns", "")).split()),
         not_names=frozenset(str(words.get("not_names", "")).lower().split()),
-        not_an_answer=frozenset(
-            str(words.get("not_an_answer", "")).split()
-        ),
+        not_an_answer=frozenset(str(words.get("not_an_answer", "")).split()),
     )
 
 

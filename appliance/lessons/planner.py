@@ -319,22 +319,30 @@ class TurnPlanner:
         )
         if heard.opinion and not phrase_matched:
             if choice := re.search(r"\bbetter to (.+?) or\b", question, re.I):
-                first = to_second_person_from_box(choice[1])
+                swaps = self.content.classroom.to_me
+                first = (
+                    swap_words(choice[1], swaps) if swaps else to_second_person_from_box(choice[1])
+                )
                 return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
         likes = re.match(r"^\W*do you (like|love)\b", question, re.I)
         if answer is not None and likes and key_score(question, answer.keys) < 2:
             answer = None  # "Do you like football?": yes, rather than a fact on the side
-        if answer is None and (fact := best_answer(question, self.content.classroom.facts)):
-            if key_score(question, fact.keys) >= 2:
-                return fact.text, ""  # "What's the capital of Australia?": "It's Canberra!"
+        fact = best_answer(question, self.content.classroom.facts) if answer is None else None
+        if fact is not None and key_score(question, fact.keys) >= 2:
+            return fact.text, ""  # "What's the capital of Australia?": "It's Canberra!"
         if answer is None:
             classroom = self.content.classroom
             for opening in classroom.yes_no:
                 if opening.scene and not in_scene:
                     continue
                 if found := opening.start.search(question):
-                    rest = to_second_person_from_box(found[1])
+                    swaps = classroom.to_me
+                    rest = (
+                        swap_words(found[1], swaps)
+                        if swaps
+                        else to_second_person_from_box(found[1])
+                    )
                     return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
@@ -775,7 +783,11 @@ class TurnPlanner:
                 continue  # "Anything else?" before anything was asked for: not yet
             if step.before_order and state.ordered:
                 continue  # "Are you ready to order?" after the order: no more
-            if self._may_ask(step, state) and not self._told(step, state) and not _skipped(step, state):
+            if (
+                self._may_ask(step, state)
+                and not self._told(step, state)
+                and not _skipped(step, state)
+            ):
                 return (
                     step.for_level(self.level),
                     replace(state, step=index + 1, last_question=step),
@@ -895,8 +907,10 @@ class TurnPlanner:
         told = best_answer(heard.question, story.answers) if heard.question else None
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
-        elif not state.said and not hero and heard.act != Act.STATEMENT or (
-            not state.said and not hero and not thing and len(heard.content) <= 3
+        elif (
+            not state.said
+            and not hero
+            and (heard.act != Act.STATEMENT or (not thing and len(heard.content) <= 3))
         ):
             # "Can you start?", "A story, please!": no idea of theirs, so the box begins.
             reaction = story.begin
@@ -982,7 +996,9 @@ class TurnPlanner:
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
         moving = re.search(
-            r"\b(now|next|let'?s go|can we go|what about|how about|change|switch)\b", heard.text, re.I
+            r"\b(now|next|let'?s go|can we go|what about|how about|change|switch)\b",
+            heard.text,
+            re.I,
         )
         elsewhere = (place is not None and place != state.place) or (
             state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
@@ -1431,7 +1447,8 @@ def place_in_words(text: str) -> str:
     found = re.search(rf"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?){end}", text, re.I)
     if found is None:
         found = re.search(
-            rf"\b(?:now|next|go to|going to|switch to|change to|move to) ((?:the|a|an) [\w' ]+?){end}",
+            rf"\b(?:now|next|go to|going to|switch to|change to|move to) "
+            rf"((?:the|a|an) [\w' ]+?){end}",
             text,
             re.I,
         )
