@@ -667,9 +667,13 @@ class TurnPlanner:
         asked = {_stem(w) for w in _words(question) - ignore}
         # What they told, not what they asked: "Do you have a pet?" leaves "Do you have a
         # pet?" theirs to answer.
+        # In a scene everything the student said counts ("I am a good boy" answers "Have
+        # you been good?" later too); in a conversation only the last line does, as a
+        # topic's own words come back in every line about it.
+        lines = state.heard if self.activity == "roleplay" else state.heard[-1:]
         told = [
             p
-            for line in state.heard[-1:]
+            for line in lines
             for p in sentences_of(line)
             if not re.search(re.escape(p) + r"\s*\?", line)
         ]
@@ -1072,9 +1076,12 @@ class TurnPlanner:
         words = place_in_words(heard.text)
         worker = next((w for w in improv.workers if key_score(words, w.keys)), None)
         if place is not None and worker is not None and not key_score(words, place.keys):
-            place = None  # "a hotel kitchen": the kitchen's worker, not the receptionist
-        if place is not None and worker is not None and key_score(words, worker.keys) > 1:
-            place = None
+            place = None  # the student's own place words name another worker
+        elif place is not None and worker is not None:
+            # "a hotel kitchen": the last word names the place, so the kitchen's worker.
+            last = words.split()[-1] if words.split() else ""
+            if key_score(last, worker.keys) and not key_score(last, place.keys):
+                place = None
         named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
