@@ -226,7 +226,8 @@ class TurnPlanner:
         if simpler and EASIER.search(heard.text) and simpler not in state.used:
             # "Can you say it with easier words?": the same question, put more simply.
             text = join(_pick(lines["simpler"], state, rng), simpler)
-            after = _use(replace(state, last_question=None), simpler)
+            # The question is still the one being answered: its reactions still fit.
+            after = _use(state, simpler)
             return TurnPlan(heard.act, Move.REPEAT, "", text, after, slow=True)
         if EASIER.search(heard.text):
             # No easier form of the question: the easiest question left on the topic,
@@ -906,7 +907,8 @@ class TurnPlanner:
             )
         thing = "" if heard.act == Act.QUESTION else self._new_thing(heard.text, hero)
         subject = ""
-        if not thing and heard.act != Act.QUESTION:
+        # "The dog name is Bobby.": a line that names the hero is about the hero.
+        if not thing and heard.act != Act.QUESTION and not named_hero(heard.text):
             subject = self._new_thing(heard.text, hero, story.subject_thing)
         told = best_answer(heard.question, story.answers) if heard.question else None
         if heard.act == Act.OFF_TASK:
@@ -1537,7 +1539,9 @@ def student_twist(text: str) -> str:
 def student_role(text: str) -> str:
     """The role the student takes: "I'm the patient" → "the patient"."""
     found = re.search(
-        r"\bI(?:'m| am) (the|a|an) (\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b", text
+        r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be) (the|a|an) "
+        r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
+        text,
     )
     return f"{found[1]} {found[2]}" if found else ""
 
