@@ -566,3 +566,35 @@ def test_a_bad_frame_feeling_is_named_with_its_line(tmp_path, monkeypatch):
             load_content("en")
     finally:
         load_content.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("line", "act"),
+    [
+        ("Sorry, I didn't catch that. What flavours do you have?", Act.QUESTION),
+        ("Sorry, I didn't understand. Can you ask it in a different way?", Act.REPEAT),
+        ("Sorry, I didn't catch that.", Act.REPEAT),
+    ],
+)
+def test_a_new_question_after_sorry_is_a_question(line, act):
+    assert understand(line, CONTENT).act == act
+
+
+def test_a_job_is_not_presumed_from_a_question_about_work():
+    for seed in range(6):
+        p = planner("conversation", level="B2", seed=seed)
+        (reply,) = talk(p, "Do you think people are lonelier now, with so many working from home?")
+        assert "your job" not in reply and "at work like for you" not in reply, reply
+
+
+def test_the_most_specific_thing_asked_for_gets_its_own_question():
+    p = planner("roleplay", character="a shopkeeper in a bakery")
+    (reply,) = talk(p, "Do you have chocolate cakes?")
+    assert "What kind of cake" not in reply, reply
+
+
+def test_a_request_in_a_scene_is_agreed_to_not_just_noted():
+    stock = CONTENT.classroom.reactions["in_scene"]
+    p = planner("roleplay", character="a hairdresser")
+    _, reply = talk(p, "Hello, my name is Sofia.", "I want my hair more short, please.")
+    assert not reply.startswith(stock), reply

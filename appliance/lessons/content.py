@@ -341,6 +341,7 @@ ACT_KEYS = (
     "question",
     "request",
     "opinion",
+    "asks_box_to",
 )
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
@@ -362,7 +363,7 @@ CLASSROOM_LINES = (
     "simpler",
     "tell_more",
 )
-REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene")
+REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene", "in_scene_request")
 # What may come before the question itself: "Excuse me, are you the guide?"
 COURTESY = r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh)\W+)*"
 

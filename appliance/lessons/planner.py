@@ -54,7 +54,7 @@ from appliance.lessons.understand import (
 )
 
 # The stock reactions that say nothing of the student's line.
-FEELING_REACTIONS = ("in_scene", "positive", "negative", "neutral")
+FEELING_REACTIONS = ("in_scene", "in_scene_request", "positive", "negative", "neutral")
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
 # A topic gets this many questions in a row before the box moves on, unless the student
 # keeps talking about it.
@@ -734,10 +734,12 @@ class TurnPlanner:
             heard.age or heard.origin or heard.act == Act.INTRODUCTION
         ):
             # "Chocolate and strawberry, please.": the character takes it in its stride.
-            reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
+            kind = "in_scene_request" if heard.act == Act.REQUEST else "in_scene"
+            reaction = _pick(self.content.classroom.reactions[kind], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
-        if greeting and reaction in self.content.classroom.reactions["in_scene"]:
+        stock = self.content.classroom.reactions
+        if greeting and reaction in (*stock["in_scene"], *stock["in_scene_request"]):
             reaction = ""  # "Hello! Welcome." needs no "I see." after it
         if items:
             state = replace(state, ordered=True)
@@ -771,7 +773,8 @@ class TurnPlanner:
     ) -> tuple[str, PlannerState, Move]:
         """A question about the thing just asked for, else the scene's next step."""
         line = state.heard[-1].lower() if state.heard else ""
-        for item in character.items:
+        # The most specific thing first: "chocolate cakes" is asked about as chocolate cake.
+        for item in sorted(character.items, key=lambda i: -len(i.name)):
             if (
                 item.ask
                 and item.ask not in state.used

@@ -234,7 +234,14 @@ def understand(text: str, content: LessonContent) -> Understanding:
         **identity,
     }
     # A long turn that mentions "again" is more likely a story or an answer than a request.
-    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24:
+    # "Sorry, I didn't catch that. What flavours do you have?": a new question, not a
+    # request to repeat.
+    asks_anew = (
+        bool(question)
+        and not find(acts["repeat"], question)
+        and not find(acts["asks_box_to"], question)
+    )
+    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24 and not asks_anew:
         act = Act.REPEAT
     elif find(acts["give_up"], cleaned):
         act = Act.GIVE_UP
