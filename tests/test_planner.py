@@ -598,3 +598,23 @@ def test_a_request_in_a_scene_is_agreed_to_not_just_noted():
     p = planner("roleplay", character="a hairdresser")
     _, reply = talk(p, "Hello, my name is Sofia.", "I want my hair more short, please.")
     assert not reply.startswith(stock), reply
+
+
+def test_a_question_sharing_three_words_with_the_answer_is_not_asked():
+    for seed in range(6):
+        p = planner("conversation", seed=seed)
+        (reply,) = talk(p, "I want to be a doctor.")
+        assert "want to be" not in reply.split(".")[-1], reply
+
+
+def test_a_request_as_a_question_tells_the_need_too():
+    p = planner("roleplay", character="a taxi driver", setting="a taxi in New York")
+    (reply,) = talk(p, "Hi, can you take me to the airport, please?")
+    assert "How can I help" not in reply, reply
+
+
+def test_the_students_whole_phrase_beats_the_topics_line_but_a_bare_noun_does_not():
+    (brother,) = talk(planner("conversation"), "I have a little brother. He is five.")
+    assert "your little brother" in brother, brother
+    (cinema,) = talk(planner("conversation"), "Yesterday I go to cinema with my friend.")
+    assert "cinema with your friend" not in cinema, cinema

@@ -253,6 +253,8 @@ class Classroom:
     not_an_answer: frozenset[str] = frozenset()
     # ``[words] not_names``: capitalised words after "Hi, I'm" that are not a name.
     not_names: frozenset[str] = frozenset()
+    # ``[words] small_talk``: greeting words that tell nothing of what the student needs.
+    small_talk: frozenset[str] = frozenset()
     # ``[words] pronouns``: a line that starts with one goes on with the last topic.
     pronouns: frozenset[str] = frozenset()
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
@@ -265,6 +267,8 @@ class Classroom:
     definite_word: str = ""
     # ``[reflect] cut``: words where the student's own words are cut ("who", "since").
     cut: re.Pattern[str] | None = None
+    # ``[reflect] determiners``: words a whole noun phrase starts with ("a", "my", "two").
+    determiners: frozenset[str] = frozenset()
     # ``[reflect] thing_ends``: where the thing itself ends ("your backpack on the train").
     thing_ends: re.Pattern[str] | None = None
 
@@ -485,7 +489,11 @@ def _classroom(file: TomlFile) -> Classroom:
         definite_word=text_of(file, _section(file, "reflect"), "definite", "reflect"),
         cut=_cut(file, "cut"),
         thing_ends=_cut(file, "thing_ends"),
+        determiners=frozenset(
+            texts_of(file, _section(file, "reflect"), "determiners", "reflect", required=False)
+        ),
         pronouns=frozenset(str(words.get("pronouns", "")).split()),
+        small_talk=frozenset(str(words.get("small_talk", "")).split()),
         not_names=frozenset(str(words.get("not_names", "")).lower().split()),
         not_an_answer=frozenset(str(words.get("not_an_answer", "")).split()),
     )

@@ -47,6 +47,7 @@ from appliance.lessons.text import sentences_of, words_of
 from appliance.lessons.understand import (
     Act,
     Understanding,
+    find,
     key_score,
     matches,
     parse_number,
@@ -388,6 +389,12 @@ class TurnPlanner:
             echo, ask = self._frame(heard, state, rng, negative_only=True)
         if not echo:
             echo = best_echo(heard.text, echoes, state)
+            framed, framed_ask = self._frame(heard, state, rng)
+            keys = next((e.keys for e in echoes if e.text == echo), ())
+            if echo and framed and any(matches(framed, key) for key in keys) and self._whole(heard):
+                # "I have a little brother": the student's own words say more than the
+                # topic's line about the same thing ("So you have brothers or sisters!").
+                echo, ask = framed, framed_ask
         if not echo:
             echo, ask = self._frame(heard, state, rng)
         if echo:
@@ -405,6 +412,18 @@ class TurnPlanner:
         """A reaction with the student's own words ("I want to work abroad" → "To work
         abroad? That's a great plan!"), from the first ``[[frame]]`` that fits."""
         return self._frame(heard, state, rng)[0]
+
+    def _whole(self, heard: Understanding) -> bool:
+        """Whether the first frame's words start as a whole phrase ("a little brother",
+        "tamales"), not a learner's bare noun ("cinema", "sun")."""
+        classroom = self.content.classroom
+        for frame in classroom.frames:
+            if frame.scene or (frame.feeling and heard.sentiment not in frame.feeling):
+                continue
+            if found := frame.pattern.search(heard.text):
+                first = (words_of(heard.text[found.end() :]) or [""])[0].lower()
+                return first in classroom.determiners or first.endswith("s")
+        return False
 
     def _frame(
         self,
@@ -659,19 +678,19 @@ class TurnPlanner:
         word that carries content ("What is your favourite subject?" after "My favourite
         subject is art"). A thing the character sells ("bread") does not count: "White or
         brown bread?" asks about it."""
-        if not state.heard or self.activity not in ("conversation", "roleplay"):
+        if not state.heard or self.activity not in ("conversation", "roleplay", "improv"):
             return False
         classroom = self.content.classroom
         ignore = classroom.stop_words | classroom.not_an_answer
-        if self.activity == "roleplay":
-            ignore = ignore | {item.name for item in self.character.items}
+        if self.activity in ("roleplay", "improv"):
+            ignore = ignore | {item.name for c in self.content.characters for item in c.items}
         asked = {_stem(w) for w in _words(question) - ignore}
         # What they told, not what they asked: "Do you have a pet?" leaves "Do you have a
         # pet?" theirs to answer.
         # In a scene everything the student said counts ("I am a good boy" answers "Have
         # you been good?" later too); in a conversation only the last line does, as a
         # topic's own words come back in every line about it.
-        lines = state.heard if self.activity == "roleplay" else state.heard[-1:]
+        lines = state.heard[-1:] if self.activity == "conversation" else state.heard
         told = [
             p
             for line in lines
@@ -679,7 +698,8 @@ class TurnPlanner:
             if not re.search(re.escape(p) + r"\s*\?", line)
         ]
         said = {_stem(w) for w in _words(" ".join(told)) - ignore}
-        return bool(asked & said)
+        # "What do you want to be?" after "I want to be a doctor": three words in a row.
+        return bool(asked & said) or _shares_three_words(question, " ".join(told))
 
     # --- role play ---
 
@@ -717,11 +737,11 @@ class TurnPlanner:
                 reaction, fallback = self._answer(heard, persona.answers, state, rng, in_scene=True)
         elif heard.act == Act.DONT_KNOW:
             reaction = _pick(lines["encourage"], state, rng)
+        elif echo := best_echo(heard.text, character.echo, state):
+            reaction = echo
         elif heard.sentiment == "negative" and (framing := self._frame(heard, state, rng, True))[0]:
             reaction, frame_ask = framing  # "There's a problem with my room.": not an order
             items = []
-        elif echo := best_echo(heard.text, character.echo, state):
-            reaction = echo
         elif items:
             reaction = self._item_reaction(character, items, state, rng)
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
@@ -808,9 +828,19 @@ class TurnPlanner:
         words what they came for (three words of content, besides their name)."""
         if not step.skip_if_told:
             return False
-        ignore = self.content.classroom.stop_words | {(state.name or "").lower()}
+        classroom = self.content.classroom
+        ignore = classroom.stop_words | classroom.small_talk | {(state.name or "").lower()}
         told = [line for line in state.heard if not question_sentence_of(line)]
-        return len(set().union(*(_words(line) for line in told)) - ignore) >= 3 if told else False
+        said = set().union(*(_words(line) for line in told)) if told else set()
+        # "Can you take me to the airport?" tells it too: a request, in two words.
+        requests = (*classroom.acts["request"], *classroom.acts["asks_box_to"])
+        asked = [
+            line
+            for line in state.heard
+            if question_sentence_of(line)
+            and any(find(requests, part) for part in re.split(r"[,.!?]\s*", line))
+        ]
+        return len(said - ignore) >= 3 or any(len(_words(line) - ignore) >= 2 for line in asked)
 
     # --- interview ---
 
@@ -1222,6 +1252,16 @@ _ASK_WORDS = frozenset(
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in words_of(text)}
+
+
+def _shares_three_words(first: str, second: str) -> bool:
+    """Whether the two share three words in a row ("want to be")."""
+
+    def triples(text: str) -> set[tuple[str, ...]]:
+        words = [w.lower() for w in words_of(text)]
+        return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+    return bool(triples(first) & triples(second))
 
 
 def question_sentence_of(line: str) -> bool:
