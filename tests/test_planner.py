@@ -618,3 +618,23 @@ def test_the_students_whole_phrase_beats_the_topics_line_but_a_bare_noun_does_no
     assert "your little brother" in brother, brother
     (cinema,) = talk(planner("conversation"), "Yesterday I go to cinema with my friend.")
     assert "cinema with your friend" not in cinema, cinema
+
+
+def test_a_greeting_says_nothing_of_the_feeling():
+    heard = understand("Good evening. Someone stole my phone on the metro.", CONTENT)
+    assert heard.sentiment == "negative"
+    p = planner("roleplay", character="a police officer", setting="a police station")
+    (reply,) = talk(p, "Good evening. Someone stole my phone on the metro.")
+    assert "your phone" in reply and "great" not in reply.lower(), reply
+
+
+def test_a_family_members_job_is_not_asked_why():
+    (reply,) = talk(planner("conversation", level="A1"), "My mother is a teacher.")
+    assert "Why is that" not in reply, reply
+
+
+def test_the_end_at_the_end_of_a_line_ends_the_story():
+    p = planner("story", level="B1")
+    talk(p, "A story about a fisherman called Tom.")
+    talk(p, "Let's finish here. The end.")
+    assert p.state.ended

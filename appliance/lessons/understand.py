@@ -192,6 +192,7 @@ def topic_of(text: str, topics: tuple[Topic, ...]) -> str | None:
 def sentiment_of(text: str, classroom: Classroom) -> str:
     """The feeling of the line; with words of both, the one said last wins ("I've loved
     them for years, and honestly, I was a bit disappointed" is negative)."""
+    text = _GREETINGS.sub(" ", text)  # "Good evening." says nothing of the feeling
     negative = key_score(text, classroom.negative_words)
     positive = key_score(text, classroom.positive_words)
     if negative and positive:
@@ -202,6 +203,9 @@ def sentiment_of(text: str, classroom: Classroom) -> str:
     if negative > positive:
         return "negative"
     return "positive" if positive else "neutral"
+
+
+_GREETINGS = re.compile(r"\bgood (morning|afternoon|evening|night|day)\b", re.I)
 
 
 def _last_at(text: str, keys: tuple[str, ...]) -> int:
