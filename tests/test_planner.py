@@ -638,3 +638,17 @@ def test_the_end_at_the_end_of_a_line_ends_the_story():
     talk(p, "A story about a fisherman called Tom.")
     talk(p, "Let's finish here. The end.")
     assert p.state.ended
+
+
+def test_two_questions_in_one_turn_get_an_answer_each():
+    p = planner("interview", level="B1")
+    talk(p, "Good morning, I'm Jonas.")
+    (reply,) = talk(p, "When would the job start, and is it only at weekends?")
+    assert "next month" in reply and "Saturdays" in reply, reply
+
+
+def test_a_choice_in_a_story_gets_a_side():
+    p = planner("story", level="B2")
+    talk(p, "A story about a lighthouse keeper called Ann.")
+    (reply,) = talk(p, "What do you think she should do: wait until morning or go out now?")
+    assert "wait until morning" in reply, reply

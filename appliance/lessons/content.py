@@ -346,6 +346,8 @@ ACT_KEYS = (
     "request",
     "opinion",
     "asks_box_to",
+    "question_join",
+    "choice",
 )
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (

@@ -312,7 +312,21 @@ class TurnPlanner:
 
         With no fact for it, a yes-or-no question gets a friendly yes in the box's role,
         and in a scene (``in_scene``) a question gets a plausible answer by what it asks;
-        only then does the box say it does not know."""
+        only then does the box say it does not know.
+
+        Two questions in one turn ("When would it start, and is it only at weekends?")
+        get an answer each when the facts have one for each."""
+        parts = question_parts(heard.text, self.content.classroom.acts["question_join"])
+        if len(parts) > 1 and heard.question:
+            found = [
+                self._answer(
+                    replace(heard, question=part, text=part), answers, state, rng, in_scene
+                )
+                for part in parts
+            ]
+            facts = list(dict.fromkeys(text for text, fallback in found if not fallback))
+            if len(facts) > 1:
+                return join(*facts), ""
         question = heard.question or heard.text
         answer = best_answer(question, answers)
         lines = self.content.classroom.lines
@@ -320,7 +334,7 @@ class TurnPlanner:
             len(key.split()) > 1 and matches(question, key) for key in answer.keys
         )
         if heard.opinion and not phrase_matched:
-            if choice := re.search(r"\bbetter to (.+?) or\b", question, re.I):
+            if choice := find(self.content.classroom.acts["choice"], question):
                 swaps = self.content.classroom.to_me
                 first = (
                     swap_words(choice[1], swaps) if swaps else to_second_person_from_box(choice[1])
@@ -957,6 +971,14 @@ class TurnPlanner:
                 hero = story.begin_hero
                 state = replace(state, hero=hero)
                 fields = {"hero": hero}
+        elif heard.question and (
+            choice := find(self.content.classroom.acts["choice"], heard.question)
+        ):
+            # "Should she wait until morning or go out now?": the box takes a side.
+            first = swap_words(choice[1], self.content.classroom.to_me)
+            reaction = fill(
+                _pick(self.content.classroom.lines["opinion_choice"], state, rng), {"choice": first}
+            )
         elif told is not None:
             reaction = capitalise_sentences(fill(told.text, fields))  # "Who is telling it?"
         elif any(p.search(heard.text) for p in story.handed_over):
@@ -1252,6 +1274,19 @@ _ASK_WORDS = frozenset(
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in words_of(text)}
+
+
+def question_parts(text: str, joins: tuple[re.Pattern[str], ...]) -> list[str]:
+    """The questions of a turn, each on its own: "When does it start, and is it only at
+    weekends?" → two; a turn with one question → one."""
+    parts = [p.strip() for p in re.findall(r"[^.!?]*\?", text) if words_of(p)]
+    split: list[str] = []
+    for part in parts:
+        pieces = [part]
+        for pattern in joins:
+            pieces = [q for piece in pieces for q in pattern.split(piece)]
+        split += [q.strip(" ,") for q in pieces if q and len(words_of(q)) >= 2]
+    return split
 
 
 def _shares_three_words(first: str, second: str) -> bool:
