@@ -318,13 +318,13 @@ class TurnPlanner:
         get an answer each when the facts have one for each."""
         parts = question_parts(heard.text, self.content.classroom.acts["question_join"])
         if len(parts) > 1 and heard.question:
-            found = [
+            each = [
                 self._answer(
                     replace(heard, question=part, text=part), answers, state, rng, in_scene
                 )
                 for part in parts
             ]
-            facts = list(dict.fromkeys(text for text, fallback in found if not fallback))
+            facts = list(dict.fromkeys(text for text, fallback in each if not fallback))
             if len(facts) > 1:
                 return join(*facts), ""
         question = heard.question or heard.text
@@ -353,10 +353,10 @@ class TurnPlanner:
                 if opening.scene and not in_scene:
                     continue
                 if found := opening.start.search(question):
-                    swaps = classroom.to_me
+                    to_me = classroom.to_me
                     rest = (
-                        swap_words(found[1], swaps)
-                        if swaps
+                        swap_words(found[1], to_me)
+                        if to_me
                         else to_second_person_from_box(found[1])
                     )
                     return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
