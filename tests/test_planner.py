@@ -652,3 +652,18 @@ def test_a_choice_in_a_story_gets_a_side():
     talk(p, "A story about a lighthouse keeper called Ann.")
     (reply,) = talk(p, "What do you think she should do: wait until morning or go out now?")
     assert "wait until morning" in reply, reply
+
+
+def test_a_family_members_role_and_a_wish_to_be_something_are_asked_about():
+    (sister,) = talk(planner("conversation", level="B1"), "My sister is a nurse in London.")
+    assert "our sister is a nurse" in sister and "your sister" in sister.split("!")[-1], sister
+    (doctor,) = talk(planner("conversation"), "I want to be a doctor.")
+    assert "be a doctor" in doctor and "want to be" not in doctor, doctor
+
+
+def test_bad_news_in_a_scene_gets_help_not_a_pity():
+    p = planner("roleplay", character="a taxi driver", setting="a taxi")
+    _, reply = talk(
+        p, "Hi, can you take me to the airport, please?", "I'm a bit late for my flight."
+    )
+    assert not reply.startswith(tuple(CONTENT.classroom.reactions["negative"])), reply

@@ -369,7 +369,16 @@ CLASSROOM_LINES = (
     "simpler",
     "tell_more",
 )
-REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene", "in_scene_request")
+REACTION_KINDS = (
+    "positive",
+    "negative",
+    "neutral",
+    "yes",
+    "no",
+    "in_scene",
+    "in_scene_request",
+    "in_scene_negative",
+)
 # What may come before the question itself: "Excuse me, are you the guide?"
 COURTESY = r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh)\W+)*"
 

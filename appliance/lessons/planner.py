@@ -55,7 +55,14 @@ from appliance.lessons.understand import (
 )
 
 # The stock reactions that say nothing of the student's line.
-FEELING_REACTIONS = ("in_scene", "in_scene_request", "positive", "negative", "neutral")
+FEELING_REACTIONS = (
+    "in_scene",
+    "in_scene_request",
+    "in_scene_negative",
+    "positive",
+    "negative",
+    "neutral",
+)
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
 # A topic gets this many questions in a row before the box moves on, unless the student
 # keeps talking about it.
@@ -435,8 +442,10 @@ class TurnPlanner:
             if frame.scene or (frame.feeling and heard.sentiment not in frame.feeling):
                 continue
             if found := frame.pattern.search(heard.text):
-                first = (words_of(heard.text[found.end() :]) or [""])[0].lower()
-                return first in classroom.determiners or first.endswith("s")
+                words = [w.lower() for w in words_of(heard.text[found.end() :])[:2]]
+                first = words[0] if words else ""
+                # "be a doctor" is whole too: a verb, then the phrase.
+                return bool(set(words) & classroom.determiners) or first.endswith("s")
         return False
 
     def _frame(
@@ -770,6 +779,9 @@ class TurnPlanner:
             # "Chocolate and strawberry, please.": the character takes it in its stride.
             kind = "in_scene_request" if heard.act == Act.REQUEST else "in_scene"
             reaction = _pick(self.content.classroom.reactions[kind], state, rng)
+        elif heard.sentiment == "negative":
+            # "I'm a bit late for my flight.": the character helps, not "That's a pity."
+            reaction = _pick(self.content.classroom.reactions["in_scene_negative"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
         stock = self.content.classroom.reactions
