@@ -51,13 +51,21 @@ def test_a_damaged_secret_file_lets_nobody_in(tmp_path) -> None:
 
 
 def test_reset_from_a_usb_stick_writes_the_pin_there_and_never_logs_it(tmp_path, caplog) -> None:
+    from appliance.system.presence import PresenceGate
+
     stick = tmp_path / "stick"
     stick.mkdir()
     (stick / auth.RESET_MARKER_NAME).touch()
     secret_file = tmp_path / "web-secret"
+
+    class HeldAtOnce(PresenceGate):  # someone at the box holds the button at once
+        def wait(self, request) -> bool:
+            auth.install_secret_record(request.payload["record"], secret_file)
+            return True
+
     with caplog.at_level(logging.INFO):
-        pin = auth.reset_pin_to_stick(stick, secret_file)
-    assert pin in (stick / auth.PIN_FILE_NAME).read_text()
+        pin = auth.reset_pin_to_stick(stick, HeldAtOnce(tmp_path / "presence"))
+    assert pin is not None and pin in (stick / auth.PIN_FILE_NAME).read_text()
     assert auth.verify_secret(pin, secret_file)
     assert "parlo-pin.txt" in caplog.text and pin not in caplog.text
 

@@ -157,6 +157,16 @@ def test_guessing_locks_the_guesser_out(running: Running) -> None:
     assert client.login().status == 303
 
 
+def test_the_login_page_does_not_publish_the_reset_recipe(tmp_path, monkeypatch) -> None:
+    running = start_server(tmp_path, monkeypatch)
+    try:
+        for page in (running.client().get("/login").body, running.client().login("wrong1").body):
+            assert "parlo-reset-pin" not in page and "parlo-pin.txt" not in page
+            assert "manual" in page
+    finally:
+        running.server.stop()
+
+
 def test_no_login_until_a_secret_is_set(tmp_path, monkeypatch) -> None:
     running = start_server(tmp_path, monkeypatch, secret=None)
     try:

@@ -187,14 +187,21 @@ class ModelsBridge:
                 raise RuntimeError("importing packs is not part of this build")
             from appliance.models.signing import load_trusted_keys
 
+            def confirm_at_box(kind: str, summary: str) -> bool:
+                from appliance.system.presence import PresenceGate
+
+                job.step, job.done, job.total = "waiting for a button hold at the box", 0, 0
+                return PresenceGate().ask_and_wait(kind, summary)
+
             job.step, job.done, job.total = "checking the pack", 0, 0
+            options: dict[str, Any] = {"confirm_presence": confirm_at_box, **self.import_options}
             result = import_pack(
                 pack_dir,
                 self._store_or_fail(),
                 trusted_keys=load_trusted_keys(),
                 allow_unsigned=allow_unsigned,
                 progress=progress,
-                **self.import_options,
+                **options,
             )
             job.result = result.message
             log.info("model pack from the web page: %s", result.message)
