@@ -679,7 +679,9 @@ def test_usb_stick_with_a_pack_and_a_pin_reset_request_and_nobody_at_the_box(
     }
     assert gate.pending() == []
     # Without a gate at all (nobody can ever confirm), both are refused too.
-    outcome = handle_stick(pack.parent, store, allow_unsigned="until-key-installed", smoke_test=None)
+    outcome = handle_stick(
+        pack.parent, store, allow_unsigned="until-key-installed", smoke_test=None
+    )
     assert outcome.failed[0].endswith("nobody at the box can confirm it here; PIN unchanged")
     assert "nobody can confirm it here" in outcome.failed[1]
     assert auth.verify_secret("teacher-pin", secret_file)
@@ -724,7 +726,9 @@ def test_usb_stick_confirmed_by_a_hold_at_the_box(
     assert "confirmed by a hold at the box" in outcome.done[1]
     assert confirmed == ["reset-pin", "unsigned-pack"]
     pin = (pack.parent / "parlo-pin.txt").read_text().split(": ")[1].split()[0]
-    assert auth.verify_secret(pin, secret_file) and not auth.verify_secret("teacher-pin", secret_file)
+    assert auth.verify_secret(pin, secret_file) and not auth.verify_secret(
+        "teacher-pin", secret_file
+    )
     assert store.current().version == "1.0.1"
     empty = tmp_path / "empty-stick"
     empty.mkdir()

@@ -79,7 +79,9 @@ def test_a_confirmed_pin_reset_is_installed_by_the_box(tmp_path: Path) -> None:
     stick = gate(tmp_path / "presence", window=20)
     box = box_gate(secret_file, directory=tmp_path / "presence")
     result: list[str | None] = []
-    worker = threading.Thread(target=lambda: result.append(auth.reset_pin_to_stick(stick_dir, stick)))
+    worker = threading.Thread(
+        target=lambda: result.append(auth.reset_pin_to_stick(stick_dir, stick))
+    )
     worker.start()
     while not box.pending():
         pass

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from appliance.web import auth
-from appliance.web.sessions import LoginThrottle, SessionStore
+from appliance.web.sessions import LoginThrottle, SessionStore, TooManyTries
 
 
 def test_a_pin_is_eight_random_digits() -> None:
@@ -93,24 +95,48 @@ def test_sessions_are_capped(tmp_path) -> None:
     assert sum(store.get(t) is not None for t in tokens) == SessionStore.MAX_SESSIONS
 
 
-def test_the_throttle_backs_off_per_address_and_caps_everyone() -> None:
+def test_the_throttle_backs_off_per_address_and_slows_everyone() -> None:
     now = [0.0]
     throttle = LoginThrottle(clock=lambda: now[0])
+
+    def fail(address: str) -> None:
+        throttle.failed(throttle.reserve(address))
+
     for _ in range(4):
-        throttle.failed("10.0.0.5")
+        fail("10.0.0.5")
     assert throttle.retry_after("10.0.0.5") == 0
-    throttle.failed("10.0.0.5")
+    fail("10.0.0.5")
     assert throttle.retry_after("10.0.0.5") == 30
-    throttle.failed("10.0.0.5")
+    with pytest.raises(TooManyTries, match="Wait 30 seconds"):
+        throttle.reserve("10.0.0.5")
+    now[0] += 30
+    fail("10.0.0.5")
     assert throttle.retry_after("10.0.0.5") == 60
     assert throttle.retry_after("10.0.0.6") == 0
-    throttle.succeeded("10.0.0.5")
+    now[0] += 60
+    throttle.succeeded(throttle.reserve("10.0.0.5"))
     assert throttle.retry_after("10.0.0.5") == 0
-    for n in range(30):  # many machines, one guess each
-        throttle.failed(f"10.0.1.{n}")
-    assert throttle.retry_after("10.0.9.9") > 0
+    for n in range(30):  # many machines, one guess each: 30 failures in the minute
+        fail(f"10.0.1.{n}")
+    # Over the cap, nobody is locked out: each attempt waits its turn, 2 s apart.
+    delays = [throttle.reserve(f"10.0.9.{n}").delay for n in range(3)]
+    assert delays == [0.0, 2.0, 4.0]
+    throttle.lift_global_cap()  # a hold at the box
+    assert throttle.reserve("10.0.8.1").delay == 0
     now[0] += 61
-    assert throttle.retry_after("10.0.9.9") == 0
+    assert throttle.reserve("10.0.8.2").delay == 0
+
+
+def test_an_attempt_is_counted_before_the_password_is_checked() -> None:
+    throttle = LoginThrottle()
+    attempt = throttle.reserve("10.0.0.5")
+    with pytest.raises(TooManyTries, match="being checked"):
+        throttle.reserve("10.0.0.5")  # one in flight per address
+    throttle.failed(attempt)
+    for _ in range(4):
+        throttle.failed(throttle.reserve("10.0.0.5"))
+    with pytest.raises(TooManyTries, match="Too many wrong tries"):
+        throttle.reserve("10.0.0.5")
 
 
 def test_parlo_passwd_reads_stdin(tmp_path) -> None:
