@@ -25,11 +25,15 @@ import uvicorn
 from appliance.core.config import Config, ConfigError, load_config
 from appliance.web.app import build_app
 from appliance.web.context import WebContext
+from appliance.web.guard import HEADER_TIMEOUT, PER_ADDRESS, guarded_protocol
 from appliance.web.logbuffer import LogRing, install_log_buffer
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTIONS = 64  # open event streams included; a Pi should not be drowned by a class
+# Open event streams included; a Pi should not be drowned by a class. Each device may hold
+# PER_ADDRESS of them, and a connection that has not sent its headers in HEADER_TIMEOUT
+# seconds is closed (appliance.web.guard), so half-open connections cannot fill them.
+MAX_CONNECTIONS = 256
 
 
 class WebServer:
@@ -42,6 +46,8 @@ class WebServer:
         hosts: Sequence[str] | None = None,
         port: int | None = None,
         log_ring: LogRing | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        per_address: int = PER_ADDRESS,
     ) -> None:
         try:
             settings = load_config(context.config_path).web
@@ -53,6 +59,7 @@ class WebServer:
         self.asgi, self.web = build_app(
             context, log_ring or install_log_buffer(), settings.session_hours
         )
+        self.protocol = guarded_protocol(header_timeout, per_address)
         self.addresses: list[tuple[str, int]] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +125,7 @@ class WebServer:
             log_config=None,  # keep the daemon's logging as it is
             access_log=False,
             lifespan="off",
+            http=self.protocol,
             proxy_headers=False,
             server_header=False,
             limit_concurrency=MAX_CONNECTIONS,
