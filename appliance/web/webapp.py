@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class WebApp:
         self.models = ModelsBridge(context.model_store_root, context.models_changed)
         self.started_at = time.time()
         self.stopping = threading.Event()
+        # Open event streams per session token (appliance.web.sse caps them).
+        self.streams: Counter[str] = Counter()
+        self.streams_lock = threading.Lock()
         # Saves from two tabs queue up here; save_config's rename keeps each file whole anyway.
         self.config_lock = threading.Lock()
         self.templates = Environment(
