@@ -326,6 +326,11 @@ def run_usb(args: argparse.Namespace) -> int:
     from appliance.models.usb import handle_stick
     from appliance.system.presence import PresenceGate
 
+    if os.geteuid() == 0:
+        raise UserError(
+            "refusing to read a USB stick as root: a stick is untrusted, and its model files "
+            "go to native parsers; run it as the parlo user (parlo-usb-import@.service does)"
+        )
     # Outcomes are logged (to the journal, under systemd) by handle_stick itself.
     # A PIN reset or an untrusted pack waits here for the daemon to see a hold at the box.
     outcome = handle_stick(
