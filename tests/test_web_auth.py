@@ -164,3 +164,34 @@ def test_parlo_passwd_reads_stdin(tmp_path) -> None:
     )
     assert short.returncode == 2 and "at least 6" in short.stderr
     assert auth.verify_secret("classroom-7", tmp_path / "web-secret")
+
+
+def test_first_boot_makes_the_box_its_own_pin_once(tmp_path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    env = {"PARLO_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)}
+
+    def first_boot() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", "passwd", "--first-boot"],
+            capture_output=True, text=True, env=env, cwd=repo, check=False,
+        )  # fmt: skip
+
+    done = first_boot()
+    assert done.returncode == 0 and "PIN was made" in done.stderr, done.stderr
+    secret_file = tmp_path / "web-secret"
+    kept = (tmp_path / auth.FIRST_BOOT_PIN_NAME).read_text().strip()
+    assert stat.S_IMODE((tmp_path / auth.FIRST_BOOT_PIN_NAME).stat().st_mode) == 0o600
+    assert auth.verify_secret(kept, secret_file) and kept not in done.stdout + done.stderr
+    before = secret_file.read_text()
+    again = first_boot()
+    assert again.returncode == 0 and "nothing was changed" in again.stderr
+    assert secret_file.read_text() == before
+    assert auth.take_first_boot_pin(secret_file) == kept  # said on the first long hold
+    assert auth.take_first_boot_pin(secret_file) is None  # and only then
+
+
+def test_a_stale_first_boot_pin_is_never_said(tmp_path) -> None:
+    secret_file = tmp_path / "web-secret"
+    assert auth.make_first_boot_pin(secret_file) is not None
+    auth.set_secret("teacher-chose-this", secret_file)
+    assert auth.take_first_boot_pin(secret_file) is None

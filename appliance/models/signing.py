@@ -12,7 +12,7 @@ and signs each pack (``parlo models pack ... --sign school.key``), which writes
     signature = "base64 of 64 bytes"
 
 A box trusts the public keys (``*.pub``, PEM) in ``$PARLO_KEYS_DIR``
-(``/etc/parlo/keys`` on an appliance, root's), or else in ``$PARLO_HOME/keys/`` and next
+(``/etc/parlo-keys`` on an appliance, root's), or else in ``$PARLO_HOME/keys/`` and next
 to its config file. Whether it also takes *unsigned* packs is the config's
 ``models.allow_unsigned``:
 
@@ -81,7 +81,7 @@ def key_dirs() -> tuple[Path, ...]:
     """Where trusted public keys live.
 
     ``$PARLO_KEYS_DIR`` alone when it is set: the appliance's units set it to
-    ``/etc/parlo/keys``, owned by root and only readable by ``parlo``, so nothing
+    ``/etc/parlo-keys``, owned by root and only readable by ``parlo``, so nothing
     running as ``parlo`` (the page, a model parser gone wrong) can add a key.
     Otherwise (a development machine) ``$PARLO_HOME/keys`` and the config file's directory.
     """

@@ -109,6 +109,42 @@ def secret_version(path: Path | None = None) -> tuple[int, int, int] | None:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
+FIRST_BOOT_PIN_NAME = "first-boot-pin"
+
+
+def make_first_boot_pin(secret_file: Path | None = None) -> str | None:
+    """At a box's first boot (``parlo passwd --first-boot``): its own PIN, if it has none.
+
+    An SD image carries no secret, or every box flashed from it would share one.
+    The PIN is also kept, readable by ``parlo`` only, in ``first-boot-pin`` beside the
+    secret, for the daemon to say on the first long hold (:func:`take_first_boot_pin`).
+    Returns the new PIN, or None when a secret exists already (nothing changes).
+    """
+    secret_file = secret_file or secret_path()
+    if has_secret(secret_file):
+        return None
+    pin = generate_pin()
+    write_atomically(secret_file.with_name(FIRST_BOOT_PIN_NAME), pin + "\n")
+    set_secret(pin, secret_file)
+    log.warning("made this box's own web page PIN; hold the button to hear it")
+    return pin
+
+
+def take_first_boot_pin(secret_file: Path | None = None) -> str | None:
+    """The first-boot PIN, once: the file is deleted, so it is said only the first time.
+
+    None when there is none, or when the secret has changed since (the PIN is stale).
+    """
+    secret_file = secret_file or secret_path()
+    kept = secret_file.with_name(FIRST_BOOT_PIN_NAME)
+    try:
+        pin = kept.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    kept.unlink(missing_ok=True)
+    return pin if verify_secret(pin, secret_file) else None
+
+
 class PinResetGate(Protocol):
     """The part of :class:`appliance.system.presence.PresenceGate` a PIN reset uses."""
 
