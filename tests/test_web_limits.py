@@ -78,10 +78,18 @@ def test_half_open_connections_do_not_take_the_page_offline(tmp_path, monkeypatc
         server.stop()
 
 
-def test_the_header_deadline_is_at_most_ten_seconds() -> None:
+def test_the_issue_14_attack_with_the_default_limits(running: Running) -> None:
+    """64 (here 100) half-open connections from one device; the page stays up for others."""
     from appliance.web.guard import HEADER_TIMEOUT
 
     assert HEADER_TIMEOUT <= 10
+    sockets = half_open(running.port, 100)
+    try:
+        assert get_login(running.port, "127.0.0.2") == 200
+        assert get_login(running.port, "127.0.0.3") == 200
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def open_stream(running: Running, cookie: str) -> http.client.HTTPResponse:
@@ -128,3 +136,76 @@ def test_the_event_stream_sends_nothing_after_logout(running: Running) -> None:
         received += line
     assert b"my secret words" not in received
     assert not line, "the stream ends after logout"
+
+
+def raw_status(port: int, host: str) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/login", headers={"Host": host})
+    response = connection.getresponse()
+    result = response.status, response.read().decode()
+    connection.close()
+    return result
+
+
+def test_only_requests_addressed_to_the_box_are_answered(running: Running) -> None:
+    """DNS rebinding: a student's page at evil.example points its name at the box."""
+    import socket as sockets
+
+    port = running.port
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.x"):
+        status, body = raw_status(port, host)
+        assert (status, body) == (
+            400,
+            "Unknown host name: open the box by its address or its own name.",
+        )
+    name = sockets.gethostname()
+    for host in (f"127.0.0.1:{port}", "127.0.0.1", f"[::1]:{port}", f"localhost:{port}",
+                 name, f"{name}.local:{port}", f"{name.upper()}.LOCAL"):  # fmt: skip
+        assert raw_status(port, host)[0] == 200, host
+
+
+def test_upload_leftovers_are_cleaned_when_the_page_starts(tmp_path, monkeypatch) -> None:
+    from appliance.web.server import WebServer
+
+    running = start_server(tmp_path, monkeypatch)
+    running.server.stop()  # a power cut in the middle of an upload leaves these:
+    leftover = running.home / "uploads" / "3f2a9c1b0e4d5a6b"
+    leftover.mkdir(parents=True)
+    (leftover / "llm.gguf").write_bytes(b"x" * 1000)
+    (running.home / "uploads" / "stray").write_text("x")
+    server = WebServer(running.server.web.context, hosts=["127.0.0.1"], port=0)
+    server.start()
+    try:
+        assert list((running.home / "uploads").iterdir()) == []
+    finally:
+        server.stop()
+
+
+def test_a_chunked_upload_gets_the_disk_space_check(running: Running, monkeypatch) -> None:
+    """Issue 14: a chunked body has no Content-Length, and skipped the check."""
+    from appliance.web import uploads
+
+    client = running.client()
+    client.login()
+    csrf = client.csrf("/models")
+    monkeypatch.setattr(uploads, "_free_bytes", lambda path: 10 * 1024 * 1024)
+    boundary = "pack-boundary"
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="pack"; filename="llm.gguf"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        for _ in range(40):
+            yield b"\0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.request(
+        "POST",
+        "/models/upload",
+        body(),
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status == 507 and "Not enough free disk space: 10 MB free." in response.body
+    assert list((running.home / "uploads").iterdir()) == []

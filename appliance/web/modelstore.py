@@ -97,6 +97,25 @@ class ModelsBridge:
 
         return model_store_root()
 
+    def clean_leftovers(self) -> None:
+        """Remove uploads a crash or power cut left behind (no import can be using them:
+        this runs before the page serves anyone)."""
+        uploads = self.root.parent / "uploads"
+        try:
+            leftovers = list(uploads.iterdir())
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            log.warning("cannot look for upload leftovers in %s: %s", uploads, error)
+            return
+        for path in leftovers:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if leftovers:
+            log.info("removed %d upload leftover(s) from %s", len(leftovers), uploads)
+
     def store(self) -> Any | None:
         try:
             from appliance.models.store import ModelStore
