@@ -115,3 +115,15 @@ def test_a_damaged_secret_record_never_replaces_the_secret(tmp_path, change, mes
     assert auth.verify_secret("old-secret", secret_file)
     auth.install_secret_record(auth.secret_record("new-secret"), secret_file)
     assert auth.verify_secret("new-secret", secret_file)
+
+
+def test_a_request_claimed_by_a_box_that_then_died_is_refused(tmp_path, monkeypatch) -> None:
+    from appliance.system import presence
+
+    monkeypatch.setattr(presence, "OUTCOME_GRACE", 0.2)
+    stick = gate(tmp_path, window=0.1)
+    request = stick.ask("thing", "Something.")
+    # The daemon renamed it (claimed it) and was killed before writing the outcome.
+    (tmp_path / f"{request.id}.request.json").rename(tmp_path / f"{request.id}.claimed.json")
+    assert stick.wait(request) is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

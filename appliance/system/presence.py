@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DIRECTORY_NAME = "presence"
 WINDOW = 60.0  # seconds between the ask and the hold that confirms it
+OUTCOME_GRACE = 30.0  # how long a claimed request may take to be carried out
 HOLD_FILE = "last-hold"
 RESET_PIN = RESET_PIN_KIND  # a stick asking for a new PIN (appliance.web.auth)
 UNSIGNED_PACK = "unsigned-pack"
@@ -146,11 +147,14 @@ class PresenceGate:
             outcome = self._outcome(request.id)
             if outcome is not None:
                 return self._finish(request, outcome)
-            if self.clock() > request.expires_at:
+            now = self.clock()
+            if now > request.expires_at:
                 try:
                     os.rename(self._file(request.id, "request"), self._file(request.id, "expired"))
                 except FileNotFoundError:
-                    pass  # the daemon claimed it just now: its outcome follows
+                    # The daemon claimed it just now: its outcome follows, unless it died.
+                    if now > request.expires_at + OUTCOME_GRACE:
+                        return self._finish(request, "failed: the box never said how it went")
                 else:
                     return self._finish(request, "expired")
             time.sleep(self.poll)
