@@ -181,3 +181,55 @@ def test_make_button_without_gpio_or_usb_button_gives_none(monkeypatch):
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-factory")
     button, backend = make_button(ButtonSettings())
     assert (button, backend) == (None, "none")
+
+
+def test_a_missing_button_is_retried_and_works_once_it_appears():
+    """Issue 14: a configured button missing at boot raised out of build_daemon."""
+    from appliance.hardware.buttons import RetryingButton
+
+    attempts: list[int] = []
+    real = CallbackButton()
+    missing: list[str] = []
+    found: list[bool] = []
+
+    def factory():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise NoButtonError("no GPIO chip")
+        return real
+
+    button = RetryingButton(
+        factory, retry_every=0.05, on_missing=lambda e: missing.append(str(e)),
+        on_found=lambda: found.append(True),
+    )  # fmt: skip
+    presses: list[str] = []
+    button.when_pressed = lambda: presses.append("down")
+    button.when_released = lambda: presses.append("up")
+    assert not button.present and missing == ["no GPIO chip"]
+    deadline = time.monotonic() + 5
+    while not button.present and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert button.present and found == [True] and len(attempts) == 3
+    real._set_pressed(True)
+    real._set_pressed(False)
+    assert presses == ["down", "up"] and not button.is_pressed
+    button.close()
+    assert real.closed
+
+
+def test_make_button_can_retry_an_explicit_backend_instead_of_raising(monkeypatch):
+    from appliance.hardware import buttons
+
+    def no_gpio(settings):
+        raise NoButtonError("no GPIO here")
+
+    monkeypatch.setattr(buttons, "gpio_button", no_gpio)
+    with pytest.raises(NoButtonError):
+        make_button(ButtonSettings(backend="gpio"))
+    errors: list[Exception] = []
+    button, backend = make_button(
+        ButtonSettings(backend="gpio"), retry_missing=True, on_missing=errors.append
+    )
+    assert backend == "gpio" and isinstance(button, buttons.RetryingButton)
+    assert not button.present and str(errors[0]) == "no GPIO here"
+    button.close()
