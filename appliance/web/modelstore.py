@@ -81,9 +81,16 @@ ROLE_NAMES = {
 class ModelsBridge:
     """Everything the Models page does, on the store at ``root``."""
 
-    def __init__(self, root: Path | None, changed: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        root: Path | None,
+        changed: Callable[[], None] | None,
+        presence_dir: Path | None = None,
+    ) -> None:
         self._root = root
         self._changed = changed
+        # Where an unsigned upload waits for a hold at the box (default $PARLO_HOME/presence).
+        self._presence_dir = presence_dir
         self._job_lock = threading.Lock()
         self.job: ImportJob | None = None
         # Extra arguments for import_pack; tests pass {"smoke_test": None} to skip loading models.
@@ -210,7 +217,7 @@ class ModelsBridge:
                 from appliance.system.presence import PresenceGate
 
                 job.step, job.done, job.total = "waiting for a button hold at the box", 0, 0
-                return PresenceGate().ask_and_wait(kind, summary)
+                return PresenceGate(self._presence_dir).ask_and_wait(kind, summary)
 
             job.step, job.done, job.total = "checking the pack", 0, 0
             options: dict[str, Any] = {"confirm_presence": confirm_at_box, **self.import_options}

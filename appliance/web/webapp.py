@@ -54,7 +54,9 @@ class WebApp:
         self.presence = PresenceGate(context.presence_dir)
         self._hold_seen = self.presence.last_hold()
         self.log_ring = log_ring
-        self.models = ModelsBridge(context.model_store_root, context.models_changed)
+        self.models = ModelsBridge(
+            context.model_store_root, context.models_changed, presence_dir=context.presence_dir
+        )
         self.started_at = time.time()
         self.stopping = threading.Event()
         # Open event streams per session token (appliance.web.sse caps them).
