@@ -73,6 +73,7 @@ fi
 step "Installing Debian packages"
 packages=$(grep -v '^\s*#' "$SOURCE/deploy/apt-packages.txt" | xargs)
 packages="$packages alsa-utils"  # arecord/aplay -l: a technician's first look at sound devices
+packages="$packages polkitd"  # lets the parlo user, alone, power off and reboot (deploy/polkit)
 if [ "$on_a_pi" = yes ] && apt-cache show python3-lgpio >/dev/null 2>&1; then
     packages="$packages python3-lgpio"  # GPIO for gpiozero; the venv sees system packages
 fi
@@ -121,6 +122,9 @@ SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
 SUBSYSTEM=="leds", ACTION=="add", RUN+="/bin/chgrp parlo /sys%p/brightness /sys%p/trigger", RUN+="/bin/chmod g+w /sys%p/brightness /sys%p/trigger"
 EOF
 install -m 0644 "$SOURCE/deploy/udev/90-parlo-usb.rules" /etc/udev/rules.d/90-parlo-usb.rules
+# The page's Shut down and Restart, and the 30 s hold: parlo may ask logind, nothing more.
+install -d -m 0755 /etc/polkit-1/rules.d
+install -m 0644 "$SOURCE/deploy/polkit/50-parlo-power.rules" /etc/polkit-1/rules.d/50-parlo-power.rules
 if [ "$under_systemd" = yes ]; then
     udevadm control --reload
     udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true

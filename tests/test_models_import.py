@@ -657,7 +657,7 @@ def test_usb_stick_with_a_pack_and_a_pin_reset_request_and_nobody_at_the_box(
     store: ModelStore, pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     """The attack of issue 14: out of the box, a stick alone changes nothing."""
-    from appliance.system.presence import PresenceGate
+    from appliance.core.presence import PresenceGate
     from appliance.web import auth
 
     monkeypatch.setenv("PARLO_HOME", str(tmp_path / "home"))
@@ -690,8 +690,9 @@ def test_usb_stick_with_a_pack_and_a_pin_reset_request_and_nobody_at_the_box(
 def test_usb_stick_confirmed_by_a_hold_at_the_box(
     store: ModelStore, pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    from appliance.system.presence import PresenceGate, box_gate
+    from appliance.core.presence import PresenceGate
     from appliance.web import auth
+    from appliance.web.auth import box_presence_gate
 
     monkeypatch.setenv("PARLO_HOME", str(tmp_path / "home"))
     secret_file = tmp_path / "home" / "web-secret"
@@ -699,7 +700,7 @@ def test_usb_stick_confirmed_by_a_hold_at_the_box(
     (pack.parent / "parlo-reset-pin").write_text("")
     directory = tmp_path / "home" / "presence"
     stick_side = PresenceGate(directory, window=20, poll=0.02)
-    daemon_side = box_gate(secret_file, directory=directory)
+    daemon_side = box_presence_gate(secret_file, directory=directory)
     confirmed: list[str] = []
     stop = threading.Event()
 

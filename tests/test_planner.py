@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from appliance.lessons.content import has_content, load_content
@@ -257,7 +259,11 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
     (language / "lines.toml").write_text(
         'no_reply = "Zut."\nfallback = "Autre chose."\nlast_resort = "Bon."\n'
         'care = "Parle à un adulte."\nnot_caught = "Encore ?"\n'
-        'redirects = ["Des mots gentils."]\nfollow_ups = ["Et toi ?"]\n',
+        'redirects = ["Des mots gentils."]\nfollow_ups = ["Et toi ?"]\n'
+        'page_at = "Ma page : {places}, port {port}."\ndot = "point"\nor_at = "ou"\n'
+        'again = "Encore :"\nno_network = "Pas de réseau."\npage_off = "Page éteinte."\n'
+        'shutdown_ask = "Encore une fois ?"\nshutting_down = "Au revoir."\n'
+        'restarting = "À tout de suite."\n',
         encoding="utf-8",
     )
     (language / "blocked.txt").write_text("zutalors\n", encoding="utf-8")
@@ -271,9 +277,27 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
         assert word_filter.fallback == "Autre chose."
         assert word_filter.redirect_for("zutalors!") == "Des mots gentils."
         assert not has_content("xx"), "no planner content: the model writes its replies"
+        from appliance.system.network import spoken_address
+
+        line = "Ma page : 10 point 0 point 0 point 7, port 8080."
+        assert spoken_address(["10.0.0.7"], 8080, box_lines("xx")) == f"{line} Encore : {line}"
     finally:
         box_lines.cache_clear()
         languages.word_list.cache_clear()
+
+
+def test_a_line_with_slots_must_have_them_all(tmp_path, monkeypatch):
+    english = Path(__file__).resolve().parents[1] / "appliance/lessons/data/en/lines.toml"
+    broken = english.read_text(encoding="utf-8").replace("port {port}.", "port.")
+    (tmp_path / "xx").mkdir()
+    (tmp_path / "xx" / "lines.toml").write_text(broken, encoding="utf-8")
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    box_lines.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=r"xx/lines.toml:\d+: lines.page_at: .*port"):
+            box_lines("xx")
+    finally:
+        box_lines.cache_clear()
 
 
 def test_how_much_is_planned_is_a_property_of_the_model_set():

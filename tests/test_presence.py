@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.system.presence import PresenceGate, box_gate
+from appliance.core.presence import PresenceGate
 from appliance.web import auth
 
 
@@ -77,7 +77,7 @@ def test_a_confirmed_pin_reset_is_installed_by_the_box(tmp_path: Path) -> None:
     stick_dir = tmp_path / "stick"
     stick_dir.mkdir()
     stick = gate(tmp_path / "presence", window=20)
-    box = box_gate(secret_file, directory=tmp_path / "presence")
+    box = auth.box_presence_gate(secret_file, directory=tmp_path / "presence")
     result: list[str | None] = []
     worker = threading.Thread(
         target=lambda: result.append(auth.reset_pin_to_stick(stick_dir, stick))
@@ -118,7 +118,7 @@ def test_a_damaged_secret_record_never_replaces_the_secret(tmp_path, change, mes
 
 
 def test_a_request_claimed_by_a_box_that_then_died_is_refused(tmp_path, monkeypatch) -> None:
-    from appliance.system import presence
+    from appliance.core import presence
 
     monkeypatch.setattr(presence, "OUTCOME_GRACE", 0.2)
     stick = gate(tmp_path, window=0.1)

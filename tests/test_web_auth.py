@@ -53,7 +53,7 @@ def test_a_damaged_secret_file_lets_nobody_in(tmp_path) -> None:
 
 
 def test_reset_from_a_usb_stick_writes_the_pin_there_and_never_logs_it(tmp_path, caplog) -> None:
-    from appliance.system.presence import PresenceGate
+    from appliance.core.presence import PresenceGate
 
     stick = tmp_path / "stick"
     stick.mkdir()

@@ -168,7 +168,7 @@ def test_an_unsigned_upload_needs_a_hold_at_the_box(
     running: Running, client: Client, tmp_path, monkeypatch
 ) -> None:
     """Even a logged-in page cannot install an unsigned pack without someone at the box."""
-    from appliance.system import presence
+    from appliance.core import presence
 
     monkeypatch.setattr(presence, "WINDOW", 0.3)
     running.server.web.models.import_options = {"smoke_test": None}

@@ -192,7 +192,7 @@ def test_the_global_cap_slows_logins_and_a_hold_at_the_box_lifts_it(running: Run
     assert login_from(running, "127.0.2.1", "wrong-guess") == 401
     assert login_from(running, "127.0.2.2", PASSWORD) == 303  # slowed, never refused
     assert time.monotonic() - started >= 6  # two turns in the lane, 6 s apart
-    from appliance.system.presence import PresenceGate
+    from appliance.core.presence import PresenceGate
 
     PresenceGate(running.home / "presence").confirm()  # the teacher holds the button
     started = time.monotonic()

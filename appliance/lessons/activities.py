@@ -193,6 +193,16 @@ def activity_for(config: Config, secret: Secret | None = None) -> Activity:
     )
 
 
+def next_activity(config: Config) -> Config:
+    """``config`` with the next activity in the double tap's cycle: the built-in ones,
+    then the teacher's own, then round again."""
+    custom = [name for name in config.custom_activities if name not in BUILTIN_ACTIVITIES]
+    names = [*BUILTIN_ACTIVITIES, *custom]
+    name = config.activity.name
+    current = names.index(name) if name in names else -1
+    return config.with_changes({"activity.name": names[(current + 1) % len(names)]})
+
+
 def secrets_for(activity: Activity, level: str) -> tuple[Secret, ...]:
     """The objects the guessing game may choose from at ``level`` (none for other activities)."""
     if level in SIMPLE_LEVELS and activity.simple_secrets:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.cli import UserError
+from appliance.core.errors import UserError
 
 if TYPE_CHECKING:
     from appliance.models.store import ModelStore
@@ -322,9 +322,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_usb(args: argparse.Namespace) -> int:
+    from appliance.core.presence import PresenceGate
     from appliance.models.progress import TerminalProgress
     from appliance.models.usb import handle_stick
-    from appliance.system.presence import PresenceGate
 
     if os.geteuid() == 0:
         raise UserError(

@@ -61,7 +61,7 @@ from appliance.models.smoke import SmokeTestFailed, smoke_test_in_child
 from appliance.models.store import ModelSet, ModelStore, StoreError
 
 SmokeTest = Callable[[str, Path], None]
-# (kind, summary) -> whether someone at the box confirmed it; see appliance.system.presence.
+# (kind, summary) -> whether someone at the box confirmed it; see appliance.core.presence.
 ConfirmPresence = Callable[[str, str], bool]
 UNSIGNED_PACK = "unsigned-pack"
 

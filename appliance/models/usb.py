@@ -10,7 +10,7 @@ udev only asks systemd to start ``parlo-usb-import@<device>.service``
   ``appliance.web.auth.reset_pin_to_stick`` when that is installed.
 
 Neither a PIN reset nor a pack no trusted key signed goes ahead on the stick's
-word: each waits at the presence ``gate`` (:mod:`appliance.system.presence`) for
+word: each waits at the presence ``gate`` (:mod:`appliance.core.presence`) for
 a hold of the button at the box, and without one nothing changes. Each is done
 independently, and each outcome is logged (the journal is where a technician
 looks when the LED says an import failed).
@@ -39,7 +39,7 @@ RESET_PIN_FILE = "parlo-reset-pin"
 
 
 class Gate(Protocol):
-    """What a stick needs from :class:`appliance.system.presence.PresenceGate`."""
+    """What a stick needs from :class:`appliance.core.presence.PresenceGate`."""
 
     def ask(self, kind: str, summary: str, payload: Any = None) -> Any: ...
     def wait(self, request: Any) -> bool: ...

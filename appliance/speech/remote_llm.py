@@ -39,50 +39,14 @@ import time
 import urllib.parse
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from appliance.core.config import Config
+from appliance.speech.protocols import LanguageModel, Message
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
 CHAT_PATH = "/v1/chat/completions"
-
-
-class LanguageModel(Protocol):
-    """What the engine needs of a language model: LocalLlm, RemoteLlm and FallbackLlm.
-
-    ``all_threads`` and :meth:`use_threads`: how many threads may generate (every core
-    until the first words reach the voice); ``context_tokens`` and :meth:`count_tokens`:
-    the box's own context, so the history is fitted to it (0: the model fits its own).
-    """
-
-    @property
-    def stop_reason(self) -> str: ...
-
-    @property
-    def all_threads(self) -> int: ...
-
-    @property
-    def context_tokens(self) -> int: ...
-
-    def use_threads(self, threads: int) -> None: ...
-
-    def count_tokens(self, messages: list[Message]) -> int: ...
-
-    def close(self) -> None: ...
-
-    def prefill(self, messages: list[Message]) -> None: ...
-
-    def stream(
-        self,
-        messages: list[Message],
-        max_tokens: int,
-        should_stop: Callable[[], bool] = ...,
-        *,
-        temperature: float = ...,
-        max_seconds: float = ...,
-    ) -> Generator[str, None, None]: ...
 
 
 class RemoteLlmError(ConnectionError):

@@ -97,6 +97,8 @@ def live_turn(engine: Engine, devices: FileDevices, clip: np.ndarray) -> dict[st
         engine.finish_listening()
         while True:
             event = finished.get(timeout=120)
+            if isinstance(event, TurnFinished) and not event.heard:
+                return {"transcript": "", "reply": "", "not_heard": "no speech heard"}
             if isinstance(event, TurnFinished):
                 return {"transcript": event.transcript, "reply": event.reply, **event.timings_ms}
             if isinstance(event, StateChanged) and event.state == State.IDLE and event.detail:
@@ -118,7 +120,7 @@ def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
         parts.append(engine.planner.plan(transcript).text)
     else:
         for text in models.llm.stream(
-            engine._messages(transcript), config.reply.max_tokens,
+            engine.prompt(transcript), config.reply.max_tokens,
             temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
         ):  # fmt: skip
             parts.append(text)

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.core.durable import write_atomically
+from appliance.core.presence import RESET_PIN, PresenceGate
 
 log = logging.getLogger(__name__)
 
 SECRET_FILE_NAME = "web-secret"
 RESET_MARKER_NAME = "parlo-reset-pin"
 PIN_FILE_NAME = "parlo-pin.txt"
-RESET_PIN_KIND = "reset-pin"  # the presence request a stick's reset makes
+RESET_PIN_KIND = RESET_PIN  # the presence request a stick's reset makes
 PIN_DIGITS = 8
 MIN_SECRET_LENGTH = 6
 MAX_SECRET_LENGTH = 128
@@ -146,7 +147,7 @@ def take_first_boot_pin(secret_file: Path | None = None) -> str | None:
 
 
 class PinResetGate(Protocol):
-    """The part of :class:`appliance.system.presence.PresenceGate` a PIN reset uses."""
+    """The part of :class:`appliance.core.presence.PresenceGate` a PIN reset uses."""
 
     def ask(self, kind: str, summary: str, payload: Mapping[str, Any] | None = None) -> Any: ...
     def wait(self, request: Any) -> bool: ...
@@ -232,6 +233,19 @@ def install_secret_record(record: object, path: Path | None = None) -> None:
         if not ok:
             raise SecretError(f"the new secret's {key} is not {size} bytes of hex")
     write_atomically(path or secret_path(), json.dumps(record) + "\n")
+
+
+def box_presence_gate(secret_file: Path | None = None, **options: Any) -> PresenceGate:
+    """The daemon's presence gate: a confirmed PIN reset is installed into ``secret_file``.
+
+    ``options`` go to :class:`~appliance.core.presence.PresenceGate` (``directory``,
+    ``window``...). Call ``confirm()`` on it on every long hold at the box.
+    """
+
+    def reset_pin(payload: Mapping[str, Any]) -> None:
+        install_secret_record(payload.get("record"), secret_file)
+
+    return PresenceGate(appliers={RESET_PIN: reset_pin}, **options)
 
 
 def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:

@@ -16,7 +16,7 @@ import argparse
 import getpass
 import sys
 
-from appliance.cli import UserError
+from appliance.core.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -31,7 +31,7 @@ class WebContext:
 
     events: EventStream
     config_path: Path
-    say: Callable[[str], None] | None = None
+    say: Callable[[str], object] | None = None
     reset_conversation: Callable[[], None] | None = None
     list_sound_devices: Callable[[], list[str]] | None = None
     health: Callable[[], dict[str, Any]] | None = None

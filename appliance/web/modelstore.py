@@ -214,7 +214,7 @@ class ModelsBridge:
             from appliance.models.signing import load_trusted_keys
 
             def confirm_at_box(kind: str, summary: str) -> bool:
-                from appliance.system.presence import PresenceGate
+                from appliance.core.presence import PresenceGate
 
                 job.step, job.done, job.total = "waiting for a button hold at the box", 0, 0
                 return PresenceGate(self._presence_dir).ask_and_wait(kind, summary)

@@ -50,6 +50,7 @@ def turn_payload(event: TurnFinished) -> dict:
         "transcript": event.transcript,
         "reply": event.reply,
         "cancelled": event.cancelled,
+        "heard": event.heard,
         "at": event.at,
     }
 

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 
 from appliance.core.config import Config, ConfigError, load_config, save_config
 from appliance.core.events import State
-from appliance.system.presence import PresenceGate
+from appliance.core.presence import PresenceGate
 from appliance.web.auth import has_secret, secret_path
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing
@@ -72,7 +72,7 @@ class WebApp:
 
     def lift_cap_after_a_hold(self) -> None:
         """A hold of the button at the box since the last look lifts the login throttle's
-        global cap (the daemon records every hold: :mod:`appliance.system.presence`)."""
+        global cap (the daemon records every hold: :mod:`appliance.core.presence`)."""
         held = self.presence.last_hold()
         if held > self._hold_seen:
             self._hold_seen = held

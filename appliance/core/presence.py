@@ -16,7 +16,8 @@ the daemon share only ``$PARLO_HOME/presence/``, both as the ``parlo`` user.
 
 Some requests are carried out by the confirming side (``appliers``): a PIN reset
 carries the new secret's *hash*, and the daemon, which may write the secret file,
-installs it when the hold confirms it. The sandboxed import unit never writes the
+installs it when the hold confirms it (its gate is
+:func:`appliance.web.auth.box_presence_gate`). The sandboxed import unit never writes the
 secret itself. Others (an unsigned pack) are carried out by the asker once it
 sees the confirmation.
 
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.core.durable import write_atomically
-from appliance.web.auth import RESET_PIN_KIND, install_secret_record
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ DIRECTORY_NAME = "presence"
 WINDOW = 60.0  # seconds between the ask and the hold that confirms it
 OUTCOME_GRACE = 30.0  # how long a claimed request may take to be carried out
 HOLD_FILE = "last-hold"
-RESET_PIN = RESET_PIN_KIND  # a stick asking for a new PIN (appliance.web.auth)
+RESET_PIN = "reset-pin"  # a stick asking for a new PIN (appliance.web.auth installs it)
 UNSIGNED_PACK = "unsigned-pack"
 MAX_REQUEST_BYTES = 8192
 _ID = re.compile(r"[0-9a-f]{16}")
@@ -275,12 +275,3 @@ class PresenceGate:
 
     def _file_named(self, name: str) -> Path:
         return self.directory / name
-
-
-def box_gate(secret_file: Path | None = None, **options: Any) -> PresenceGate:
-    """The daemon's gate: it installs a confirmed PIN reset into ``secret_file``."""
-
-    def reset_pin(payload: Mapping[str, Any]) -> None:
-        install_secret_record(payload.get("record"), secret_file)
-
-    return PresenceGate(appliers={RESET_PIN: reset_pin}, **options)
