@@ -359,83 +359,6 @@ class KeyboardButton(CallbackButton):
 # --- choosing one ----------------------------------------------------------------------------
 
 
-class RetryingButton(CallbackButton):
-    """A configured button that is missing at boot: the box runs on without it, and retries.
-
-    ``factory()`` makes the real button (and raises while it is missing). Until it
-    succeeds, ``on_missing(error)`` is called once (the daemon shows the LED's
-    error pattern and keeps the page and its controls up) and ``factory`` is tried
-    again every ``retry_every`` seconds on a daemon thread. Once it works,
-    ``on_found()`` is called and the real button's presses and releases come
-    through this one, so whoever holds it (the controller) never notices.
-    """
-
-    def __init__(
-        self,
-        factory: Callable[[], ButtonLike],
-        *,
-        retry_every: float = 5.0,
-        on_missing: Callable[[Exception], None] | None = None,
-        on_found: Callable[[], None] | None = None,
-        name: str = "button",
-    ) -> None:
-        super().__init__()
-        if retry_every <= 0:
-            raise ValueError(f"retry_every must be positive, got {retry_every}")
-        self.factory = factory
-        self.retry_every = retry_every
-        self.on_missing = on_missing
-        self.on_found = on_found
-        self.name = name
-        self.inner: ButtonLike | None = None
-        self._thread: threading.Thread | None = None
-        if not self._try(first=True):
-            self._thread = threading.Thread(target=self._retry, name="button-retry", daemon=True)
-            self._thread.start()
-
-    @property
-    def present(self) -> bool:
-        return self.inner is not None
-
-    def close(self) -> None:
-        super().close()
-        if self.inner is not None:
-            self.inner.close()
-
-    def _retry(self) -> None:
-        while not self._closed.wait(self.retry_every):
-            if self._try(first=False):
-                return
-
-    def _try(self, first: bool) -> bool:
-        try:
-            inner = self.factory()
-        except Exception as error:
-            if first:
-                log.error("the %s is missing (%s); retrying every %.0f s", self.name, error,
-                          self.retry_every)  # fmt: skip
-                if self.on_missing is not None:
-                    try:
-                        self.on_missing(error)
-                    except Exception:
-                        log.exception("on_missing failed")
-            return False
-        if self.closed:
-            inner.close()
-            return True
-        inner.when_pressed = lambda: self._set_pressed(True)
-        inner.when_released = lambda: self._set_pressed(False)
-        self.inner = inner
-        if not first:
-            log.warning("the %s is back", self.name)
-            if self.on_found is not None:
-                try:
-                    self.on_found()
-                except Exception:
-                    log.exception("on_found failed")
-        return True
-
-
 def gpio_button(settings: ButtonSettings) -> ButtonLike:
     from gpiozero import Button
 
@@ -453,29 +376,14 @@ def make_button(
     *,
     interactive: bool = False,
     on_quit: Callable[[], None] | None = None,
-    retry_missing: bool = False,
-    on_missing: Callable[[Exception], None] | None = None,
-    on_found: Callable[[], None] | None = None,
 ) -> tuple[ButtonLike | None, str]:
     """The configured button and the name of its backend, or ``(None, "none")``.
 
     ``backend = "auto"`` tries GPIO, then an evdev device if one is named, then
     the terminal when ``interactive`` (``parlo run`` in a terminal). The
     ``"keyboard"`` backend only reports taps: run the controller in tap mode.
-
-    An explicit ``gpio`` or ``evdev`` backend that is missing raises, unless
-    ``retry_missing``: then it is a :class:`RetryingButton` (with ``on_missing``
-    and ``on_found``), and the box runs on while it is retried.
     """
     backend = settings.backend
-    if retry_missing and backend in ("gpio", "evdev"):
-        button = RetryingButton(
-            lambda: _make(backend, settings, on_quit),
-            on_missing=on_missing,
-            on_found=on_found,
-            name=f"{backend} button",
-        )
-        return button, backend
     if backend in ("gpio", "evdev", "keyboard"):
         return _make(backend, settings, on_quit), backend
     for candidate in ("gpio", "evdev", "keyboard"):
