@@ -49,6 +49,7 @@ class RecordedActions:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.waiting_for_presence = 0  # how many holds find something to confirm
 
     def next_activity(self) -> None:
         self.calls.append("next_activity")
@@ -58,6 +59,13 @@ class RecordedActions:
 
     def ask_to_shut_down(self) -> None:
         self.calls.append("ask_to_shut_down")
+
+    def confirm_at_box(self) -> bool:
+        self.calls.append("confirm_at_box")
+        if self.waiting_for_presence:
+            self.waiting_for_presence -= 1
+            return True
+        return False
 
     def shut_down(self) -> None:
         self.calls.append("shut_down")
@@ -247,6 +255,16 @@ def test_a_silent_long_hold_asks_and_a_second_one_resets(make_rig):
     assert "reset" not in third, "a reset needs asking again"
 
 
+def test_a_hold_that_confirms_something_at_the_box_is_used_up(make_rig):
+    rig = make_rig("hold")
+    rig.actions.waiting_for_presence = 1  # a stick's PIN reset waits for someone at the box
+    first = silent_hold(rig)
+    assert rig.actions.calls == ["confirm_at_box"]
+    assert first == ["listen", "cancel"], "no confirm earcon: the hold allowed the request"
+    second = silent_hold(rig)
+    assert "reset" not in second and earcons(rig) == ["confirm"], "a reset still needs two"
+
+
 def test_a_second_hold_after_the_window_only_asks_again(make_rig):
     rig = make_rig("hold")
     silent_hold(rig)
@@ -278,12 +296,12 @@ def test_long_hold_after_a_barge_in_is_not_a_reset(make_rig):
 def test_very_long_hold_asks_for_the_address_and_resets_nothing(make_rig):
     rig = make_rig("hold", very_long_hold=0.8)
     rig.press()
-    wait_until(lambda: rig.actions.calls)
+    wait_until(lambda: "say_address" in rig.actions.calls)
     rig.release()
     calls = rig.calls()
     assert calls == ["listen", "cancel", "earcon"]
     assert "say" not in calls  # what the address is, and saying it, is the daemon's
-    assert rig.actions.calls == ["say_address"]
+    assert rig.actions.calls == ["confirm_at_box", "say_address"]
     assert "reset" not in silent_hold(rig), "asking for the address is not asking for a reset"
 
 
@@ -292,7 +310,7 @@ def test_the_shutdown_hold_asks_and_a_second_hold_switches_off(make_rig):
     rig.press()
     wait_until(lambda: "ask_to_shut_down" in rig.actions.calls)
     rig.release()
-    assert rig.actions.calls == ["say_address", "ask_to_shut_down"]
+    assert rig.actions.calls == ["confirm_at_box", "say_address", "ask_to_shut_down"]
     calls = silent_hold(rig)
     assert rig.actions.calls[-1] == "shut_down" and "reset" not in calls
 

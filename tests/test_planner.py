@@ -263,7 +263,8 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
         'page_at = "Ma page : {places}, port {port}."\ndot = "point"\nor_at = "ou"\n'
         'again = "Encore :"\nno_network = "Pas de réseau."\npage_off = "Page éteinte."\n'
         'shutdown_ask = "Encore une fois ?"\nshutting_down = "Au revoir."\n'
-        'restarting = "À tout de suite."\n',
+        'restarting = "À tout de suite."\nallowed = "Permis : {what}"\n'
+        'first_pin = "Le code : {digits}."\n',
         encoding="utf-8",
     )
     (language / "blocked.txt").write_text("zutalors\n", encoding="utf-8")

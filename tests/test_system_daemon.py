@@ -23,6 +23,7 @@ from appliance.app.fake_engine import FakeEngine
 from appliance.app.wiring import build_daemon
 from appliance.core.config import ButtonSettings, Config, load_config, save_config
 from appliance.core.events import EventStream, State
+from appliance.core.presence import UNSIGNED_PACK, PresenceGate
 from appliance.hardware.buttons import NoButtonError
 from appliance.lessons.activities import activity_for
 from appliance.system.notify import Notifier, Watchdog
@@ -529,3 +530,29 @@ def test_parts_that_follow_the_config_get_each_change(running_daemon):
     chosen = Config().with_changes({"audio.input_device": "USB"})
     daemon.apply_config(chosen)
     assert seen == [chosen]
+
+
+def test_what_waits_at_the_box_is_said_and_a_hold_allows_it(tmp_path, running_daemon):
+    gate = PresenceGate(tmp_path / "presence", window=30)
+    daemon, engine = running_daemon(presence=gate)
+    asker = PresenceGate(tmp_path / "presence", window=30)  # the USB import, elsewhere
+    request = asker.ask(UNSIGNED_PACK, "A model pack that is not signed wants to be installed.")
+    wait_until(lambda: _said(engine))
+    assert _said(engine) == [request.spoken], "said once, while it waits"
+    time.sleep(0.3)
+    assert len(_said(engine)) == 1
+    assert daemon.confirm_at_box() is True  # the controller's silent long hold
+    assert asker.wait(request) is True
+    wait_until(lambda: len(_said(engine)) == 2)
+    assert _said(engine)[1] == "Allowed: A model pack that is not signed wants to be installed."
+    assert daemon.confirm_at_box() is False, "nothing waits any more: the hold is a hold"
+    assert gate.last_hold() > 0, "every hold is recorded (it lifts the login slow-down)"
+
+
+def test_the_first_boot_pin_is_said_once_on_the_first_hold(running_daemon):
+    pins = iter(["482913", None])
+    daemon, engine = running_daemon(first_boot_pin=lambda: next(pins))
+    assert daemon.confirm_at_box() is True
+    wait_until(lambda: _said(engine))
+    assert _said(engine)[0].startswith("The PIN for my web page is 4 8 2 9 1 3.")
+    assert daemon.confirm_at_box() is False and len(_said(engine)) == 1

@@ -34,6 +34,10 @@ one hold alone (a student leaning on the button): the first asks, a second silen
 hold within ``confirm_window`` confirms. A very long hold passes through the long
 hold, so it asks for a reset too, then says the address instead.
 
+Every silent long hold first tells ``actions`` that someone is at the box
+(:meth:`BoxActions.confirm_at_box`): a request waiting for that (a USB stick's
+PIN reset, an unsigned pack) goes ahead, and then the hold is used up.
+
 The controller only turns gestures into calls. What a gesture means for the box
 as a whole (which activity comes next, saving it, where the page is) is for
 ``actions``, the :class:`BoxActions` the daemon implements.
@@ -70,6 +74,12 @@ class BoxActions(Protocol):
 
     def say_address(self) -> None:
         """Say where the web page is (never the PIN)."""
+
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: someone is at the box. Let what waits for that go ahead
+        (a stick's PIN reset, an unsigned pack...). True if anything did: the hold is
+        used up."""
+        ...
 
     def ask_to_shut_down(self) -> None:
         """Say that a second hold switches the box off."""
@@ -265,6 +275,10 @@ class Controller:
                 return
             self._last_tap_at = None
             self.engine.cancel()  # a silent hold is a gesture, not a turn
+            if self.actions.confirm_at_box():
+                press.gesture, press.hold_stage = "presence", DONE
+                self._pending = None
+                return
             pending, self._pending = self._pending, None
             if pending is not None and now <= pending.until:
                 press.gesture, press.hold_stage = pending.action, DONE

@@ -55,6 +55,7 @@ from appliance.app.controller import Controller
 from appliance.app.status import Status
 from appliance.core.config import Config, ConfigError, load_config, save_config
 from appliance.core.events import Event, EventStream, State, StateChanged
+from appliance.core.presence import PresenceGate
 from appliance.engine.controls import EngineControls
 from appliance.hardware.buttons import ButtonLike
 from appliance.hardware.leds import LedDevice, StatusLed
@@ -124,6 +125,8 @@ class Daemon:
         web_factory: Callable[[Daemon], Service] | None = None,
         power: Callable[[str], None] | None = None,
         follow_config: list[Callable[[Config], None]] | None = None,
+        presence: PresenceGate | None = None,
+        first_boot_pin: Callable[[], str | None] | None = None,
         models_changed: Callable[[], bool] | None = None,
         config_path: Path | None = None,
         update_store: Path | None = None,
@@ -148,6 +151,11 @@ class Daemon:
         self.power = power
         # Other parts that follow config changes (the supervised sound system's microphone).
         self.follow_config = list(follow_config or [])
+        # What waits for someone at the box (a stick's PIN reset, an unsigned pack), and
+        # the first boot's PIN, said once on the first long hold.
+        self.presence = presence
+        self.first_boot_pin = first_boot_pin
+        self._announced: set[str] = set()  # presence requests already said aloud
         self.models_changed = models_changed
         self.config_path = config_path
         # The model store whose USB updates this daemon shows and announces.
@@ -218,6 +226,46 @@ class Daemon:
         """A very long hold: where the page is (never the PIN)."""
         if self.engine is not None:
             self.engine.say(address_announcement(self.config))
+
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: let what waits for someone at the box go ahead, and say
+        what it was. The first such hold after the first boot also says the new PIN."""
+        lines = box_lines(self.config.language)
+        said = False
+        if self.first_boot_pin is not None:
+            pin, self.first_boot_pin = self.first_boot_pin(), None
+            if pin:
+                self._say(lines.first_pin.format(digits=" ".join(pin)))
+                said = True
+        if self.presence is None:
+            return said
+        try:
+            confirmed = self.presence.confirm()  # also records the hold (the login throttle)
+        except Exception:
+            log.exception("could not confirm what waits at the box")
+            return said
+        for request in confirmed:
+            self._say(lines.allowed.format(what=request.summary))
+        return said or bool(confirmed)
+
+    def _say(self, text: str) -> None:
+        if self.engine is not None:
+            self.engine.say(text)
+
+    def _announce_presence_requests(self) -> None:
+        """Say each request that waits for a hold at the box, once."""
+        if self.presence is None:
+            return
+        try:
+            pending = self.presence.pending()
+        except Exception as error:
+            log.debug("could not read the presence requests: %s", error)
+            return
+        for request in pending:
+            if request.id not in self._announced:
+                self._announced.add(request.id)
+                log.warning("waiting for a hold at the box: %s", request.summary)
+                self._say(request.spoken)
 
     def ask_to_shut_down(self) -> None:
         """A 30 s hold: say that a second hold switches the box off."""
@@ -391,6 +439,7 @@ class Daemon:
                 log.error("the engine has not gone round its loop for %.0f s: it hangs", age)
             self._reload_if_config_changed()
             self._follow_model_updates()
+            self._announce_presence_requests()
             if self.button is None and self.find_button is not None:
                 self._since_button_search += self.tick
                 if self._since_button_search >= BUTTON_RETRY_SECONDS:

@@ -159,6 +159,8 @@ class BoxLines:
     shutdown_ask: str  # a 30 s hold: hold again to switch off
     shutting_down: str
     restarting: str
+    allowed: str  # a hold at the box allowed "{what}"
+    first_pin: str  # the first boot's PIN: "{digits}"
 
 
 # The lines with no slots and no lists, read as they are.
@@ -186,6 +188,8 @@ def box_lines(language: str) -> BoxLines:
         redirects=texts_of(file, table, "redirects", "lines"),
         follow_ups=texts_of(file, table, "follow_ups", "lines"),
         page_at=_template(file, table, "page_at", ("places", "port")),
+        allowed=_template(file, table, "allowed", ("what",)),
+        first_pin=_template(file, table, "first_pin", ("digits",)),
         **{key: text_of(file, table, key, "lines") for key in PLAIN_LINES},
     )
 
