@@ -692,3 +692,23 @@ def test_bad_news_in_a_scene_gets_help_not_a_pity():
         p, "Hi, can you take me to the airport, please?", "I'm a bit late for my flight."
     )
     assert not reply.startswith(tuple(CONTENT.classroom.reactions["negative"])), reply
+
+
+@pytest.mark.parametrize(
+    "first, hero",
+    [
+        ("Hi, I am Mei. Let's start. One day an old man find a key in the snow.", "old man"),
+        ("Okay, my line: a young fisherman in Iceland woke up and saw no sea.", "fisherman"),
+    ],
+)
+def test_a_story_the_student_begins_keeps_their_hero(first, hero):
+    (reply,) = talk(planner("story", "B1"), first)
+    assert "dragon" not in reply, "the box's own beginning took over the student's story"
+    assert hero in reply
+
+
+def test_a_participle_is_not_part_of_the_new_thing():
+    story = planner("story", "B1")
+    talk(story, "A young fisherman in Iceland woke up and saw no sea.")
+    (reply,) = talk(story, "Inside the ship there was a letter addressed to him.")
+    assert "a letter!" in reply.lower() and "addressed" not in reply

@@ -1040,6 +1040,8 @@ class TurnPlanner:
         for match in sorted(found, key=lambda m: -m.start()):
             rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
             said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
+            # "a letter addressed (to him)": a participle left at the end is not the thing.
+            said = re.sub(r"^(\S+(?: \S+)+?) \w+(?:ed|ing)$", r"\1", said) if said else ""
             thing = classroom.thing(said) if said else ""
             nouns = _words(thing) - classroom.stop_words
             if not thing or not nouns or nouns & story.not_things:
@@ -1463,6 +1465,11 @@ def story_hero(text: str) -> str | None:
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
         r"^\W*(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b)",
+        # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
+        # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
+        r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? )(?:a|an) ((?:\w+ )?\w+?)"
+        r"(?: (?:in|from|at|on|with|of) [A-Z]?\w+)? (?:\w+ed|woke|found|finds?|saw|sees?|had|has"
+        r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets)\b",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
