@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -712,3 +713,48 @@ def test_a_participle_is_not_part_of_the_new_thing():
     talk(story, "A young fisherman in Iceland woke up and saw no sea.")
     (reply,) = talk(story, "Inside the ship there was a letter addressed to him.")
     assert "a letter!" in reply.lower() and "addressed" not in reply
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("I don't know this word. What is weekend?", "Saturday and Sunday"),
+        ("Sorry, what means platform?", "wait for the train"),
+        ("What does 'prescription' mean?", "paper from a doctor"),
+    ],
+)
+def test_a_word_asked_about_is_explained_then_the_question_comes_again(line, expected):
+    parlo = planner("conversation")
+    (first,) = talk(parlo, "Hi, I'm Ana.")
+    asked = re.findall(r"[^.!?]*\?", first)[-1].strip()
+    (reply,) = talk(parlo, line)
+    assert expected in reply
+    assert reply.endswith(asked), "the question she was answering is asked again"
+
+
+def test_a_word_the_glossary_lacks_is_sent_to_the_teacher_not_ignored():
+    (reply,) = talk(planner("story"), "What does 'zeppelin' mean?")
+    assert "zeppelin" in reply and "teacher" in reply
+
+
+def test_what_is_it_in_the_guessing_game_is_still_giving_up():
+    game = planner("guess")
+    (reply,) = talk(game, "What is it?")
+    assert game.state.secret is not None and "Let's play again" in reply
+
+
+def test_asking_to_rephrase_or_saying_goodbye_on_the_run_are_understood():
+    assert understand("Sorry, could you rephrase that? You lost me.", CONTENT).act == Act.REPEAT
+    assert understand("Anyway, I have to run. Talk soon.", CONTENT).act == Act.GOODBYE
+
+
+def test_the_guessing_game_starts_when_asked_and_keeps_the_next_object_secret():
+    game = planner("guess", "A1", seed=1)
+    ready, compared, _, bye = talk(
+        game, "Have you thought of something?", "Is it more big than a book?", "I give up.",
+        "Ah, OK! Bye bye.",
+    )  # fmt: skip
+    assert ready.startswith("Yes!") and "question" in ready
+    assert compared.startswith(("Yes!", "No!")), "a learner's 'more big' is a fair question"
+    new_object = game.state.secret
+    assert new_object is not None and new_object.name.lower() not in bye.lower()

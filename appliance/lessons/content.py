@@ -259,6 +259,9 @@ class Classroom:
     pronouns: frozenset[str] = frozenset()
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
     facts: tuple[Answer, ...] = ()
+    # ``[glossary]``: a word a student asks about ("What does platform mean?"), explained
+    # in easy words. The ``define`` act's patterns find the word (their group ``word``).
+    glossary: dict[str, str] = field(default_factory=dict)
     # ``[reflect] article``: how a thing the student named starts ("a", "the"), and
     # ``possessive``, said instead when the box asks about it ("a new phone" → "your
     # new phone").
@@ -300,6 +303,7 @@ class Guess:
     # Words of a kind (colour, material, parts): each kind's words, how its "no" is said,
     # and whether what no fact names is a no (parts: "Does it have legs?").
     kinds: dict[str, tuple[tuple[str, ...], str, bool]] = field(default_factory=dict)
+    asks_ready: tuple[re.Pattern[str], ...] = ()  # "Are you ready?", "Have you got one?"
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,8 @@ ACT_KEYS = (
     "asks_box_to",
     "question_join",
     "choice",
+    "define",
+    "easier",
 )
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
@@ -363,6 +369,7 @@ CLASSROOM_LINES = (
     "sum",
     "jokes",
     "greet",
+    "no_definition",
     "origin",
     "age",
     "ask_back",
@@ -391,6 +398,23 @@ def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tu
         except re.error as error:
             raise file.error(f"{where}.{key}: bad pattern {pattern!r}: {error}", pattern) from None
     return tuple(compiled)
+
+
+def _acts(file: TomlFile, acts: dict[str, Any]) -> dict[str, tuple[re.Pattern[str], ...]]:
+    found = {key: _patterns(file, acts, key, "acts") for key in ACT_KEYS}
+    for pattern in found["define"]:
+        if "word" not in pattern.groupindex:
+            raise file.error(
+                f"acts.define: the pattern {pattern.pattern!r} needs a group (?P<word>...)",
+                pattern.pattern,
+            )
+    return found
+
+
+def _glossary(file: TomlFile) -> dict[str, str]:
+    """``[glossary]``: word → its explanation in easy words (the word in lower case)."""
+    table = _section(file, "glossary")
+    return {word.lower(): text_of(file, table, word, "glossary") for word in table}
 
 
 def _section(file: TomlFile, key: str) -> dict[str, Any]:
@@ -471,7 +495,7 @@ def _classroom(file: TomlFile) -> Classroom:
     lines, reactions = _section(file, "lines"), _section(file, "reactions")
     words = _section(file, "words")
     return Classroom(
-        acts={key: _patterns(file, acts, key, "acts") for key in ACT_KEYS},
+        acts=_acts(file, acts),
         off_task={key: _patterns(file, off_task, key, "off_task") for key in OFF_TASK_KEYS},
         lines={key: texts_of(file, lines, key, "lines") for key in CLASSROOM_LINES},
         reactions={key: texts_of(file, reactions, key, "reactions") for key in REACTION_KINDS},
@@ -493,6 +517,7 @@ def _classroom(file: TomlFile) -> Classroom:
         in_scene=_openings(file, "in_scene"),
         to_you=_swaps(file, "to_you"),
         facts=_answers(file, file.data, "fact", "fact"),
+        glossary=_glossary(file),
         to_me=_swaps(file, "to_me"),
         never_echo=_patterns(file, _section(file, "reflect"), "never", "reflect"),
         article=_patterns(file, _section(file, "reflect"), "article", "reflect")[0],
@@ -701,6 +726,12 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
     )
 
 
+GUESS_LINES = (
+    "win", "give_up", "goodbye", "goodbye_new_game", "ready", "not_a_question", "unknown",
+    "wrong_guess",
+)  # fmt: skip
+
+
 def _guess(file: TomlFile, language: str) -> Guess:
     game = builtin_activities(language)["guess"]
     table = _section(file, "game")
@@ -718,10 +749,8 @@ def _guess(file: TomlFile, language: str) -> Guess:
             )
             for kind, entry in file.data.get("kinds", {}).items()
         },
-        lines={
-            key: texts_of(file, table, key, "game")
-            for key in ("win", "give_up", "goodbye", "not_a_question", "unknown", "wrong_guess")
-        },
+        lines={key: texts_of(file, table, key, "game") for key in GUESS_LINES},
+        asks_ready=_patterns(file, table, "asks_ready", "game"),
     )
 
 

@@ -76,6 +76,7 @@ class Move(StrEnum):
     STEP = "step"  # the scene's or the interview's next step
     ITEM = "item"  # a question about the thing the student asked for
     REPEAT = "repeat"
+    EXPLAIN = "explain"  # what a word the student asked about means
     GOODBYE = "goodbye"
     ENCOURAGE = "encourage"
     BEAT = "beat"  # the story's next event
@@ -196,6 +197,8 @@ class TurnPlanner:
         if heard.name and not state.name:
             state = replace(state, name=heard.name)
         scene_words = self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
+        if (word := self._word_asked(line)) is not None:  # before a repeat: "Sorry, what means…"
+            return self._explain(word, heard, state)
         if heard.act == Act.REPEAT and not scene_words:
             return self._repeat(heard, state, rng)
         planners = {
@@ -219,6 +222,34 @@ class TurnPlanner:
 
     # --- shared moves ---
 
+    def _word_asked(self, line: str) -> str | None:
+        """The word a student asks the meaning of ("What does platform mean?", "what means
+        platform?", "I don't know this word. What is weekend?"), if they ask one."""
+        classroom = self.content.classroom
+        for pattern in classroom.acts["define"]:
+            if found := pattern.search(line):
+                word = found["word"].lower().strip()
+                if word and word not in classroom.stop_words:
+                    return word
+        return None
+
+    def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
+        """The word in easy words, then the question the student was answering, again."""
+        classroom = self.content.classroom
+        glossary = classroom.glossary
+        known = glossary.get(word) or glossary.get(word.removesuffix("s"))
+        explained = known or fill(classroom.lines["no_definition"][0], {"word": word})
+        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", state.said[-1])] if state.said else []
+        again = asked[-1] if asked and words_of(asked[-1]) else ""
+        return TurnPlan(
+            heard.act,
+            Move.EXPLAIN,
+            explained,
+            again,
+            _use(state, explained),
+            fallback="" if known else "word not in the glossary",
+        )
+
     def _repeat(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         lines = self.content.classroom.lines
         if not state.said:
@@ -231,13 +262,14 @@ class TurnPlanner:
             # The simple form if that was not the one asked (B1 and up), else the easier.
             fresh = [q for q in (asked.simple, asked.easier) if q and q not in state.used]
             simpler = fresh[0] if fresh else ""
-        if simpler and EASIER.search(heard.text) and simpler not in state.used:
+        easier = find(self.content.classroom.acts["easier"], heard.text) is not None
+        if simpler and easier and simpler not in state.used:
             # "Can you say it with easier words?": the same question, put more simply.
             text = join(_pick(lines["simpler"], state, rng), simpler)
             # The question is still the one being answered: its reactions still fit.
             after = _use(state, simpler)
             return TurnPlan(heard.act, Move.REPEAT, "", text, after, slow=True)
-        if EASIER.search(heard.text):
+        if easier:
             # No easier form of the question: the easiest question left on the topic,
             # else only the question of the last reply, without the rest.
             easiest = self._easiest_left(state)
@@ -1216,8 +1248,14 @@ class TurnPlanner:
         assert secret is not None  # chosen when the planner was made
         fields = {"object": secret.name}
         if heard.act == Act.GOODBYE:
-            text = fill(_pick(guess.lines["goodbye"], state, rng), fields)
+            # Right after a reveal the new object has had no question: it is not given away.
+            new_game = len(state.heard) <= 1
+            key = "goodbye_new_game" if new_game else "goodbye"
+            text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        if find(guess.asks_ready, heard.text):
+            text = _pick(guess.lines["ready"], state, rng)
+            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         if heard.act == Act.GIVE_UP or (guessed_right(secret, heard.text) and heard.question):
             key, move = ("give_up", Move.REVEAL) if heard.act == Act.GIVE_UP else ("win", Move.WIN)
             text = fill(_pick(guess.lines[key], state, rng), fields)
@@ -1512,7 +1550,6 @@ def fact_of_kind(
 
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
-EASIER = re.compile(r"\b(easier|simpler|simply|different way|other words|easy words)\b", re.I)
 # A student telling what happened: the box asks about it rather than change the subject.
 _TELLING = re.compile(
     r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed)\b", re.I
