@@ -273,9 +273,6 @@ class ModelWatch:
 
     @staticmethod
     def current() -> str | None:
-        from appliance.core.paths import model_store_root
-        from appliance.models.store import ModelStore
-
         model_set = ModelStore(model_store_root()).current()
         return str(model_set.path) if model_set is not None else None
 

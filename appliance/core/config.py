@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from appliance.core.durable import write_atomically
+from appliance.core.paths import config_path
+
 CEFR_LEVELS = ("A1", "A2", "B1", "B2", "C1")
 # The activities the box knows without a teacher's prompt (their content is language data).
 BUILTIN_ACTIVITY_NAMES = ("conversation", "roleplay", "improv", "story", "interview", "guess")
@@ -269,7 +272,6 @@ class Config:
 
 def load_config(path: Path | None = None) -> Config:
     """Read the config file, or the defaults if there is none."""
-    from appliance.core.paths import config_path
 
     path = path or config_path()
     if not path.exists():
@@ -279,8 +281,6 @@ def load_config(path: Path | None = None) -> Config:
 
 def save_config(config: Config, path: Path | None = None) -> None:
     """Write atomically: concurrent saves never leave a broken file; the last one wins whole."""
-    from appliance.core.durable import write_atomically
-    from appliance.core.paths import config_path
 
     write_atomically(path or config_path(), config.to_toml())
 
