@@ -340,3 +340,38 @@ def test_target_words_in_config_and_their_api() -> None:
         with pytest.raises(ConfigError) as caught:
             Config.from_dict(bad)
         assert caught.value.key == key
+
+
+def test_parlo_lessons_prints_the_records(tmp_path, monkeypatch, capsys) -> None:
+    from appliance.cli import main
+
+    monkeypatch.setenv("PARLO_HOME", str(tmp_path))
+    monkeypatch.delenv("PARLO_CONFIG", raising=False)
+    assert main(["lessons"]) == 0
+    assert "No lessons yet" in capsys.readouterr().out
+    now = time.time()
+    config = Config().with_changes({"lessons.target_words": ["bread", "jam"]})
+    recorder = LessonRecorder(LessonStore(tmp_path / "lessons"), config=lambda: config,
+                              background=False)  # fmt: skip
+    recorder.on_event(turn("Bread and butter please", now - 600, student=3.0, box=4.0))
+    recorder.on_event(turn("Yes, with jam", now - 500, student=2.0, box=2.5))
+    recorder.end(now - 400)
+    recorder.on_event(turn("Hello again", now - 30, student=1.5, box=1.0))
+
+    assert main(["lessons", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["turns"] for row in rows] == [2, 1]
+    first, running = rows
+    assert first["student_seconds"] == 5.0 and first["box_seconds"] == 6.5
+    assert first["target_words_hit"] == 2 and first["turn_seconds"] == [[3.0, 4.0], [2.0, 2.5]]
+    assert first["started"] and first["ended"] and not first["running"]
+    assert running["running"] and running["ended"] is None
+    assert "Bread" not in json.dumps(rows) and "butter" not in json.dumps(rows)
+
+    assert main(["lessons"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("started") and len(table) == 3
+    assert "(running)" in table[1] and "2/2" in table[2]
+
+    assert main(["lessons", "--csv"]) == 0
+    assert capsys.readouterr().out.count("\r\n") == 3
