@@ -95,6 +95,9 @@ SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
 SUBSYSTEM=="leds", ACTION=="add", RUN+="/bin/chgrp parlo /sys%p/brightness /sys%p/trigger", RUN+="/bin/chmod g+w /sys%p/brightness /sys%p/trigger"
 EOF
 install -m 0644 "$SOURCE/deploy/udev/90-parlo-usb.rules" /etc/udev/rules.d/90-parlo-usb.rules
+# Shut down and Restart on the page: the parlo user may ask logind for those two only.
+install -d /etc/polkit-1/rules.d
+install -m 0644 "$SOURCE/deploy/polkit/50-parlo-power.rules" /etc/polkit-1/rules.d/50-parlo-power.rules
 if [ "$under_systemd" = yes ]; then
     udevadm control --reload
     udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true
