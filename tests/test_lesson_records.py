@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,9 @@ def test_the_writer_thread_writes_and_stops(tmp_path) -> None:
     assert len(LessonStore(tmp_path / "lessons").load()) == 1
     recorder.close()
     assert recorder._writer is not None and not recorder._writer.is_alive()
+    recorder.on_event(turn("a late turn, after the close", time.time()))  # written at once
+    lessons = LessonStore(tmp_path / "lessons").load()
+    assert len(lessons) == 1 and len(lessons[0].turns) == 2
 
 
 def test_an_interrupted_write_or_a_damaged_file_loses_no_other_lesson(tmp_path, caplog) -> None:
@@ -364,7 +368,10 @@ def test_parlo_lessons_prints_the_records(tmp_path, monkeypatch, capsys) -> None
     first, running = rows
     assert first["student_seconds"] == 5.0 and first["box_seconds"] == 6.5
     assert first["target_words_hit"] == 2 and first["turn_seconds"] == [[3.0, 4.0], [2.0, 2.5]]
-    assert first["started"] and first["ended"] and not first["running"]
+    assert not first["running"] and first["minutes"] == 3.5  # from its first turn's start
+    started = datetime.fromisoformat(first["started"]).timestamp()
+    assert started == pytest.approx(now - 607, abs=1)
+    assert datetime.fromisoformat(first["ended"]).timestamp() == pytest.approx(now - 400, abs=1)
     assert running["running"] and running["ended"] is None
     assert "Bread" not in json.dumps(rows) and "butter" not in json.dumps(rows)
 

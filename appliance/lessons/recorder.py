@@ -265,7 +265,7 @@ class LessonRecorder:
     # --- writing ---
 
     def _after_change(self) -> None:
-        if self._writer is None:
+        if self._writer is None or self._stopping:  # no writer (any more): write it now
             self._flush()
         else:
             with self._lock:

@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 FORMAT = 1
@@ -239,7 +240,7 @@ def _added(values: tuple[str, ...], value: str) -> tuple[str, ...]:
 
 def iso_time(at: float) -> str:
     """A wall time as the box's local ISO 8601, to the second (with its UTC offset)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at))
+    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
 
 
 CSV_COLUMNS = (
