@@ -83,6 +83,8 @@ def run_lesson(home: Path, log_path: Path, speak, mock_gpio, monkeypatch, **chan
     runner.start()
     try:
         wait_until(lambda: events.last_state.state == State.IDLE, timeout=120)
+        # The button is connected just after the engine is ready: a press before is lost.
+        wait_until(lambda: daemon.controller is not None)
         button = mock_gpio.pin(17)
         silence = np.zeros(6400, dtype=np.float32)
         for number, sentence in enumerate(SENTENCES, 1):
