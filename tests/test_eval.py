@@ -164,6 +164,9 @@ def test_the_command_checks_its_arguments():
         eval_command(args)
     with pytest.raises(UserError, match="no sessions for activity"):
         eval_command(argparse.Namespace(**{**vars(args), "levels": None, "activities": "chess"}))
+    both = build_parser().parse_args(["eval", "--judged", "--utterances", "mine.toml"])
+    with pytest.raises(UserError, match="--judged runs the judged sessions"):
+        eval_command(both)  # once, --judged quietly ran the judged set instead of mine.toml
 
 
 # --- on the real model ---

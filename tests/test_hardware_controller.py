@@ -25,13 +25,20 @@ DOUBLE_TAP = 0.4
 LONG_HOLD = 0.3
 
 
-def settings(mode: str = "hold", very_long_hold: float = 3.0) -> ButtonSettings:
+CONFIRM_WINDOW = 1.5
+
+
+def settings(
+    mode: str = "hold", very_long_hold: float = 3.0, shutdown_hold: float = 6.0
+) -> ButtonSettings:
     # Built directly: validation would (rightly) refuse such short holds in a config file.
     return ButtonSettings(
         mode=mode,
         bounce_time=0.0,
         long_hold=LONG_HOLD,
         very_long_hold=very_long_hold,
+        shutdown_hold=shutdown_hold,
+        confirm_window=CONFIRM_WINDOW,
         double_tap=DOUBLE_TAP,
         tap_silence=0.5,
     )
@@ -42,12 +49,26 @@ class RecordedActions:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.waiting_for_presence = 0  # how many holds find something to confirm
 
     def next_activity(self) -> None:
         self.calls.append("next_activity")
 
     def say_address(self) -> None:
         self.calls.append("say_address")
+
+    def ask_to_shut_down(self) -> None:
+        self.calls.append("ask_to_shut_down")
+
+    def confirm_at_box(self) -> bool:
+        self.calls.append("confirm_at_box")
+        if self.waiting_for_presence:
+            self.waiting_for_presence -= 1
+            return True
+        return False
+
+    def shut_down(self) -> None:
+        self.calls.append("shut_down")
 
 
 class Rig:
@@ -59,11 +80,14 @@ class Rig:
         *,
         config: Config | None = None,
         very_long_hold: float = 3.0,
+        shutdown_hold: float = 6.0,
         vad_end_seconds: float | None = None,
         think_seconds: float = 0.05,
         speak_seconds: float = 0.05,
     ) -> None:
-        self.config = dataclasses.replace(config or Config(), button=settings(mode, very_long_hold))
+        self.config = dataclasses.replace(
+            config or Config(), button=settings(mode, very_long_hold, shutdown_hold)
+        )
         self.events = EventStream()
         self.states: list[State] = []
         self.events.subscribe(
@@ -203,16 +227,50 @@ def test_tap_while_thinking_barges_in_instead_of_finishing(make_rig):
     assert rig.calls() == ["listen"]
 
 
-def test_long_hold_while_idle_resets_with_its_own_earcon(make_rig):
-    rig = make_rig("hold")
-    rig.press()
-    rig.wait_for_call("reset")
-    rig.release()
-    calls = rig.calls()
-    assert calls == ["listen", "cancel", "reset", "earcon"]
-    assert rig.engine.calls_named("earcon")[0].args == ("reset",)
-    assert "finish_listening" not in calls  # the reset hold is not a turn
+def earcons(rig: Rig) -> list[str]:
+    return [call.args[0] for call in rig.engine.calls_named("earcon")]
+
+
+def silent_hold(rig: Rig) -> list[str]:
+    """Hold past ``long_hold`` without a word; the calls it made."""
+    rig.wait_out_double_tap()
     rig.wait_for_state(State.IDLE)
+    rig.engine.clear()
+    rig.press()
+    time.sleep(LONG_HOLD * 1.8)
+    rig.release()
+    return rig.calls()
+
+
+def test_a_silent_long_hold_asks_and_a_second_one_resets(make_rig):
+    rig = make_rig("hold")
+    first = silent_hold(rig)
+    assert first == ["listen", "cancel", "earcon"], "one hold alone wipes nothing"
+    assert earcons(rig) == ["confirm"]
+    second = silent_hold(rig)
+    assert second == ["listen", "cancel", "reset", "earcon"]
+    assert earcons(rig) == ["reset"]
+    assert "finish_listening" not in first + second  # a silent hold is not a turn
+    third = silent_hold(rig)
+    assert "reset" not in third, "a reset needs asking again"
+
+
+def test_a_hold_that_confirms_something_at_the_box_is_used_up(make_rig):
+    rig = make_rig("hold")
+    rig.actions.waiting_for_presence = 1  # a stick's PIN reset waits for someone at the box
+    first = silent_hold(rig)
+    assert rig.actions.calls == ["confirm_at_box"]
+    assert first == ["listen", "cancel"], "no confirm earcon: the hold allowed the request"
+    second = silent_hold(rig)
+    assert "reset" not in second and earcons(rig) == ["confirm"], "a reset still needs two"
+
+
+def test_a_second_hold_after_the_window_only_asks_again(make_rig):
+    rig = make_rig("hold")
+    silent_hold(rig)
+    time.sleep(CONFIRM_WINDOW + 0.2)
+    assert "reset" not in silent_hold(rig)
+    assert earcons(rig) == ["confirm"]
 
 
 def test_long_hold_while_talking_is_just_a_long_turn(make_rig):
@@ -235,15 +293,26 @@ def test_long_hold_after_a_barge_in_is_not_a_reset(make_rig):
     assert "reset" not in rig.calls()
 
 
-def test_very_long_hold_asks_for_the_address(make_rig):
+def test_very_long_hold_asks_for_the_address_and_resets_nothing(make_rig):
     rig = make_rig("hold", very_long_hold=0.8)
     rig.press()
-    wait_until(lambda: rig.actions.calls)
+    wait_until(lambda: "say_address" in rig.actions.calls)
     rig.release()
     calls = rig.calls()
-    assert calls[:4] == ["listen", "cancel", "reset", "earcon"]
+    assert calls == ["listen", "cancel", "earcon"]
     assert "say" not in calls  # what the address is, and saying it, is the daemon's
-    assert rig.actions.calls == ["say_address"]
+    assert rig.actions.calls == ["confirm_at_box", "say_address"]
+    assert "reset" not in silent_hold(rig), "asking for the address is not asking for a reset"
+
+
+def test_the_shutdown_hold_asks_and_a_second_hold_switches_off(make_rig):
+    rig = make_rig("hold", very_long_hold=0.6, shutdown_hold=1.0)
+    rig.press()
+    wait_until(lambda: "ask_to_shut_down" in rig.actions.calls)
+    rig.release()
+    assert rig.actions.calls == ["confirm_at_box", "say_address", "ask_to_shut_down"]
+    calls = silent_hold(rig)
+    assert rig.actions.calls[-1] == "shut_down" and "reset" not in calls
 
 
 def test_double_tap_silences_sounds_and_asks_for_the_next_activity(make_rig):
@@ -289,7 +358,8 @@ def test_a_late_release_still_counts_the_hold_it_passed(make_rig):
     time.sleep(LONG_HOLD * 2)
     rig.release()
     stall.set()
-    assert rig.calls()[:3] == ["listen", "cancel", "reset"]
+    assert rig.calls()[:3] == ["listen", "cancel", "earcon"]
+    assert earcons(rig) == ["confirm"]
 
 
 class _Blocker:

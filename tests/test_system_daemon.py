@@ -23,9 +23,11 @@ from appliance.app.fake_engine import FakeEngine
 from appliance.app.wiring import build_daemon
 from appliance.core.config import ButtonSettings, Config, load_config, save_config
 from appliance.core.events import EventStream, State
+from appliance.core.presence import UNSIGNED_PACK, PresenceGate
 from appliance.hardware.buttons import NoButtonError
 from appliance.lessons.activities import activity_for
 from appliance.system.notify import Notifier, Watchdog
+from appliance.system.power import Power, PowerError
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHDOG_SECONDS = 0.4  # pings due every 0.2 s
@@ -345,27 +347,44 @@ def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start
 # --- what gestures ask of the whole box ----------------------------------------------------------
 
 
+@pytest.fixture
+def running_daemon(start_daemon):
+    """``running_daemon(**parts) -> (daemon, engine)``: a daemon on a FakeEngine, started
+    and ready, with a quick tick and no systemd."""
+
+    def run(**parts) -> tuple[Daemon, FakeEngine]:
+        engines: list[FakeEngine] = []
+
+        def build(config: Config, events: EventStream) -> FakeEngine:
+            engines.append(FakeEngine(events))
+            return engines[-1]
+
+        parts.setdefault("notifier", Notifier("", use_library=False))
+        parts.setdefault("tick", 0.05)
+        daemon = Daemon(parts.pop("config", Config()), build, **parts)
+        start_daemon(daemon)
+        wait_until(lambda: daemon.engine is not None)
+        return daemon, engines[0]
+
+    return run
+
+
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))  # long ago: the next save surely changes the mtime
+    return path
+
+
 def _said(engine: FakeEngine) -> list[str]:
     return [call.args[0] for call in engine.calls_named("say")]
 
 
 def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
-    tmp_path, start_daemon
+    tmp_path, running_daemon
 ):
-    path = tmp_path / "config.toml"
-    save_config(Config(), path)
-    os.utime(path, (1, 1))  # long ago: the daemon's own save surely changes the mtime
-    engines: list[FakeEngine] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        config_path=path,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
-    engine = engines[0]
+    path = _config_file(tmp_path)
+    daemon, engine = running_daemon(config_path=path)
 
     daemon.next_activity()  # what a double tap asks for
     assert load_config(path).activity.name == "roleplay"
@@ -382,21 +401,9 @@ def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
     assert _said(engine)[1].startswith("Improv. ")
 
 
-def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, start_daemon):
-    path = tmp_path / "config.toml"
-    save_config(Config(), path)
-    os.utime(path, (1, 1))
-    engines: list[FakeEngine] = []
-    daemon = Daemon(
-        Config(),
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        config_path=path,
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
-    engine = engines[0]
+def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, running_daemon):
+    path = _config_file(tmp_path)
+    _, engine = running_daemon(config_path=path)
     save_config(Config().with_changes({"activity.level": "A2"}), path)  # as the page does
     wait_until(lambda: engine.calls_named("apply_config"))
     time.sleep(0.2)
@@ -407,20 +414,12 @@ def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, star
     assert _said(engine)[0].startswith("Story. ") and "Once upon a time" in _said(engine)[0]
 
 
-def test_the_address_is_said_never_the_pin(start_daemon):
-    engines: list[FakeEngine] = []
+def test_the_address_is_said_never_the_pin(running_daemon):
     config = Config().with_changes({"web.bind": ["10.0.0.7"], "web.port": 8080})
-    daemon = Daemon(
-        config,
-        lambda config, events: engines.append(FakeEngine(events)) or engines[-1],
-        notifier=Notifier("", use_library=False),
-        tick=0.05,
-    )
-    start_daemon(daemon)
-    wait_until(lambda: daemon.engine is not None)
+    daemon, engine = running_daemon(config=config)
     daemon.say_address()  # what a very long hold asks for
-    wait_until(lambda: _said(engines[0]))
-    (text,) = _said(engines[0])
+    wait_until(lambda: _said(engine))
+    (text,) = _said(engine)
     assert "10 dot 0 dot 0 dot 7" in text and "8080" in text.replace(" ", "")
     assert "PIN" not in text.upper()
 
@@ -483,3 +482,77 @@ def test_build_daemon_survives_a_configured_button_that_is_missing(tmp_path, mon
             daemon.find_button()
     finally:
         daemon._shut_down()
+
+
+def test_switching_off_says_so_first_then_asks_systemd(running_daemon):
+    asked: list[str] = []
+    daemon, engine = running_daemon(power=asked.append)
+    daemon.ask_to_shut_down()  # the 30 s hold
+    daemon.shut_down()  # the second hold
+    wait_until(lambda: asked)
+    assert _said(engine) == ["To switch me off, hold the button again.", "Shutting down. Goodbye!"]
+    assert asked == ["poweroff"]
+    daemon.power_action("reboot")  # the page's Restart
+    assert asked == ["poweroff", "reboot"] and _said(engine)[-1].startswith("Restarting")
+    with pytest.raises(ValueError, match="poweroff or reboot"):
+        daemon.power_action("format the disk")
+
+
+def test_a_refused_switch_off_is_shown(running_daemon):
+    def refuse(action: str) -> None:
+        raise PowerError(f"systemctl {action} failed: Access denied")
+
+    daemon, _ = running_daemon(power=refuse)
+    daemon.power_action("poweroff")
+    assert daemon.events.last_state.state is State.ERROR
+    assert "Access denied" in daemon.events.last_state.detail
+
+
+def test_power_asks_systemctl_and_reports_its_answer():
+    runs: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        runs.append(argv)
+        return subprocess.CompletedProcess(argv, 1 if "reboot" in argv else 0, "", "denied")
+
+    power = Power(run=run)
+    power("poweroff")
+    with pytest.raises(PowerError, match="systemctl reboot failed: denied"):
+        power("reboot")
+    with pytest.raises(ValueError):
+        power("halt; rm -rf /")
+    assert runs == [["systemctl", "poweroff"], ["systemctl", "reboot"]]
+
+
+def test_parts_that_follow_the_config_get_each_change(running_daemon):
+    seen: list[Config] = []
+    daemon, _ = running_daemon(follow_config=[seen.append])
+    chosen = Config().with_changes({"audio.input_device": "USB"})
+    daemon.apply_config(chosen)
+    assert seen == [chosen]
+
+
+def test_what_waits_at_the_box_is_said_and_a_hold_allows_it(tmp_path, running_daemon):
+    gate = PresenceGate(tmp_path / "presence", window=30)
+    daemon, engine = running_daemon(presence=gate)
+    asker = PresenceGate(tmp_path / "presence", window=30)  # the USB import, elsewhere
+    request = asker.ask(UNSIGNED_PACK, "A model pack that is not signed wants to be installed.")
+    wait_until(lambda: _said(engine))
+    assert _said(engine) == [request.spoken], "said once, while it waits"
+    time.sleep(0.3)
+    assert len(_said(engine)) == 1
+    assert daemon.confirm_at_box() is True  # the controller's silent long hold
+    assert asker.wait(request) is True
+    wait_until(lambda: len(_said(engine)) == 2)
+    assert _said(engine)[1] == "Allowed: A model pack that is not signed wants to be installed."
+    assert daemon.confirm_at_box() is False, "nothing waits any more: the hold is a hold"
+    assert gate.last_hold() > 0, "every hold is recorded (it lifts the login slow-down)"
+
+
+def test_the_first_boot_pin_is_said_once_on_the_first_hold(running_daemon):
+    pins = iter(["482913", None])
+    daemon, engine = running_daemon(first_boot_pin=lambda: next(pins))
+    assert daemon.confirm_at_box() is True
+    wait_until(lambda: _said(engine))
+    assert _said(engine)[0].startswith("The PIN for my web page is 4 8 2 9 1 3.")
+    assert daemon.confirm_at_box() is False and len(_said(engine)) == 1

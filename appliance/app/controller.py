@@ -11,8 +11,12 @@ press while idle                       ``engine.listen()``
 release (hold mode)                    ``engine.finish_listening()``
 tap while listening (tap mode)         ``engine.finish_listening()``
 press while thinking or speaking       barge-in: ``engine.listen()`` stops it and listens
-hold ``long_hold`` (3 s), silent       "reset" earcon, ``engine.reset()``
+hold ``long_hold`` (3 s), silent       "confirm" earcon: hold again within
+                                       ``confirm_window`` (10 s) to reset
+the same again, within the window      "reset" earcon, ``engine.reset()``
 hold ``very_long_hold`` (10 s)         ``actions.say_address()``
+hold ``shutdown_hold`` (30 s)          ``actions.ask_to_shut_down()``: hold again
+                                       within the window for ``actions.shut_down()``
 two presses within ``double_tap``      "activity" earcon, ``actions.next_activity()``
 press while booting or updating        "error" earcon, nothing else
 =====================================  ==============================================
@@ -24,8 +28,15 @@ ones for gestures that call neither.
 
 A long hold counts only if it began while the box was idle and the student
 said nothing: in hold mode a student may well talk for more than three seconds.
-The controller asks ``engine.heard_speech()`` for that. A very long hold passes
-through the long hold, so it also resets.
+The controller asks ``engine.heard_speech()`` for that. A silent hold is never
+a turn: the listening it began is cancelled. Nothing is wiped or switched off by
+one hold alone (a student leaning on the button): the first asks, a second silent
+hold within ``confirm_window`` confirms. A very long hold passes through the long
+hold, so it asks for a reset too, then says the address instead.
+
+Every silent long hold first tells ``actions`` that someone is at the box
+(:meth:`BoxActions.confirm_at_box`): a request waiting for that (a USB stick's
+PIN reset, an unsigned pack) goes ahead, and then the hold is used up.
 
 The controller only turns gestures into calls. What a gesture means for the box
 as a whole (which activity comes next, saving it, where the page is) is for
@@ -64,15 +75,39 @@ class BoxActions(Protocol):
     def say_address(self) -> None:
         """Say where the web page is (never the PIN)."""
 
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: someone is at the box. Let what waits for that go ahead
+        (a stick's PIN reset, an unsigned pack...). True if anything did: the hold is
+        used up."""
+        ...
+
+    def ask_to_shut_down(self) -> None:
+        """Say that a second hold switches the box off."""
+
+    def shut_down(self) -> None:
+        """Say so, then switch the box off."""
+
 
 @dataclass
 class _Press:
     at: float
     started_idle: bool
-    # What the press turned out to be: talk, finish, double-tap, ignored, reset or address.
+    # What the press turned out to be: talk, finish, double-tap, ignored, hold (asking for
+    # a confirmation), reset, address, shutdown.
     gesture: str
-    # The hold thresholds still to watch for: 0 = long hold next, 1 = very long next, 2 = none.
+    # The next hold threshold to watch for: 0 long, 1 very long, 2 shutdown, 3 (DONE) none.
     hold_stage: int = 0
+
+
+DONE = 3  # a press with no more hold thresholds to watch for
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What a first silent hold asked for, waiting for a second one to confirm it."""
+
+    action: str  # "reset" or "shutdown"
+    until: float
 
 
 class Controller:
@@ -104,6 +139,7 @@ class Controller:
         # When the press began that may be the first of a double tap.
         self._last_tap_at: float | None = None
         self._listen_requested = False  # listen() was called and the engine has not yet answered
+        self._pending: _Pending | None = None
         self._unsubscribe = events.subscribe(self._on_event)
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
@@ -170,8 +206,9 @@ class Controller:
                 self._safely(self._hold_reached)
             if kind == "stop":
                 return
-            if isinstance(value, threading.Event):  # a flush
-                value.set()
+            if kind == "flush":
+                if not isinstance(value, float):
+                    value.set()
             else:
                 self._safely(self._on_press if kind == "press" else self._on_release, at)
 
@@ -191,7 +228,7 @@ class Controller:
         state = self._state()
         if self._last_tap_at is not None and at - self._last_tap_at <= settings.double_tap:
             self._last_tap_at = None
-            self._press = _Press(at, started_idle=False, gesture="double-tap", hold_stage=2)
+            self._press = _Press(at, started_idle=False, gesture="double-tap", hold_stage=DONE)
             self.engine.cancel()  # first: cancelling silences the speaker, earcons included
             self._earcon("activity")
             self.actions.next_activity()
@@ -202,7 +239,7 @@ class Controller:
             self._earcon("error")
             return
         if self.mode == "tap" and state is State.LISTENING:
-            self._press = _Press(at, started_idle=False, gesture="finish", hold_stage=2)
+            self._press = _Press(at, started_idle=False, gesture="finish", hold_stage=DONE)
             self.engine.finish_listening()
             return
         self._press = _Press(at, started_idle=state is State.IDLE, gesture="talk")
@@ -220,34 +257,56 @@ class Controller:
 
     def _next_deadline(self) -> float | None:
         press = self._press
-        if press is None or press.hold_stage >= 2:
+        if press is None or press.hold_stage >= DONE:
             return None
-        hold = (
-            self.config.button.long_hold
-            if press.hold_stage == 0
-            else self.config.button.very_long_hold
-        )
-        return press.at + hold
+        button = self.config.button
+        holds = (button.long_hold, button.very_long_hold, button.shutdown_hold)
+        return press.at + holds[press.hold_stage]
 
     def _hold_reached(self) -> None:
         press = self._press
         if press is None:
             return
         stage, press.hold_stage = press.hold_stage, press.hold_stage + 1  # advance first, always
+        now = time.monotonic()
         if stage == 0:
             if press.gesture != "talk" or not press.started_idle or self.engine.heard_speech():
-                press.hold_stage = 2  # someone is talking (or it was not idle): just a long turn
+                press.hold_stage = DONE  # someone is talking (or it was not idle): a long turn
                 return
-            log.info("long hold: resetting the conversation")
-            press.gesture = "reset"
             self._last_tap_at = None
-            self.engine.cancel()
-            self.engine.reset()
-            self._earcon("reset")
+            self.engine.cancel()  # a silent hold is a gesture, not a turn
+            if self.actions.confirm_at_box():
+                press.gesture, press.hold_stage = "presence", DONE
+                self._pending = None
+                return
+            pending, self._pending = self._pending, None
+            if pending is not None and now <= pending.until:
+                press.gesture, press.hold_stage = pending.action, DONE
+                self._confirmed(pending.action)
+                return
+            log.info("long hold: a second one resets the conversation")
+            press.gesture = "hold"
+            self._pending = _Pending("reset", now + self.config.button.confirm_window)
+            self._earcon("confirm")
         elif stage == 1:
             log.info("very long hold: saying the web page's address")
             press.gesture = "address"
+            self._pending = None  # asking for the address is not asking for a reset
             self.actions.say_address()
+        elif stage == 2:
+            log.info("shutdown hold: a second hold switches the box off")
+            press.gesture = "hold"
+            self._pending = _Pending("shutdown", now + self.config.button.confirm_window)
+            self.actions.ask_to_shut_down()
+
+    def _confirmed(self, action: str) -> None:
+        if action == "reset":
+            log.info("second long hold: resetting the conversation")
+            self.engine.reset()
+            self._earcon("reset")
+        else:
+            log.info("second long hold: switching off")
+            self.actions.shut_down()
 
     def _earcon(self, name: str) -> None:
         try:

@@ -55,10 +55,12 @@ from appliance.app.controller import Controller
 from appliance.app.status import Status
 from appliance.core.config import Config, ConfigError, load_config, save_config
 from appliance.core.events import Event, EventStream, State, StateChanged
+from appliance.core.presence import PresenceGate
 from appliance.engine.controls import EngineControls
 from appliance.hardware.buttons import ButtonLike
 from appliance.hardware.leds import LedDevice, StatusLed
 from appliance.lessons.activities import activity_for, next_activity
+from appliance.lessons.language import box_lines
 from appliance.models import updates
 from appliance.system.network import address_announcement
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
@@ -121,6 +123,10 @@ class Daemon:
         notifier: Notifier | None = None,
         watchdog: Watchdog | None = None,
         web_factory: Callable[[Daemon], Service] | None = None,
+        power: Callable[[str], None] | None = None,
+        follow_config: list[Callable[[Config], None]] | None = None,
+        presence: PresenceGate | None = None,
+        first_boot_pin: Callable[[], str | None] | None = None,
         models_changed: Callable[[], bool] | None = None,
         config_path: Path | None = None,
         update_store: Path | None = None,
@@ -141,6 +147,15 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.watchdog = watchdog or Watchdog.from_environment(self.notifier)
         self.web_factory = web_factory
+        # Asks systemd to "poweroff" or "reboot" (appliance.system.power.Power); None: can't.
+        self.power = power
+        # Other parts that follow config changes (the supervised sound system's microphone).
+        self.follow_config = list(follow_config or [])
+        # What waits for someone at the box (a stick's PIN reset, an unsigned pack), and
+        # the first boot's PIN, said once on the first long hold.
+        self.presence = presence
+        self.first_boot_pin = first_boot_pin
+        self._announced: set[str] = set()  # presence requests already said aloud
         self.models_changed = models_changed
         self.config_path = config_path
         # The model store whose USB updates this daemon shows and announces.
@@ -191,6 +206,8 @@ class Daemon:
             self.controller.apply_config(config)
         if self.status_led is not None:
             self.status_led.brightness = config.led.brightness
+        for follow in self.follow_config:
+            follow(config)
 
     # --- what gestures ask of the whole box (BoxActions) ---
 
@@ -209,6 +226,77 @@ class Daemon:
         """A very long hold: where the page is (never the PIN)."""
         if self.engine is not None:
             self.engine.say(address_announcement(self.config))
+
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: let what waits for someone at the box go ahead, and say
+        what it was. The first such hold after the first boot also says the new PIN."""
+        lines = box_lines(self.config.language)
+        said = False
+        if self.first_boot_pin is not None:
+            pin, self.first_boot_pin = self.first_boot_pin(), None
+            if pin:
+                self._say(lines.first_pin.format(digits=" ".join(pin)))
+                said = True
+        if self.presence is None:
+            return said
+        try:
+            confirmed = self.presence.confirm()  # also records the hold (the login throttle)
+        except Exception:
+            log.exception("could not confirm what waits at the box")
+            return said
+        for request in confirmed:
+            self._say(lines.allowed.format(what=request.summary))
+        return said or bool(confirmed)
+
+    def _say(self, text: str) -> None:
+        if self.engine is not None:
+            self.engine.say(text)
+
+    def _announce_presence_requests(self) -> None:
+        """Say each request that waits for a hold at the box, once."""
+        if self.presence is None:
+            return
+        try:
+            pending = self.presence.pending()
+        except Exception as error:
+            log.debug("could not read the presence requests: %s", error)
+            return
+        for request in pending:
+            if request.id not in self._announced:
+                self._announced.add(request.id)
+                log.warning("waiting for a hold at the box: %s", request.summary)
+                self._say(request.spoken)
+
+    def ask_to_shut_down(self) -> None:
+        """A 30 s hold: say that a second hold switches the box off."""
+        if self.engine is not None:
+            self.engine.say(box_lines(self.config.language).shutdown_ask)
+
+    def shut_down(self) -> None:
+        """A second hold after the 30 s one: switch off (on a thread: saying it takes time)."""
+        threading.Thread(target=self.power_action, args=("poweroff",), daemon=True).start()
+
+    def power_action(self, action: str) -> None:
+        """Say "Shutting down" (or "Restarting") and ask systemd to ``action`` ("poweroff"
+        or "reboot"). The page's buttons and the button's shutdown hold come here."""
+        if action not in ("poweroff", "reboot"):
+            raise ValueError(f"expected poweroff or reboot, got {action!r}")
+        lines = box_lines(self.config.language)
+        line = lines.shutting_down if action == "poweroff" else lines.restarting
+        log.warning("%s, as asked at the box or on the page", action)
+        if self.engine is not None:
+            try:
+                self.engine.say(line).result(timeout=15)
+            except Exception:
+                log.exception("could not say %r", line)
+        if self.power is None:
+            log.error("cannot %s here: no way to ask systemd", action)
+            return
+        try:
+            self.power(action)
+        except Exception as error:
+            log.error("could not %s: %s", action, error)
+            self.status.fault("power", f"could not {action}: {error}")
 
     def change_config(self, config: Config) -> None:
         """Keep ``config`` in the config file and use it now: applied once, not again
@@ -351,6 +439,7 @@ class Daemon:
                 log.error("the engine has not gone round its loop for %.0f s: it hangs", age)
             self._reload_if_config_changed()
             self._follow_model_updates()
+            self._announce_presence_requests()
             if self.button is None and self.find_button is not None:
                 self._since_button_search += self.tick
                 if self._since_button_search >= BUTTON_RETRY_SECONDS:

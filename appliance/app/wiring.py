@@ -35,6 +35,8 @@ from appliance.hardware.leds import make_led
 from appliance.models.store import ModelSet, ModelStore
 from appliance.speech.loaded import Models
 from appliance.system.journal import setup_logging
+from appliance.system.power import Power
+from appliance.web.auth import box_presence_gate, secret_path, take_first_boot_pin
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +249,12 @@ def build_daemon(
         config_path=config_path(),
         update_store=model_store_root() if models is not None else None,
         closers=closers,
+        power=Power(),
+        presence=box_presence_gate(secret_path()),
+        first_boot_pin=take_first_boot_pin,
+        follow_config=[lambda new: audio.use_input_device(new.audio.input_device)]
+        if audio is not None
+        else [],
     )
     holder.append(daemon)
     return daemon

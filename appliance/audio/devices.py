@@ -162,6 +162,7 @@ class Speaker:
             queue.Queue()
         )
         self._generation = 0
+        self._device_changed = False  # use_device() named another device
         self._stream: Any = None
         self._device_rate = source_rate
         self._resampler: Resampler | None = None
@@ -176,6 +177,12 @@ class Speaker:
         """Queue audio at ``source_rate``. ``on_start`` is called as its first block is written."""
         self._idle.clear()
         self._queue.put((np.asarray(audio, dtype=np.float32), on_start))
+
+    def use_device(self, device: str) -> None:
+        """Play on ``device`` (a substring of its name) from the next piece of sound on."""
+        if device != self.device_name:
+            self.device_name = device
+            self._device_changed = True
 
     def prepare(self) -> None:
         """Open the output stream now, so the first word does not wait for it."""
@@ -254,6 +261,9 @@ class Speaker:
     def _write(
         self, chunk: np.ndarray, on_start: Callable[[], None] | None, generation: int
     ) -> None:
+        if self._device_changed:  # the page chose another speaker
+            self._device_changed = False
+            self._close_stream()
         if self._stream is None:
             self._open_stream()
         assert self._resampler is not None

@@ -368,6 +368,10 @@ class SupervisedAudio:
             self.report_fault(f"{self._input_label()} is not connected")
         return devices
 
+    def use_input_device(self, device: str) -> None:
+        """Supervise ``device`` (a substring of its name) from now on: the page chose it."""
+        self.input_device = device
+
     def check_input_settings(self, **settings: Any) -> None:
         self.backend.check_input_settings(**settings)
 

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,7 +55,6 @@ from appliance.lessons.text import (
     SentenceSplitter,
     ends_question,
     ends_sentence,
-    speakable,
     word_count,
 )
 from appliance.speech.loaded import Models
@@ -337,13 +335,7 @@ class Engine:
         student_seconds: float = 0.0,
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        voice = Voice(
-            self.models.tts,
-            self.speaker,
-            cancelled=self._cancel.is_set,
-            on_first_audio=lambda: self._state(State.SPEAKING, turn=turn),
-            slow_rate=self.config.voice.slow_rate,
-        )
+        voice = self._voice(turn)
         reply = _Reply(voice, transcript)
         voice.start()
         llm_started = time.perf_counter()
@@ -589,16 +581,26 @@ class Engine:
             reply.asked_back = True
 
     def _say(self, text: str, turn: int) -> None:
+        """A line of the box's own, through the same voice as a reply: a cancel stops it
+        within one audio chunk (measured by ``parlo bench`` as barge-in)."""
         self._cancel.clear()
         self._state(State.SPEAKING, turn=turn)
+        voice = self._voice(turn)
+        voice.start()
         for piece in SentenceSplitter(first_clause_words=1000).feed(text + "\n"):
-            if self._cancel.is_set():
-                break
-            with closing(self.models.tts.stream(speakable(piece))) as chunks:
-                for audio in chunks:
-                    self.speaker.play(audio)
+            voice.say(piece)
+        voice.finish()
         self._wait_for_speaker()
         self._state(State.IDLE, turn=turn)
+
+    def _voice(self, turn: int) -> Voice:
+        return Voice(
+            self.models.tts,
+            self.speaker,
+            cancelled=self._cancel.is_set,
+            on_first_audio=lambda: self._state(State.SPEAKING, turn=turn),
+            slow_rate=self.config.voice.slow_rate,
+        )
 
     def _forget(self) -> None:
         self._new_game()
@@ -639,6 +641,11 @@ class Engine:
         previous, self.config = self.config, config
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
+        # Devices chosen on the page: the microphone opens on its device at each press,
+        # the speaker on its next sound.
+        self.speaker.use_device(config.audio.output_device)
+        if self.microphone is not None:
+            self.microphone.device_name = config.audio.input_device
         if _conversation_settings(previous) != _conversation_settings(config):
             self._new_game()  # a new activity, language or model is a new conversation
         self._prefill()  # evaluate the prompt (which names the level, language...) now

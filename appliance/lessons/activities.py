@@ -242,6 +242,13 @@ _QUESTION_WORDS = frozenset(
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
 _COMPARED = re.compile(r"\bthan (?:a |an |the |my |your )?(\w+)", re.IGNORECASE)
+# "Is it more big than a book?": a learner's comparative, read as the right one.
+_COMPARATIVES = {
+    "big": "bigger", "small": "smaller", "heavy": "heavier", "light": "lighter",
+    "long": "longer", "short": "shorter", "tall": "taller", "old": "older",
+    "cheap": "cheaper", "soft": "softer", "hard": "harder",
+}  # fmt: skip
+_LEARNER_COMPARATIVE = re.compile(rf"\bmore ({'|'.join(_COMPARATIVES)})\b", re.IGNORECASE)
 _WRONG_GUESS = re.compile(r"\bis it (a|an) (\w+)\?\s*$", re.IGNORECASE)
 
 
@@ -260,6 +267,7 @@ def answering_fact(secret: Secret, question: str) -> str | None:
     most words with it ("Is it big?" → "It is not big."); ``None`` when no fact does, or
     when the best ones disagree. A comparison ("bigger than a book?") is answered only
     by a fact about the same thing: "It is not bigger than a car." says nothing of books."""
+    question = _LEARNER_COMPARATIVE.sub(lambda m: _COMPARATIVES[m[1].lower()], question)
     asked = _content_words(question)
     candidates = secret.facts
     if compared := _COMPARED.search(question):

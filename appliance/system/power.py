@@ -1,41 +1,45 @@
-"""Shutting the box down or restarting it, through systemd, never as root.
+"""Switching the box off, or restarting it, the way systemd wants: ``systemctl``.
 
-The daemon runs as the ``parlo`` user. ``systemctl poweroff`` (or ``reboot``) from it
-asks logind over D-Bus, and polkit lets that user do those two things only
-(``deploy/polkit/50-parlo-power.rules``, installed by ``deploy/install.sh``). systemd
-then stops every service in order, the daemon included (SIGTERM), so the config,
-the lessons and the model store are all closed properly before the power goes.
-
-::
-
-    power("poweroff")   # or "reboot"; raises PowerError if systemd said no
+The service runs as the unprivileged ``parlo`` user; a polkit rule
+(``deploy/polkit/50-parlo-power.rules``, installed by ``deploy/install.sh``) lets
+that user, and only that user, ask logind to power off or reboot. No part of
+Parlo runs as root for this.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Callable, Sequence
 
+log = logging.getLogger(__name__)
+
 ACTIONS = ("poweroff", "reboot")
-Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
 class PowerError(RuntimeError):
-    """systemd refused or failed; the message says why, for the log."""
+    """systemd refused, or could not be asked; the message says what it answered."""
 
 
-def _run(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+class Power:
+    """``power("poweroff")`` or ``power("reboot")``: ask systemd now."""
 
+    def __init__(
+        self,
+        run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+        systemctl: Sequence[str] = ("systemctl",),
+    ) -> None:
+        self._run = run
+        self._systemctl = tuple(systemctl)
 
-def power(action: str, run: Runner = _run) -> None:
-    """Ask systemd to ``poweroff`` or ``reboot`` the box (it returns once asked)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown power action {action!r} (allowed: {', '.join(ACTIONS)})")
-    try:
-        result = run(["systemctl", "--no-ask-password", action])
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise PowerError(f"systemctl {action}: {error}") from None
-    if result.returncode != 0:
-        why = (result.stderr or result.stdout or "").strip() or f"exit status {result.returncode}"
-        raise PowerError(f"systemctl {action} failed: {why}")
+    def __call__(self, action: str) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"expected one of {', '.join(ACTIONS)}, got {action!r}")
+        log.warning("asking systemd to %s", action)
+        try:
+            done = self._run([*self._systemctl, action], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise PowerError(f"systemctl {action} could not run: {error}") from error
+        if done.returncode != 0:
+            answer = (done.stderr or done.stdout or "").strip() or f"status {done.returncode}"
+            raise PowerError(f"systemctl {action} failed: {answer}")

@@ -78,7 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--levels", help=f"comma-separated CEFR levels (default: {','.join(DEFAULT_LEVELS)})"
     )
     parser.add_argument("--limit", type=int, help="at most N student lines per session")
-    parser.add_argument("--utterances", type=Path, default=UTTERANCES, help="the sessions file")
+    parser.add_argument(
+        "--utterances", type=Path, default=None,
+        help=f"the sessions file (default: the package's {UTTERANCES.name})",
+    )  # fmt: skip
     parser.add_argument(
         "--judged", action="store_true",
         help="run the judged classroom sessions (every level), the set a teacher scored",
@@ -95,8 +98,14 @@ def eval_command(args: argparse.Namespace) -> int:
     from appliance.core.config import load_config
     from appliance.core.errors import UserError
 
+    if args.judged and args.utterances is not None:
+        raise UserError(
+            "--judged runs the judged sessions; give --utterances alone to run another file"
+        )
     if args.judged:
         args.utterances = JUDGED_SESSIONS
+    elif args.utterances is None:
+        args.utterances = UTTERANCES
     try:
         sessions = load_session_list(args.utterances)
     except (OSError, tomllib.TOMLDecodeError, ValueError) as error:

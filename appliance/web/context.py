@@ -43,6 +43,8 @@ class WebContext:
     # Defaults: $PARLO_HOME/models and $PARLO_HOME/web-secret.
     model_store_root: Path | None = None
     secret_file: Path | None = None
+    # Where holds of the button at the box are recorded (default $PARLO_HOME/presence).
+    presence_dir: Path | None = None
     # True for `parlo web`: no daemon behind the page at all, and the page says so.
     standalone: bool = False
     # The lessons (the Lessons page): the daemon's recorder; None reads them from the disk.
