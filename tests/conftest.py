@@ -82,6 +82,7 @@ OUR_THREADS = frozenset(
         "fake-engine",
         "file-input",
         "keyboard-button",
+        "lesson-writer",
         "speaker",
         "static",
         "stt-guess",
