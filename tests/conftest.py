@@ -83,6 +83,7 @@ OUR_THREADS = frozenset(
         "file-input",
         "keyboard-button",
         "lesson-writer",
+        "llm-breaker",
         "speaker",
         "static",
         "stt-guess",
