@@ -74,6 +74,7 @@ step "Installing Debian packages"
 packages=$(grep -v '^\s*#' "$SOURCE/deploy/apt-packages.txt" | xargs)
 packages="$packages alsa-utils"  # arecord/aplay -l: a technician's first look at sound devices
 packages="$packages polkitd"  # lets the parlo user, alone, power off and reboot (deploy/polkit)
+packages="$packages udev"  # runs the rules below: USB sticks, LEDs, GPIO (a minimal Debian lacks it)
 if [ "$on_a_pi" = yes ] && apt-cache show python3-lgpio >/dev/null 2>&1; then
     packages="$packages python3-lgpio"  # GPIO for gpiozero; the venv sees system packages
 fi
@@ -88,9 +89,10 @@ if ! id "$USER_NAME" >/dev/null 2>&1; then
     useradd --system --user-group --home-dir "$STATE" --no-create-home \
         --shell /usr/sbin/nologin --comment "Parlo appliance" "$USER_NAME"
 fi
-# gpio exists on Raspberry Pi OS; elsewhere make it, so the udev rule below has a group to use.
-getent group gpio >/dev/null || groupadd --system gpio
+# gpio exists on Raspberry Pi OS, input wherever udev was installed before systemd's sysusers
+# ran (not on a minimal Debian): make what is missing, so usermod and the udev rules have them.
 for group in audio gpio input; do
+    getent group "$group" >/dev/null || groupadd --system "$group"
     usermod --append --groups "$group" "$USER_NAME"
 done
 install -d -o "$USER_NAME" -g "$USER_NAME" -m 0750 "$STATE"
