@@ -140,6 +140,10 @@ fi
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 "$VENV/bin/pip" install -q --upgrade pip wheel
 "$VENV/bin/pip" install -q "${SOURCE}[systemd]" "evdev>=1.7"
+# The model catalog is models/catalog.toml beside the appliance package (models/catalog.py):
+# in the source tree for an editable install, so put it beside the installed package too.
+site_packages=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+install -D -m 0644 "$SOURCE/models/catalog.toml" "$site_packages/models/catalog.toml"
 if [ "$on_a_pi" = yes ] && ! "$VENV/bin/python" -c "import lgpio" 2>/dev/null; then
     "$VENV/bin/pip" install -q "lgpio>=0.2"
 fi
