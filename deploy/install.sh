@@ -128,8 +128,11 @@ install -m 0644 "$SOURCE/deploy/udev/90-parlo-usb.rules" /etc/udev/rules.d/90-pa
 install -d -m 0755 /etc/polkit-1/rules.d
 install -m 0644 "$SOURCE/deploy/polkit/50-parlo-power.rules" /etc/polkit-1/rules.d/50-parlo-power.rules
 if [ "$under_systemd" = yes ]; then
-    udevadm control --reload
-    udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true
+    if udevadm control --reload 2>/dev/null; then
+        udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true
+    else  # e.g. a container: systemd runs, udevd does not
+        echo "udev is not running: the rules apply once it does (at the next boot)"
+    fi
 fi
 
 # --- 3. Parlo itself ---------------------------------------------------------------------------
