@@ -179,6 +179,7 @@ boot_and_check() {
     local name=$1 expected=$2 pin=$3 network=(--private-network) port=$PORT login_pin=""
     local state ready boot_start boot_to_ready boot_id shown page first_boot answer parlo_may
     local nobody_may poweroff_start poweroff_took nspawn_status stop_log update_start whose
+    local main_pid sandbox parlo_uid
     if [ "$pin" = update ]; then
         network=()  # the host's: install.sh needs apt and PyPI
         port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -239,6 +240,21 @@ boot_and_check() {
         fail "parlo.service is '$state', not active (READY=1), after ${boot_to_ready%.*} s"
     fi
     log "OK: parlo.service READY (active) $(printf '%.1f' "$boot_to_ready") s after the boot began"
+    # The unit's sandbox, as the kernel sees the daemon: the parlo user, no new privileges,
+    # a seccomp filter, no capabilities.
+    main_pid=$(inside systemctl show -P MainPID parlo.service)
+    # shellcheck disable=SC2016  # awk's own $1 and $2
+    sandbox=$(inside awk '/^(Uid|NoNewPrivs|Seccomp|CapEff):/ { printf "%s %s ", $1, $2 }' \
+        "/proc/$main_pid/status")
+    log "parlo daemon (pid $main_pid inside): $sandbox"
+    parlo_uid=$(inside id -u parlo)
+    [ "$sandbox" = "Uid: $parlo_uid CapEff: 0000000000000000 NoNewPrivs: 1 Seccomp: 2 " ] \
+        || fail "parlo.service's sandbox is not as the unit asks"
+    log "OK: the daemon runs as parlo, with no capabilities, NoNewPrivs and a seccomp filter"
+    if [ "$pin" = first ]; then
+        inside systemd-analyze security --no-pager parlo.service parlo-usb-import@sdz1.service \
+            | grep "Overall exposure" | indent || true
+    fi
     shown=$(inside systemctl show -P StatusText parlo.service)
     case $shown in
         "$expected"*) log "OK: parlo.service STATUS=$shown" ;;
