@@ -22,9 +22,12 @@
 #   4. checks on each boot that parlo.service reaches READY (active: it is Type=notify) with
 #      the expected STATUS=, that parlo-first-boot.service made the box's PIN on the first
 #      boot only, that the page answers on 127.0.0.1 inside the container (the login form,
-#      then the status page after logging in with that PIN), that logind lets the parlo user,
-#      and not any user, power off (the polkit rule), and that the parlo user's
-#      `systemctl poweroff` stops parlo.service and the container cleanly (nspawn exits 0).
+#      then the status page after logging in with that PIN), that the daemon runs in its
+#      sandbox (parlo, no capabilities, NoNewPrivs, seccomp) and feeds the watchdog, that
+#      `systemctl reload` re-reads the config, that logind lets the parlo user, and not any
+#      user, power off (the polkit rule), and that the parlo user's `systemctl poweroff` (on
+#      the second boot: the daemon's own Power call, inside a copy of parlo.service's
+#      sandbox) stops parlo.service and the container cleanly (nspawn exits 0).
 #
 # The full log of each step is kept beside the root: install.log, console.log.
 #
@@ -363,17 +366,34 @@ EOF
 
     # As the box does it on a 30 s hold: the parlo user asks logind, allowed by the polkit rule
     # install.sh put in place (deploy/polkit/50-parlo-power.rules), never as root.
-    log "poweroff inside the container, as the parlo user: runuser -u parlo -- systemctl poweroff"
     poweroff_start=$(date +%s.%N)
-    # systemctl's answer can be lost when the shutdown stops dbus before logind replies
-    # ("Connection reset by peer"): what counts is that the container goes down.
-    if ! answer=$(inside runuser -u parlo -- systemctl poweroff 2>&1); then
-        log "systemctl poweroff answered (the reply may have been lost in the shutdown):"
-        indent <<< "$answer"
+    answer=""
+    if [ "$pin" = again ]; then
+        # The daemon's own call (appliance.system.power.Power), in parlo.service's sandbox:
+        # a oneshot copy of the installed unit with only its Exec and lifecycle lines changed.
+        log "poweroff inside the container: Power()('poweroff') in a copy of parlo.service's sandbox"
+        sed -e '/^\(Type\|NotifyAccess\|ExecStart\|ExecReload\|WatchdogSec\|Restart\|RestartSec\|SuccessExitStatus\|RestartForceExitStatus\)=/d' \
+            -e '/^\[Install\]/,$d' \
+            -e 's|^\[Service\]$|[Service]\nType=oneshot\nExecStart=/opt/parlo/venv/bin/python -c "from appliance.system.power import Power; Power()(\x27poweroff\x27)"|' \
+            "$ROOT/etc/systemd/system/parlo.service" \
+            | inside tee /run/systemd/system/parlo-power-test.service > /dev/null
+        inside systemctl daemon-reload
+        inside systemctl start --no-block parlo-power-test.service
+    else
+        log "poweroff inside the container, as the parlo user: runuser -u parlo -- systemctl poweroff"
+        # systemctl's answer can be lost when the shutdown stops dbus before logind replies
+        # ("Connection reset by peer"): what counts is that the container goes down.
+        if ! answer=$(inside runuser -u parlo -- systemctl poweroff 2>&1); then
+            log "systemctl poweroff answered (the reply may have been lost in the shutdown):"
+            indent <<< "$answer"
+        fi
     fi
     nspawn_status=0
     for _ in $(seq 600); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$nspawn_pid" 2>/dev/null; then
+        if [ "$pin" = again ]; then
+            inside systemctl status --no-pager parlo-power-test.service 2>&1 | indent || true
+        fi
         fail "the container is still running 60 s after the parlo user's poweroff: ${answer:-no answer}"
     fi
     wait "$nspawn_pid" || nspawn_status=$?
@@ -382,6 +402,14 @@ EOF
     log "container stopped $(printf '%.1f' "$poweroff_took") s after poweroff; nspawn exit status $nspawn_status"
     stop_log=$(journalctl -D "$ROOT/var/log/journal" "_BOOT_ID=${boot_id//-/}" -u parlo.service \
         -o short-precise --no-pager 2>&1 | tail -n 8)
+    if [ "$pin" = again ]; then
+        answer=$(journalctl -D "$ROOT/var/log/journal" "_BOOT_ID=${boot_id//-/}" -o short-precise \
+            --no-pager | grep "Starting parlo-power-test\|systemd-logind.*power off")
+        indent <<< "$answer"
+        grep -q "The system will power off now" <<< "$answer" \
+            || fail "logind did not take the poweroff asked from parlo.service's sandbox"
+        log "OK: logind took the poweroff asked from inside parlo.service's sandbox"
+    fi
     indent <<< "$stop_log"
     [ "$nspawn_status" = 0 ] || fail "nspawn exited with status $nspawn_status"
     if ! grep -q "Stopped parlo.service\|parlo.service: Deactivated successfully" <<< "$stop_log"; then
