@@ -29,7 +29,8 @@
 #      the second boot: the daemon's own Power call, inside a copy of parlo.service's
 #      sandbox) stops parlo.service and the container cleanly (nspawn exits 0).
 #
-# The full log of each step is kept beside the root: install.log, console.log.
+# The full log of each step is kept beside the root: install.log, install-update.log and
+# console-{first,again,update}.log (each boot's console).
 #
 # Run as root on Debian (it installs debootstrap and systemd-container if missing). The host
 # needs no systemd of its own: nspawn runs with --register=no --keep-unit.
@@ -51,7 +52,7 @@ fresh=no
 while [ $# -gt 0 ]; do
     case $1 in
         --fresh) fresh=yes; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -114,7 +115,6 @@ if ! flock -n 9; then
 fi
 
 # --- 1. The root -------------------------------------------------------------------------------
-mkdir -p "$CACHE"
 if [ "$fresh" = yes ] && [ -d "$ROOT" ]; then
     log "--fresh: removing the cached root $ROOT"
     rm -rf "$ROOT"
@@ -138,9 +138,14 @@ log "copying the working tree $SOURCE to /usr/src/parlo in the root"
 rm -rf "$ROOT/usr/src/parlo"
 mkdir -p "$ROOT/usr/src/parlo" "$PIP_CACHE" "$WHEELS"
 # Tracked and untracked files, not what .gitignore leaves out (.venv, caches, artifacts).
-git -C "$SOURCE" ls-files -z --cached --others --exclude-standard \
-    | (cd "$SOURCE" && xargs -0 -r tar --no-recursion -cf - --ignore-failed-read 2>/dev/null) \
-    | tar -C "$ROOT/usr/src/parlo" -xf -
+if git -C "$SOURCE" rev-parse --git-dir > /dev/null 2>&1; then
+    git -C "$SOURCE" ls-files -z --cached --others --exclude-standard \
+        | tar -C "$SOURCE" --null --no-recursion --ignore-failed-read -T - -cf - 2>/dev/null \
+        | tar -C "$ROOT/usr/src/parlo" -xf -
+else
+    tar -C "$SOURCE" --exclude=./.venv --exclude=./build --exclude=./artifacts -cf - . \
+        | tar -C "$ROOT/usr/src/parlo" -xf -
+fi
 
 # pip inside trusts what the host trusts: behind a proxy that re-signs TLS (as on CI's
 # machines), the root's own ca-certificates would refuse PyPI.
