@@ -10,7 +10,7 @@ export PARLO_WHEEL_CACHE ?= $(HOME)/.cache/parlo/wheels
 # llama-cpp-python builds from source (about 10 minutes on 2 cores): use every core.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test setup models lint format bench soak clean apt-install
+.PHONY: run test setup models lint format bench soak boot-test clean apt-install
 
 run: models
 	$(BIN)/parlo run
@@ -63,6 +63,11 @@ bench: models
 # 200 turns through the button on the real models (about 10 minutes); prints RSS and threads.
 soak: models
 	PARLO_SOAK_REAL=1 $(BIN)/python -m pytest -v -s -m slow
+
+# A real boot: deploy/install.sh on a debootstrapped bookworm root, booted with systemd-nspawn;
+# checks READY, the page and a clean poweroff. The root is kept in ~/.cache/parlo/boot-test.
+boot-test:
+	$(SUDO) env PARLO_WHEEL_CACHE=$(PARLO_WHEEL_CACHE) deploy/boot-test.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info artifacts

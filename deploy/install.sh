@@ -74,6 +74,7 @@ step "Installing Debian packages"
 packages=$(grep -v '^\s*#' "$SOURCE/deploy/apt-packages.txt" | xargs)
 packages="$packages alsa-utils"  # arecord/aplay -l: a technician's first look at sound devices
 packages="$packages polkitd"  # lets the parlo user, alone, power off and reboot (deploy/polkit)
+packages="$packages udev"  # runs the rules below: USB sticks, LEDs, GPIO (a minimal Debian lacks it)
 if [ "$on_a_pi" = yes ] && apt-cache show python3-lgpio >/dev/null 2>&1; then
     packages="$packages python3-lgpio"  # GPIO for gpiozero; the venv sees system packages
 fi
@@ -88,9 +89,10 @@ if ! id "$USER_NAME" >/dev/null 2>&1; then
     useradd --system --user-group --home-dir "$STATE" --no-create-home \
         --shell /usr/sbin/nologin --comment "Parlo appliance" "$USER_NAME"
 fi
-# gpio exists on Raspberry Pi OS; elsewhere make it, so the udev rule below has a group to use.
-getent group gpio >/dev/null || groupadd --system gpio
+# gpio exists on Raspberry Pi OS, input wherever udev was installed before systemd's sysusers
+# ran (not on a minimal Debian): make what is missing, so usermod and the udev rules have them.
 for group in audio gpio input; do
+    getent group "$group" >/dev/null || groupadd --system "$group"
     usermod --append --groups "$group" "$USER_NAME"
 done
 install -d -o "$USER_NAME" -g "$USER_NAME" -m 0750 "$STATE"
@@ -126,8 +128,11 @@ install -m 0644 "$SOURCE/deploy/udev/90-parlo-usb.rules" /etc/udev/rules.d/90-pa
 install -d -m 0755 /etc/polkit-1/rules.d
 install -m 0644 "$SOURCE/deploy/polkit/50-parlo-power.rules" /etc/polkit-1/rules.d/50-parlo-power.rules
 if [ "$under_systemd" = yes ]; then
-    udevadm control --reload
-    udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true
+    if udevadm control --reload 2>/dev/null; then
+        udevadm trigger --subsystem-match=gpio --subsystem-match=leds --action=add || true
+    else  # e.g. a container: systemd runs, udevd does not
+        echo "udev is not running: the rules apply once it does (at the next boot)"
+    fi
 fi
 
 # --- 3. Parlo itself ---------------------------------------------------------------------------
@@ -138,6 +143,10 @@ fi
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 "$VENV/bin/pip" install -q --upgrade pip wheel
 "$VENV/bin/pip" install -q "${SOURCE}[systemd]" "evdev>=1.7"
+# The model catalog is models/catalog.toml beside the appliance package (models/catalog.py):
+# in the source tree for an editable install, so put it beside the installed package too.
+site_packages=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+install -D -m 0644 "$SOURCE/models/catalog.toml" "$site_packages/models/catalog.toml"
 if [ "$on_a_pi" = yes ] && ! "$VENV/bin/python" -c "import lgpio" 2>/dev/null; then
     "$VENV/bin/pip" install -q "lgpio>=0.2"
 fi

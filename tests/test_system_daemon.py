@@ -20,6 +20,7 @@ from waiting import wait_until
 
 from appliance.app.daemon import EXIT_RESTART, Daemon
 from appliance.app.fake_engine import FakeEngine
+from appliance.app.status import Status
 from appliance.app.wiring import build_daemon
 from appliance.core.config import ButtonSettings, Config, load_config, save_config
 from appliance.core.events import EventStream, State
@@ -211,6 +212,25 @@ def test_without_models_it_still_starts_shows_the_error_and_restarts_for_new_one
     installed.set()
     thread.join(30)
     assert daemon.result == EXIT_RESTART
+
+
+def test_a_fault_shown_before_the_start_still_lets_it_become_ready(systemd, start_daemon):
+    # No sound card at boot: the microphone's fault is shown before the engine loads, so
+    # the shown state stays ERROR through the engine's idle. READY=1 must come all the same.
+    notifier = Notifier(systemd.path, use_library=False)
+    status = Status()
+    status.fault("microphone", "microphone is not connected")
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events, load_seconds=0.2),
+        status=status,
+        notifier=notifier,
+        tick=0.1,
+    )
+    start_daemon(daemon)
+    wait_until(lambda: "READY=1" in systemd.lines(), 10)
+    assert "STATUS=error: microphone is not connected" in systemd.lines()
+    assert daemon.engine is not None and daemon.engine_events.last_state.state is State.IDLE
 
 
 def test_config_changes_on_disk_reach_the_engine_and_controller(tmp_path, mock_gpio, start_daemon):

@@ -24,6 +24,13 @@ def test_install_script_passes_shellcheck():
     assert result.returncode == 0, result.stdout
 
 
+def test_the_boot_test_passes_shellcheck():
+    # deploy/boot-test.sh (make boot-test) runs install.sh in a booted systemd-nspawn root.
+    boot_test = REPO / "deploy" / "boot-test.sh"
+    result = subprocess.run(["shellcheck", str(boot_test)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
 def test_everything_it_installs_exists():
     text = SCRIPT.read_text()
     sources = re.findall(r'"\$SOURCE/([^"]+)"', text)

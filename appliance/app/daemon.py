@@ -366,8 +366,10 @@ class Daemon:
         reporter = StatusReporter(self.notifier, self.events)
         self._closers.insert(0, reporter.close)
         self._closers.insert(0, self.events.subscribe(self._log_event))
-        # Subscribed after the reporter, so systemd hears the state before READY=1.
-        self._closers.insert(0, self.events.subscribe(self._notice_readiness))
+        # READY=1 follows the engine's own states, not the shown ones: a fault shown before
+        # the start (no sound card at boot) hides the engine's idle, which would never come.
+        # Status follows the engine from __init__ on, so systemd hears the state first.
+        self._closers.insert(0, self.engine_events.subscribe(self._notice_readiness))
         if self.led is not None:
             brightness = self.config.led.brightness
             self.status_led = StatusLed(self.led, self.events, brightness=brightness)
@@ -377,6 +379,7 @@ class Daemon:
             log.error("%s", error)
             self.status.fault("engine", error.shown)
             self._engine_failed = True
+            self._ready.set()
         except Exception as error:
             if isinstance(error, ConfigError):  # e.g. a language the models lack: no traceback
                 log.error("the engine could not be started: %s", error)
@@ -384,6 +387,7 @@ class Daemon:
                 log.exception("the engine could not be started")
             self.status.fault("engine", f"the engine failed to start: {error}")
             self._engine_failed = True
+            self._ready.set()
         if self.button is None:
             self._find_button()
         else:
