@@ -111,22 +111,23 @@ def say(models):
     return say
 
 
-# Syllables that make tiny.en loop ("No No No No …" 42 times for 2.5 s; "S-S-S-S…").
-LOOPING = ["na na na na na na na na na na na na", "s s s s s s s s s s s s s s"]
+# Syllables that make whisper loop: tiny.en and base both write "no" 32 to 64 times for
+# these 20, and the held "s" as "S-S-S…" or "The The The…", with the fitted window or the full.
+LOOPING = ["no " * 20, "s " * 30]
 
 
-@pytest.mark.parametrize("text", LOOPING)
-def test_a_looping_syllable_is_unintelligible_not_garbage(models, say, text):
+def test_a_looping_syllable_is_unintelligible_not_garbage(models, say):
     stt = models.stt
-    heard = stt.hear(say(text))
-    assert heard.unintelligible and heard.text == "" and heard.attempts == 2
-    assert "times in a row" in heard.reason or "held" in heard.reason
-    assert stt.transcribe(say(text)) == ""  # the engine's old call gets nothing, not the loop
+    for text in LOOPING:
+        heard = stt.hear(say(text))
+        assert heard.unintelligible and heard.text == "" and heard.attempts == 2, heard
+        assert "times in a row" in heard.reason or "held" in heard.reason
+    assert stt.transcribe(say(LOOPING[0])) == ""  # the engine's old call gets nothing either
 
 
 def test_no_degenerate_text_ever_comes_out(models, say):
-    texts = [*LOOPING, "la la la la la la la la la la la la la la", "mmmmmmmmmmmmmmmmmmmm"]
-    texts += ["He was not an old s e e e e e e e e e e e", "da da da da da da da da da da da da"]
+    texts = [*LOOPING, "na " * 30, "yes " * 14, "la " * 14, "m" * 20]
+    texts += ["He was not an old s e e e e e e e e e e e"]
     results = []
     for text in texts:
         audio = say(text)
@@ -145,7 +146,7 @@ def test_clear_speech_is_heard_at_the_first_attempt(models, say):
 
 def test_the_retry_is_cut_off_in_time(models, say, monkeypatch):
     monkeypatch.setattr(models.stt, "retry_seconds", 0.001)
-    heard = models.stt.hear(say(LOOPING[0]))
+    heard = models.stt.hear(say(LOOPING[1]))
     assert heard.unintelligible and heard.text == ""
     assert "the retry took over 0.001 s" in heard.reason
 

@@ -63,6 +63,7 @@ class Doctor:
         sounddevice: Any = None,
         run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
         model_store: Callable[[], Any] | None = None,
+        catalog: Callable[[], Any] | None = None,
         proc: Path = Path("/proc"),
         state_dir: Callable[[], Path] | None = None,
         test_sound: bool = True,
@@ -74,6 +75,7 @@ class Doctor:
         self._sd = sounddevice
         self.run = run
         self.model_store = model_store or _open_model_store
+        self.catalog = catalog or _load_catalog
         self.proc = proc
         self.state_dir = state_dir or _state_dir
         self.test_sound = test_sound
@@ -296,8 +298,24 @@ class Doctor:
         problems = current.problems(rehash=self.rehash)
         if problems:
             yield Finding(FAIL, "models", f"{current.name}: {'; '.join(problems)}")
+            return
+        checked = "verified" if self.rehash else "all files there (checksums not read)"
+        suits = self._suited_set()
+        catalog = self.catalog()
+        if (
+            suits
+            and catalog is not None
+            and current.name in catalog.packs
+            and suits != current.name
+        ):
+            # A catalog set other than the one for this board and class: say which would do.
+            yield Finding(
+                WARN,
+                "models",
+                f"{current.name}: {checked}; this board and a class in "
+                f"{self.config.language!r} suit {suits}: run `parlo models fetch {suits}`",
+            )
         else:
-            checked = "verified" if self.rehash else "all files there (checksums not read)"
             yield Finding(OK, "models", f"{current.name}: {checked}")
 
     def check_machine(self) -> Iterator[Finding]:
@@ -305,7 +323,22 @@ class Doctor:
         cpus = os.cpu_count() or 1
         tier = next(name for limit, name in TIERS if memory < limit)
         detail = f"{_machine_name(self.proc)}, {memory:.1f} GiB RAM, {cpus} CPUs: tier {tier}"
+        if suits := self._suited_set():
+            detail += f", model set {suits}"
         yield Finding(FAIL if tier == "too small" else OK, "machine", detail)
+
+    def _suited_set(self) -> str:
+        """The catalog's set for this board's RAM and the class's language ("" if none)."""
+        from appliance.models.catalog import CatalogError
+
+        catalog = self.catalog()
+        if catalog is None:
+            return ""
+        ram = int(_mem_total_gib(self.proc / "meminfo") * 2**30)
+        try:
+            return str(catalog.pick_tier(ram, self.config.language).pack)
+        except CatalogError:
+            return ""  # no catalog set hears the language: the models check says what is wrong
 
     def check_disk(self) -> Iterator[Finding]:
         path = self.state_dir()
@@ -361,6 +394,16 @@ def _open_model_store() -> Any:
     except ImportError:
         return None
     return ModelStore(model_store_root())
+
+
+def _load_catalog() -> Any:
+    """The model catalog, or None where this install has none (a box with packs only)."""
+    from appliance.models.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog()
+    except CatalogError:
+        return None
 
 
 def _state_dir() -> Path:
