@@ -84,6 +84,7 @@ OUR_THREADS = frozenset(
         "keyboard-button",
         "speaker",
         "static",
+        "stt-chunks_0",
         "stt-guess",
         "sysfs-led",
         "tts",
