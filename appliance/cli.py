@@ -14,6 +14,7 @@ import logging
 import sys
 
 from appliance.core.config import ConfigError
+from appliance.core.errors import UserError
 from appliance.core.memory import limit_malloc_arenas
 
 COMMAND_MODULES = (
@@ -23,10 +24,6 @@ COMMAND_MODULES = (
     "appliance.system.commands",  # daemon, doctor
     "appliance.tools.eval",  # eval
 )
-
-
-class UserError(Exception):
-    """Something the user can fix: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

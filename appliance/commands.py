@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.app.wiring import NoModelsError, build_engine, sound_backend
+from appliance.audio.devices import SoundBackend
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import AudioFileError, read_wav, write_wav
-from appliance.cli import UserError
 from appliance.core.config import CEFR_LEVELS, Config, load_config
+from appliance.core.errors import UserError
 from appliance.core.paths import config_path
 from appliance.engine.conversation import Engine, TurnResult
 
@@ -65,7 +66,7 @@ def configured(args: argparse.Namespace) -> Config:
     return config.with_changes(changes) if changes else config
 
 
-def open_engine(config: Config, backend: Any, **kwargs: Any) -> Engine:
+def open_engine(config: Config, backend: SoundBackend, **kwargs: Any) -> Engine:
     try:
         return build_engine(config, backend, **kwargs)
     except NoModelsError as error:
@@ -82,7 +83,7 @@ def converse_command(args: argparse.Namespace) -> int:
             raise UserError(str(error)) from None
     if args.output is not None:
         args.output.unlink(missing_ok=True)
-        backend: Any = FileDevices(output_path=args.output, realtime=False)
+        backend: SoundBackend = FileDevices(output_path=args.output, realtime=False)
     else:
         backend = sound_backend() or FileDevices(realtime=False)
         if isinstance(backend, FileDevices):
@@ -121,7 +122,7 @@ def run_command(args: argparse.Namespace) -> int:
         backend = FileDevices(args.input_wav, args.output_wav, realtime=True)
     elif backend is None:
         return demo_without_sound(config)
-    from appliance.app.daemon import run_assistant
+    from appliance.app.wiring import run_assistant
 
     print(
         "Parlo is starting. Press the space bar (or Enter) and speak; it answers when you "

@@ -1,7 +1,7 @@
 """Peak RSS of the whole daemon: models, web page, button, LED, through real turns.
 
 ``parlo bench`` measures the engine alone. This runs the daemon's own
-composition (:func:`appliance.app.daemon.build_daemon`, web page on, a
+composition (:func:`appliance.app.wiring.build_daemon`, web page on, a
 gpiozero mock button and LED, file-backed sound in real time) in this process,
 and presses the button for each question of ``appliance/tools/data/utterances.txt``. The
 question audio is made in a child process, so none of its memory is counted.
@@ -66,7 +66,7 @@ def main() -> int:
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from appliance.app.daemon import build_daemon
+    from appliance.app.wiring import build_daemon
 
     scratch = Path(tempfile.mkdtemp(prefix="parlo-daemon-memory-"))
     subprocess.run([sys.executable, "-c", MAKE_CLIPS, str(scratch)], check=True,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from appliance.core.config import CEFR_LEVELS, Config
+from appliance.core.config import CEFR_LEVELS, Config, CustomActivity
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     activity_for,
@@ -14,6 +14,7 @@ from appliance.lessons.activities import (
     guess_reply,
     guessed_right,
     language_name,
+    next_activity,
     secrets_for,
     system_prompt,
     true_answer,
@@ -148,3 +149,15 @@ def test_code_can_answer_what_the_facts_know():
     assert guess_reply(apple, "Just tell me!") is None  # the model answers
     assert guess_reply(apple, "Is it red?", language="es") is None
     assert guess_reply(None, "Is it red?") is None
+
+
+def test_next_activity_cycles_the_builtin_ones_then_the_teachers_and_wraps():
+    config = Config(custom_activities={"food_quiz": CustomActivity(prompt="Ask about food.")})
+    seen = []
+    for _ in range(len(BUILTIN_ACTIVITIES) + 2):
+        config = next_activity(config)
+        seen.append(config.activity.name)
+    assert seen == [*list(BUILTIN_ACTIVITIES)[1:], "food_quiz", "conversation", "roleplay"]
+    assert activity_for(config.with_changes({"activity.name": "food_quiz"})).spoken_name == (
+        "food quiz"
+    )

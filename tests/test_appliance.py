@@ -14,7 +14,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from waiting import wait_until
 
-from appliance.app.daemon import build_daemon
+from appliance.app.wiring import build_daemon
 from appliance.audio.files import FileDevices
 from appliance.audio.wav import read_wav
 from appliance.core.config import Config, save_config

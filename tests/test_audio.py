@@ -120,3 +120,41 @@ def test_volume_is_limited_not_clipped():
     loud = speaker._limit(tone(22050, 0.05) * 1.8)
     assert np.abs(loud).max() <= 0.97 + 1e-6
     speaker.close()
+
+
+class TwoSpeakers(FileDevices):
+    """File-backed sound with two output devices; notes which one each stream opens."""
+
+    def __init__(self) -> None:
+        super().__init__(realtime=False)
+        self.opened: list[int | None] = []
+
+    def query_devices(self, device=None, kind=None):
+        devices = [
+            {"name": "HDMI", "index": 0, "max_input_channels": 0, "max_output_channels": 2,
+             "default_samplerate": 16000.0},
+            {"name": "USB speaker", "index": 1, "max_input_channels": 0,
+             "max_output_channels": 2, "default_samplerate": 16000.0},
+        ]  # fmt: skip
+        return devices[device] if isinstance(device, int) else devices
+
+    def OutputStream(self, **kwargs):
+        self.opened.append(kwargs.get("device"))
+        return super().OutputStream(**kwargs)
+
+
+def test_a_speaker_chosen_on_the_page_is_used_from_the_next_sound():
+    backend = TwoSpeakers()
+    speaker = Speaker(backend, "HDMI", source_rate=16000)
+    try:
+        speaker.play(np.zeros(1600, dtype=np.float32))
+        assert speaker.wait(5)
+        speaker.use_device("USB")
+        speaker.play(np.zeros(1600, dtype=np.float32))
+        assert speaker.wait(5)
+        speaker.use_device("USB")  # the same again: the open stream is kept
+        speaker.play(np.zeros(1600, dtype=np.float32))
+        assert speaker.wait(5)
+    finally:
+        speaker.close()
+    assert backend.opened == [0, 1]

@@ -17,7 +17,7 @@ from waiting import wait_until
 
 from appliance.app.controller import Controller
 from appliance.app.fake_engine import FakeEngine
-from appliance.core.config import ButtonSettings, Config, CustomActivity, load_config, save_config
+from appliance.core.config import ButtonSettings, Config
 from appliance.core.events import EventStream, State, StateChanged
 from appliance.hardware.leds import IDLE_LEVEL, StatusLed
 
@@ -25,16 +25,50 @@ DOUBLE_TAP = 0.4
 LONG_HOLD = 0.3
 
 
-def settings(mode: str = "hold", very_long_hold: float = 3.0) -> ButtonSettings:
+CONFIRM_WINDOW = 1.5
+
+
+def settings(
+    mode: str = "hold", very_long_hold: float = 3.0, shutdown_hold: float = 6.0
+) -> ButtonSettings:
     # Built directly: validation would (rightly) refuse such short holds in a config file.
     return ButtonSettings(
         mode=mode,
         bounce_time=0.0,
         long_hold=LONG_HOLD,
         very_long_hold=very_long_hold,
+        shutdown_hold=shutdown_hold,
+        confirm_window=CONFIRM_WINDOW,
         double_tap=DOUBLE_TAP,
         tap_silence=0.5,
     )
+
+
+class RecordedActions:
+    """The box-wide actions a gesture asks for, noted in order (the daemon carries them out)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.waiting_for_presence = 0  # how many holds find something to confirm
+
+    def next_activity(self) -> None:
+        self.calls.append("next_activity")
+
+    def say_address(self) -> None:
+        self.calls.append("say_address")
+
+    def ask_to_shut_down(self) -> None:
+        self.calls.append("ask_to_shut_down")
+
+    def confirm_at_box(self) -> bool:
+        self.calls.append("confirm_at_box")
+        if self.waiting_for_presence:
+            self.waiting_for_presence -= 1
+            return True
+        return False
+
+    def shut_down(self) -> None:
+        self.calls.append("shut_down")
 
 
 class Rig:
@@ -46,11 +80,14 @@ class Rig:
         *,
         config: Config | None = None,
         very_long_hold: float = 3.0,
+        shutdown_hold: float = 6.0,
         vad_end_seconds: float | None = None,
         think_seconds: float = 0.05,
         speak_seconds: float = 0.05,
     ) -> None:
-        self.config = dataclasses.replace(config or Config(), button=settings(mode, very_long_hold))
+        self.config = dataclasses.replace(
+            config or Config(), button=settings(mode, very_long_hold, shutdown_hold)
+        )
         self.events = EventStream()
         self.states: list[State] = []
         self.events.subscribe(
@@ -62,23 +99,15 @@ class Rig:
             speak_seconds=speak_seconds,
             vad_end_seconds=vad_end_seconds,
         )
-        self.engine.start()
         wait_until(lambda: self.events.last_state.state is State.IDLE)
         self.button = Button("GPIO17", pull_up=True, bounce_time=None)
         self.pin = Device.pin_factory.pin("GPIO17")
         self.led = PWMLED("GPIO18")
         self.led_pin = Device.pin_factory.pin("GPIO18")
         self.status_led = StatusLed(self.led, self.events)
-        self.saved: list[Config] = []
+        self.actions = RecordedActions()
         self.controller = Controller(
-            self.button,
-            self.engine,
-            self.events,
-            self.config,
-            address=lambda config: "My web page is at 10 dot 0 dot 0 dot 7, port 8080.",
-            # The file holds valid (longer) button times; only the running copy has short ones.
-            load=lambda: self.saved[-1] if self.saved else config or Config(),
-            save=self.saved.append,
+            self.button, self.engine, self.events, self.config, self.actions
         )
 
     def press(self) -> None:
@@ -198,16 +227,50 @@ def test_tap_while_thinking_barges_in_instead_of_finishing(make_rig):
     assert rig.calls() == ["listen"]
 
 
-def test_long_hold_while_idle_resets_with_its_own_earcon(make_rig):
-    rig = make_rig("hold")
-    rig.press()
-    rig.wait_for_call("reset")
-    rig.release()
-    calls = rig.calls()
-    assert calls == ["listen", "cancel", "reset", "earcon"]
-    assert rig.engine.calls_named("earcon")[0].args == ("reset",)
-    assert "finish_listening" not in calls  # the reset hold is not a turn
+def earcons(rig: Rig) -> list[str]:
+    return [call.args[0] for call in rig.engine.calls_named("earcon")]
+
+
+def silent_hold(rig: Rig) -> list[str]:
+    """Hold past ``long_hold`` without a word; the calls it made."""
+    rig.wait_out_double_tap()
     rig.wait_for_state(State.IDLE)
+    rig.engine.clear()
+    rig.press()
+    time.sleep(LONG_HOLD * 1.8)
+    rig.release()
+    return rig.calls()
+
+
+def test_a_silent_long_hold_asks_and_a_second_one_resets(make_rig):
+    rig = make_rig("hold")
+    first = silent_hold(rig)
+    assert first == ["listen", "cancel", "earcon"], "one hold alone wipes nothing"
+    assert earcons(rig) == ["confirm"]
+    second = silent_hold(rig)
+    assert second == ["listen", "cancel", "reset", "earcon"]
+    assert earcons(rig) == ["reset"]
+    assert "finish_listening" not in first + second  # a silent hold is not a turn
+    third = silent_hold(rig)
+    assert "reset" not in third, "a reset needs asking again"
+
+
+def test_a_hold_that_confirms_something_at_the_box_is_used_up(make_rig):
+    rig = make_rig("hold")
+    rig.actions.waiting_for_presence = 1  # a stick's PIN reset waits for someone at the box
+    first = silent_hold(rig)
+    assert rig.actions.calls == ["confirm_at_box"]
+    assert first == ["listen", "cancel"], "no confirm earcon: the hold allowed the request"
+    second = silent_hold(rig)
+    assert "reset" not in second and earcons(rig) == ["confirm"], "a reset still needs two"
+
+
+def test_a_second_hold_after_the_window_only_asks_again(make_rig):
+    rig = make_rig("hold")
+    silent_hold(rig)
+    time.sleep(CONFIRM_WINDOW + 0.2)
+    assert "reset" not in silent_hold(rig)
+    assert earcons(rig) == ["confirm"]
 
 
 def test_long_hold_while_talking_is_just_a_long_turn(make_rig):
@@ -230,80 +293,50 @@ def test_long_hold_after_a_barge_in_is_not_a_reset(make_rig):
     assert "reset" not in rig.calls()
 
 
-def test_very_long_hold_speaks_the_address_never_the_pin(make_rig):
+def test_very_long_hold_asks_for_the_address_and_resets_nothing(make_rig):
     rig = make_rig("hold", very_long_hold=0.8)
     rig.press()
-    rig.wait_for_call("say")
+    wait_until(lambda: "say_address" in rig.actions.calls)
     rig.release()
     calls = rig.calls()
-    assert calls[:4] == ["listen", "cancel", "reset", "earcon"]
-    assert calls[4:] == ["say"]
-    (text,) = rig.engine.calls_named("say")[0].args
-    assert "10 dot 0 dot 0 dot 7, port 8080" in text
-    assert "PIN" not in text.upper()
+    assert calls == ["listen", "cancel", "earcon"]
+    assert "say" not in calls  # what the address is, and saying it, is the daemon's
+    assert rig.actions.calls == ["confirm_at_box", "say_address"]
+    assert "reset" not in silent_hold(rig), "asking for the address is not asking for a reset"
 
 
-def test_double_tap_cycles_activities_and_announces_them(make_rig):
+def test_the_shutdown_hold_asks_and_a_second_hold_switches_off(make_rig):
+    rig = make_rig("hold", very_long_hold=0.6, shutdown_hold=1.0)
+    rig.press()
+    wait_until(lambda: "ask_to_shut_down" in rig.actions.calls)
+    rig.release()
+    assert rig.actions.calls == ["confirm_at_box", "say_address", "ask_to_shut_down"]
+    calls = silent_hold(rig)
+    assert rig.actions.calls[-1] == "shut_down" and "reset" not in calls
+
+
+def test_double_tap_silences_sounds_and_asks_for_the_next_activity(make_rig):
     rig = make_rig("hold")
     rig.tap()
     rig.tap()
-    rig.wait_for_call("say")
-    assert rig.saved[-1].activity.name == "roleplay"
-    assert rig.engine.calls_named("apply_config")[-1].args[0].activity.name == "roleplay"
-    assert rig.engine.calls_named("say")[-1].args == ("Role play",)
+    wait_until(lambda: rig.actions.calls)
     assert rig.engine.calls_named("earcon")[-1].args == ("activity",)
-    assert rig.calls() == ["listen", "finish_listening", "cancel", "earcon", "apply_config", "say"]
+    assert rig.calls() == ["listen", "finish_listening", "cancel", "earcon"]
+    assert rig.actions.calls == ["next_activity"]
 
     rig.wait_out_double_tap()
     rig.tap()
     rig.tap()
-    rig.wait_for_call("say", count=2)
-    assert rig.saved[-1].activity.name == "improv"
-    assert rig.engine.calls_named("say")[-1].args == ("Improv",)
+    wait_until(lambda: len(rig.actions.calls) == 2)
+    assert rig.actions.calls == ["next_activity", "next_activity"]
 
 
-def test_double_tap_includes_custom_activities_and_wraps_around(make_rig):
-    config = Config(custom_activities={"food_quiz": CustomActivity(prompt="Ask about food.")})
-    config = config.with_changes({"activity.name": "guess"})  # the last built-in one
-    rig = make_rig("tap", config=config)
-    for expected, spoken in (("food_quiz", "food quiz"), ("conversation", "Conversation")):
-        said = len(rig.engine.calls_named("say"))
+def test_three_quick_taps_are_one_double_tap_and_a_press(make_rig):
+    rig = make_rig("tap")
+    for _ in range(3):
         rig.tap()
-        rig.tap()
-        wait_until(lambda said=said: len(rig.engine.calls_named("say")) > said)
-        assert rig.saved[-1].activity.name == expected
-        assert rig.engine.calls_named("say")[-1].args == (spoken,)
-        rig.wait_out_double_tap()
-
-
-def test_double_tap_persists_the_activity_in_the_config_file(tmp_path):
-    path = tmp_path / "config.toml"
-    save_config(Config(), path)
-    events = EventStream()
-    engine = FakeEngine(events)
-    engine.start()
-    wait_until(lambda: events.last_state.state is State.IDLE)
-    button = Button("GPIO17", bounce_time=None)
-    pin = Device.pin_factory.pin("GPIO17")
-    config = dataclasses.replace(Config(), button=settings("hold"))
-    controller = Controller(
-        button,
-        engine,
-        events,
-        config,
-        load=lambda: load_config(path),
-        save=lambda new: save_config(new, path),
-    )
-    try:
-        for _ in range(2):
-            pin.drive_low()
-            pin.drive_high()
-        wait_until(lambda: engine.calls_named("say"))
-        assert load_config(path).activity.name == "roleplay"
-    finally:
-        controller.close()
-        engine.close()
-        button.close()
+    rig.controller.flush()
+    assert rig.actions.calls == ["next_activity"]
 
 
 def test_presses_while_updating_only_sound_an_error(make_rig):
@@ -325,7 +358,8 @@ def test_a_late_release_still_counts_the_hold_it_passed(make_rig):
     time.sleep(LONG_HOLD * 2)
     rig.release()
     stall.set()
-    assert rig.calls()[:3] == ["listen", "cancel", "reset"]
+    assert rig.calls()[:3] == ["listen", "cancel", "earcon"]
+    assert earcons(rig) == ["confirm"]
 
 
 class _Blocker:

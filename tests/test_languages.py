@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from waiting import wait_until
 
-from appliance.app.daemon import EXIT_RESTART, Daemon, engine_factory_for
-from appliance.app.wiring import build_engine
+from appliance.app.daemon import EXIT_RESTART, Daemon
+from appliance.app.wiring import build_engine, engine_factory_for
 from appliance.audio.files import FileDevices
 from appliance.core.config import Config, ConfigError
 from appliance.core.events import EventStream, State

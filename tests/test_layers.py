@@ -187,3 +187,54 @@ def test_imports_are_resolved(tmp_path: Path) -> None:
         "pkg.sub.c": {"pkg.b", "pkg.a"},
     }
     assert find_cycles(graph) == [["pkg.a", "pkg.sub", "pkg.a"]]
+
+
+# The rooms of the package, lowest first: a module may import from its own room and the
+# rooms before it, never from one after it (docs/architecture.md). The ``commands``
+# modules are the ``parlo`` command's subcommands, so they sit with the CLI, on top.
+ROOMS = (
+    "core", "lessons", "audio", "speech", "engine", "hardware",
+    "models", "system", "web", "app", "tools", "cli",
+)  # fmt: skip
+# An import for a type annotation only (under TYPE_CHECKING), named here with its reason.
+TYPE_ONLY = {
+    # The loaded models name the set they were loaded from; the store, which loads
+    # and checks model files, is above the speech room (its smoke test runs them).
+    ("appliance.speech.loaded", "appliance.models.store"),
+}
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[-1] in ("cli", "commands", "__main__"):
+        return "cli"
+    return parts[1]
+
+
+def upward_imports(graph: Mapping[str, Iterable[str]]) -> list[str]:
+    """Each import of a module from a room above its own, as "a (room) -> b (room)"."""
+    upward = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            rooms = room_of(module), room_of(target)
+            assert all(room in ROOMS for room in rooms), f"{module} -> {target}: a new room?"
+            if ROOMS.index(rooms[1]) > ROOMS.index(rooms[0]) and (module, target) not in TYPE_ONLY:
+                upward.append(f"  {module} ({rooms[0]}) -> {target} ({rooms[1]})")
+    return upward
+
+
+def test_every_module_imports_only_from_its_room_or_those_below() -> None:
+    upward = upward_imports(import_graph(module_files()))
+    assert not upward, "imports from a higher room:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    graph = {
+        "appliance.core.config": {"appliance.engine.conversation"},  # up: refused
+        "appliance.engine.conversation": {"appliance.core.config"},  # down: fine
+        "appliance.models.commands": {"appliance.app.wiring"},  # the CLI may use anything
+        "appliance.speech.loaded": {"appliance.models.store"},  # the one type-only import
+    }
+    assert upward_imports(graph) == [
+        "  appliance.core.config (core) -> appliance.engine.conversation (engine)"
+    ]

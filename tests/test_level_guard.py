@@ -19,7 +19,7 @@ from appliance.core.config import Config
 from appliance.engine.conversation import SIMPLER_PLEASE
 from appliance.lessons.language import box_lines
 from appliance.lessons.safety import fits_level
-from appliance.speech.llm import Message
+from appliance.speech.protocols import Message
 
 FOLLOW_UPS = box_lines("en").follow_ups
 NO_REPLY = box_lines("en").no_reply
@@ -159,9 +159,9 @@ def test_a_long_conversation_forgets_its_oldest_turns_instead_of_overflowing(
             assert result.reply, f"turn {turn} got no reply"
             said += [{"role": "user", "content": result.transcript},
                      {"role": "assistant", "content": result.reply}]  # fmt: skip
-        everything = engine._messages(None)[: -len(engine.history) or None] + said
+        everything = engine.prompt(None)[: -len(engine.history) or None] + said
         assert small.count_tokens(everything) > 512, "the test must overflow without fitting"
-        assert small.count_tokens(engine._messages("x " * 120)) + 60 <= 512
+        assert small.count_tokens(engine.prompt("x " * 120)) + 60 <= 512
         assert 0 < len(engine.history) < len(said), "the oldest turns are forgotten"
         assert engine.history[-2]["content"].endswith("Turn 7."), "the newest are kept"
     finally:

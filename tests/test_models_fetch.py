@@ -401,7 +401,11 @@ def test_real_pack_with_changed_models_imports_for_real(
 
     started = time.monotonic()
     result = import_pack(
-        tmp_path / "stick", store, trusted_keys=TrustedKeys(), allow_unsigned="until-key-installed"
+        tmp_path / "stick",
+        store,
+        trusted_keys=TrustedKeys(),
+        allow_unsigned="until-key-installed",
+        confirm_presence=lambda kind, summary: True,  # someone held the button at the box
     )
     print(f"import of the changed default set: {time.monotonic() - started:.1f} s")
     assert result.tested_roles == ("vad", "tts")

@@ -653,19 +653,84 @@ def test_pack_infers_roles_from_file_names(tmp_path: Path):
 # --- the stick as a whole, and the command line ---
 
 
-def test_usb_stick_with_a_pack_and_a_pin_reset_request(
+def test_usb_stick_with_a_pack_and_a_pin_reset_request_and_nobody_at_the_box(
     store: ModelStore, pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
+    """The attack of issue 14: out of the box, a stick alone changes nothing."""
+    from appliance.core.presence import PresenceGate
+    from appliance.web import auth
+
     monkeypatch.setenv("PARLO_HOME", str(tmp_path / "home"))
+    secret_file = tmp_path / "home" / "web-secret"
+    auth.set_secret("teacher-pin", secret_file)
     (pack.parent / "parlo-reset-pin").write_text("")
+    before = snapshot(store.root)
+    gate = PresenceGate(tmp_path / "home" / "presence", window=0.3, poll=0.02)
+    outcome = handle_stick(
+        pack.parent, store, allow_unsigned="until-key-installed", smoke_test=None, gate=gate
+    )
+    assert outcome.done == []
+    assert outcome.failed[0] == "PIN reset refused: nobody held the button at the box in time"
+    assert "nobody held the button at the box in time" in outcome.failed[1]
+    assert auth.verify_secret("teacher-pin", secret_file)
+    assert "nothing changed" in (pack.parent / "parlo-pin.txt").read_text()
+    assert {k: v for k, v in snapshot(store.root).items() if "last-update" not in k} == {
+        k: v for k, v in before.items() if "last-update" not in k
+    }
+    assert gate.pending() == []
+    # Without a gate at all (nobody can ever confirm), both are refused too.
     outcome = handle_stick(
         pack.parent, store, allow_unsigned="until-key-installed", smoke_test=None
     )
-    assert any("installed fake-en 1.0.1" in line for line in outcome.done)
-    pin_reset = "PIN reset" in outcome.done
-    assert pin_reset or outcome.failed == [
-        "parlo-reset-pin found, but this software cannot reset the PIN"
-    ]
+    assert outcome.failed[0].endswith("nobody at the box can confirm it here; PIN unchanged")
+    assert "nobody can confirm it here" in outcome.failed[1]
+    assert auth.verify_secret("teacher-pin", secret_file)
+
+
+def test_usb_stick_confirmed_by_a_hold_at_the_box(
+    store: ModelStore, pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    from appliance.core.presence import PresenceGate
+    from appliance.web import auth
+    from appliance.web.auth import box_presence_gate
+
+    monkeypatch.setenv("PARLO_HOME", str(tmp_path / "home"))
+    secret_file = tmp_path / "home" / "web-secret"
+    auth.set_secret("teacher-pin", secret_file)
+    (pack.parent / "parlo-reset-pin").write_text("")
+    directory = tmp_path / "home" / "presence"
+    stick_side = PresenceGate(directory, window=20, poll=0.02)
+    daemon_side = box_presence_gate(secret_file, directory=directory)
+    confirmed: list[str] = []
+    stop = threading.Event()
+
+    def hold_when_asked() -> None:  # the teacher holds the button each time the box asks
+        while not stop.is_set():
+            confirmed.extend(request.kind for request in daemon_side.confirm())
+            stop.wait(0.05)
+
+    holder = threading.Thread(target=hold_when_asked)
+    holder.start()
+    try:
+        outcome = handle_stick(
+            pack.parent,
+            store,
+            allow_unsigned="until-key-installed",
+            smoke_test=None,
+            gate=stick_side,
+        )
+    finally:
+        stop.set()
+        holder.join()
+    assert outcome.failed == []
+    assert outcome.done[0] == "PIN reset, confirmed at the box"
+    assert "confirmed by a hold at the box" in outcome.done[1]
+    assert confirmed == ["reset-pin", "unsigned-pack"]
+    pin = (pack.parent / "parlo-pin.txt").read_text().split(": ")[1].split()[0]
+    assert auth.verify_secret(pin, secret_file) and not auth.verify_secret(
+        "teacher-pin", secret_file
+    )
+    assert store.current().version == "1.0.1"
     empty = tmp_path / "empty-stick"
     empty.mkdir()
     assert handle_stick(empty, store, allow_unsigned="always").done == [
@@ -683,6 +748,9 @@ def test_cli_import_and_list(
     with open(pack / "llm.gguf", "r+b") as file:
         file.truncate(10)
     assert main(["models", "import", str(pack.parent)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the pack is not signed" in error and "--allow-unsigned" in error
+    assert main(["models", "import", "--allow-unsigned", str(pack.parent)]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == f"parlo models: llm file llm.gguf is truncated: 10 of {FILE_SIZE} bytes"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from appliance.lessons.content import has_content, load_content
@@ -257,7 +260,12 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
     (language / "lines.toml").write_text(
         'no_reply = "Zut."\nfallback = "Autre chose."\nlast_resort = "Bon."\n'
         'care = "Parle à un adulte."\nnot_caught = "Encore ?"\n'
-        'redirects = ["Des mots gentils."]\nfollow_ups = ["Et toi ?"]\n',
+        'redirects = ["Des mots gentils."]\nfollow_ups = ["Et toi ?"]\n'
+        'page_at = "Ma page : {places}, port {port}."\ndot = "point"\nor_at = "ou"\n'
+        'again = "Encore :"\nno_network = "Pas de réseau."\npage_off = "Page éteinte."\n'
+        'shutdown_ask = "Encore une fois ?"\nshutting_down = "Au revoir."\n'
+        'restarting = "À tout de suite."\nallowed = "Permis : {what}"\n'
+        'first_pin = "Le code : {digits}."\n',
         encoding="utf-8",
     )
     (language / "blocked.txt").write_text("zutalors\n", encoding="utf-8")
@@ -271,9 +279,27 @@ def test_a_new_language_is_data_only(tmp_path, monkeypatch):
         assert word_filter.fallback == "Autre chose."
         assert word_filter.redirect_for("zutalors!") == "Des mots gentils."
         assert not has_content("xx"), "no planner content: the model writes its replies"
+        from appliance.system.network import spoken_address
+
+        line = "Ma page : 10 point 0 point 0 point 7, port 8080."
+        assert spoken_address(["10.0.0.7"], 8080, box_lines("xx")) == f"{line} Encore : {line}"
     finally:
         box_lines.cache_clear()
         languages.word_list.cache_clear()
+
+
+def test_a_line_with_slots_must_have_them_all(tmp_path, monkeypatch):
+    english = Path(__file__).resolve().parents[1] / "appliance/lessons/data/en/lines.toml"
+    broken = english.read_text(encoding="utf-8").replace("port {port}.", "port.")
+    (tmp_path / "xx").mkdir()
+    (tmp_path / "xx" / "lines.toml").write_text(broken, encoding="utf-8")
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    box_lines.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=r"xx/lines.toml:\d+: lines.page_at: .*port"):
+            box_lines("xx")
+    finally:
+        box_lines.cache_clear()
 
 
 def test_how_much_is_planned_is_a_property_of_the_model_set():
@@ -343,7 +369,7 @@ def test_a_clothes_shop_is_not_a_supermarket():
 def test_a_students_own_story_gets_asked_about_and_easier_words_get_the_simple_question():
     p = planner("conversation", level="B1")
     (reply,) = talk(p, "Yesterday I stopped my car in a roundabout and everyone hooted at me.")
-    assert reply.endswith(("What happened next?", "Why was that?", "And then what happened?"))
+    assert reply.endswith(("Tell me more about it!", "Why was that?", "How did you feel?"))
     interview = planner("interview", level="B2")
     talk(interview, "Good morning, I'm Chiara.")
     (easier,) = talk(interview, "Sorry, can you ask me with easier words?")
@@ -362,4 +388,373 @@ def test_a_comparison_is_answered_only_by_a_fact_about_the_same_thing():
 
     chair = next(s for s in BUILTIN_ACTIVITIES["guess"].simple_secrets if s.word == "chair")
     assert answering_fact(chair, "Is it bigger than a car?") == "It is not bigger than a car."
-    assert answering_fact(chair, "Is it bigger than a book?") is None, "cars say nothing of books"
+    assert answering_fact(chair, "Is it bigger than a bed?") is None, "cars say nothing of beds"
+
+
+# --- the student's own words, reflected ---
+
+
+@pytest.mark.parametrize(
+    ("line", "thing"),
+    [
+        ("I have a new phone.", "your new phone"),
+        ("I bought a red bicycle.", "your red bicycle"),
+        ("I got some new shoes.", "your new shoes"),
+    ],
+)
+def test_a_thing_the_student_names_is_said_back_and_asked_about(line, thing):
+    p = planner("conversation")
+    (reply,) = talk(p, line)
+    question = reply.rsplit(". ", 1)[-1] if "?" in reply else reply
+    assert thing in reply and reply.endswith((".", "?")), reply
+    assert thing in question, "the follow-up is about the same thing, not a new topic"
+    assert p.state.last_question is None  # no topic question was asked
+
+
+@pytest.mark.parametrize(
+    ("activity", "line", "mistake"),
+    [
+        ("roleplay", "Hi, I have a appointment at three o'clock.", r"\ba appointment"),
+        ("roleplay", "I want my hair more short, please.", r"more short"),
+        ("conversation", "I have two brother.", r"\btwo brother\b(?!s)"),
+        ("roleplay", "Hello. I want borrow a book, please.", r"want borrow|borrow a book"),
+    ],
+)
+def test_a_learners_mistake_is_not_said_back(activity, line, mistake):
+    import re
+
+    (reply,) = talk(planner(activity, character="a hairdresser"), line)
+    assert not re.search(mistake, reply, re.I), reply
+
+
+def test_a_question_the_student_just_answered_is_not_asked():
+    for seed in range(6):
+        p = planner("conversation", seed=seed)
+        talk(p, "Hi, I'm Diego.")
+        (reply,) = talk(p, "My favourite subject is art.")
+        assert "favourite subject" not in reply.lower(), reply
+        p = planner("roleplay", seed=seed, character="Santa Claus")
+        _, good = talk(p, "Hi Santa! My name is Leo.", "I am six. I am a good boy.")
+        assert "been good" not in good, good
+
+
+def test_the_box_answers_about_itself_with_its_own_words():
+    p = planner("roleplay", character="a florist", setting="a flower shop")
+    (reply,) = talk(p, "Do you like your shop?")
+    assert "my shop" in reply and "your shop" not in reply, reply
+
+
+def test_a_character_with_no_table_uses_the_teachers_words():
+    for seed in range(4):
+        p = planner(
+            "roleplay", seed=seed, character="a florist", setting="a small flower shop in town"
+        )
+        (hello,) = talk(p, "Hello!")
+        assert "{" not in hello
+        if "Welcome to" in hello:
+            assert "Welcome to the small flower shop" in hello
+        told = planner(
+            "roleplay", seed=seed, character="an officer", setting="a lost property office"
+        )
+        (reply,) = talk(told, "Good afternoon. I think I left my backpack on the train.")
+        assert "How can I help" not in reply, "the need was told already"
+        assert "your backpack" in reply and reply.endswith("?"), reply
+
+
+def test_a_scene_step_before_the_order_is_not_asked_after_it():
+    p = planner("roleplay", character="a waiter in a café")
+    replies = talk(p, "Hello.", "I want a pizza, please.", "No.")
+    assert not any("ready to order" in r for r in replies[1:]), replies
+
+
+def test_an_improv_partner_plays_along_and_says_who_it_is():
+    stock = {r for kind in ("in_scene", "negative", "neutral", "positive")
+             for r in CONTENT.classroom.reactions[kind]}  # fmt: skip
+    for seed in range(4):
+        p = planner("improv", seed=seed)
+        _scene, line, who = talk(
+            p,
+            "Can we do a scene at the swimming pool?",
+            "I am the swimmer. Oh no, I forget my towel!",
+            "Who are you in this scene?",
+        )
+        assert line not in stock and "?" in line, line
+        assert p.state.place is not None and p.state.place.box_role in who
+        assert "Here is the scene" not in who, "the scene goes on"
+
+
+def test_a_story_keeps_the_students_new_thing():
+    p = planner("story", level="A1")
+    _, fish = talk(p, "Once there was a little cat.", "The cat sees a big fish.")
+    assert fish.count("big fish") >= 2, "the reaction and the next beat are about it"
+    (end,) = talk(p, "That's the end. I like our story!")
+    assert p.state.ended and "The end" in end
+
+
+def test_a_beat_the_student_told_already_is_not_told_again():
+    p = planner("story", level="B1")
+    replies = talk(p, "A story about a girl called Nadia.", "One night she hears a strange noise.")
+    assert "strange noise" not in replies[1], replies
+
+
+@pytest.mark.parametrize(
+    ("question", "answers"),
+    [
+        ("Is it something you wear?", {"No"}),
+        ("Is it a kind of tool for writing?", {"No"}),
+        ("Can you hold it in one hand?", {"Yes", "No"}),
+        ("Do people use it every day?", {"Yes", "No"}),
+        ("Is it bigger than a book?", {"Yes", "No"}),
+    ],
+)
+def test_the_guessing_game_answers_fair_questions_for_every_object(question, answers):
+    for secret in (*CONTENT.guess.objects, *CONTENT.guess.simple_objects):
+        p = TurnPlanner(CONTENT, "guess", "B1", seed=1, secret=secret)
+        (reply,) = talk(p, question)
+        assert reply.split("!")[0] in answers, (secret.name, reply)
+
+
+def test_a_hand_sized_object_and_a_chair_get_opposite_answers():
+    objects = {s.word: s for s in (*CONTENT.guess.objects, *CONTENT.guess.simple_objects)}
+    spoon = TurnPlanner(CONTENT, "guess", "B1", seed=1, secret=objects["spoon"])
+    chair = TurnPlanner(CONTENT, "guess", "A1", seed=1, secret=objects["chair"])
+    assert talk(spoon, "Can you hold it in one hand?")[0].startswith("Yes")
+    assert talk(chair, "Can you hold it in one hand?")[0].startswith("No")
+
+
+@pytest.mark.parametrize(
+    ("line", "act"),
+    [
+        ("Tomorrow I start at five, so I have to go to bed early.", Act.STATEMENT),
+        ("Anyway, I'd better get going, my seminar starts soon. Cheers!", Act.GOODBYE),
+        ("Can you finish the story? I have to go to my next class.", Act.GOODBYE),
+        ("I think that's a good ending.", Act.GOODBYE),
+        ("Sorry, could you speak a bit slower?", Act.REPEAT),
+    ],
+)
+def test_goodbye_only_when_the_student_leaves(line, act):
+    assert understand(line, CONTENT).act == act
+
+
+def test_the_feeling_said_last_wins():
+    heard = understand("I've loved that band for years, but honestly I was disappointed.", CONTENT)
+    assert heard.sentiment == "negative"
+    assert understand("It was hard, but in the end I loved it.", CONTENT).sentiment == "positive"
+
+
+def test_a_negative_line_gets_no_cheerful_keyword_reaction():
+    p = planner("conversation", level="B2")
+    (reply,) = talk(p, "Last night I went to a concert, and honestly, I was a bit disappointed.")
+    assert "exciting" not in reply and "the concert" in reply, reply
+
+
+def test_easier_words_are_easier_than_the_last_reply():
+    p = planner("conversation", level="B2")
+    first, easier = talk(p, "I love music.", "Could you put that more simply?")
+    assert easier != first and easier.endswith("?")
+    assert len(easier.split()) < len(first.split()) + 3
+
+
+def test_a_question_of_fact_gets_a_true_answer_in_any_activity():
+    for activity in ("conversation", "improv"):
+        p = planner(activity, level="B1")
+        if activity == "improv":
+            talk(p, "A scene at the supermarket, please.")
+        (reply,) = talk(p, "Sorry, what's the capital of Australia?")
+        assert "Canberra" in reply
+
+
+def test_a_name_after_a_greeting_is_a_name_even_if_common():
+    assert understand("Hi there, I'm Daniel. I work in IT.", CONTENT).name == "Daniel"
+    assert understand("Hi Parlo, it's Giulia.", CONTENT).name == "Giulia"
+    assert understand("Hi, I'm fine, thanks.", CONTENT).name is None
+
+
+def test_a_bad_frame_feeling_is_named_with_its_line(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    import appliance.lessons.content as content_module
+
+    source = Path(content_module.__file__).parent / "data" / "en" / "classroom.toml"
+    language = tmp_path / "en"
+    language.mkdir()
+    text = source.read_text(encoding="utf-8").replace(
+        'feeling = ["negative"]', 'feeling = ["cross"]', 1
+    )
+    (language / "classroom.toml").write_text(text, encoding="utf-8")
+    line = text.splitlines().index('feeling = ["cross"]') + 1
+    shutil.copy(source.parent / "lines.toml", language / "lines.toml")
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    load_content.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=rf"en/classroom.toml:{line}: frame.feeling"):
+            load_content("en")
+    finally:
+        load_content.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("line", "act"),
+    [
+        ("Sorry, I didn't catch that. What flavours do you have?", Act.QUESTION),
+        ("Sorry, I didn't understand. Can you ask it in a different way?", Act.REPEAT),
+        ("Sorry, I didn't catch that.", Act.REPEAT),
+    ],
+)
+def test_a_new_question_after_sorry_is_a_question(line, act):
+    assert understand(line, CONTENT).act == act
+
+
+def test_a_job_is_not_presumed_from_a_question_about_work():
+    for seed in range(6):
+        p = planner("conversation", level="B2", seed=seed)
+        (reply,) = talk(p, "Do you think people are lonelier now, with so many working from home?")
+        assert "your job" not in reply and "at work like for you" not in reply, reply
+
+
+def test_the_most_specific_thing_asked_for_gets_its_own_question():
+    p = planner("roleplay", character="a shopkeeper in a bakery")
+    (reply,) = talk(p, "Do you have chocolate cakes?")
+    assert "What kind of cake" not in reply, reply
+
+
+def test_a_request_in_a_scene_is_agreed_to_not_just_noted():
+    stock = CONTENT.classroom.reactions["in_scene"]
+    p = planner("roleplay", character="a hairdresser")
+    _, reply = talk(p, "Hello, my name is Sofia.", "I want my hair more short, please.")
+    assert not reply.startswith(stock), reply
+
+
+def test_a_question_sharing_three_words_with_the_answer_is_not_asked():
+    for seed in range(6):
+        p = planner("conversation", seed=seed)
+        (reply,) = talk(p, "I want to be a doctor.")
+        assert "want to be" not in reply.split(".")[-1], reply
+
+
+def test_a_request_as_a_question_tells_the_need_too():
+    p = planner("roleplay", character="a taxi driver", setting="a taxi in New York")
+    (reply,) = talk(p, "Hi, can you take me to the airport, please?")
+    assert "How can I help" not in reply, reply
+
+
+def test_the_students_whole_phrase_beats_the_topics_line_but_a_bare_noun_does_not():
+    (brother,) = talk(planner("conversation"), "I have a little brother. He is five.")
+    assert "your little brother" in brother, brother
+    (cinema,) = talk(planner("conversation"), "Yesterday I go to cinema with my friend.")
+    assert "cinema with your friend" not in cinema, cinema
+
+
+def test_a_greeting_says_nothing_of_the_feeling():
+    heard = understand("Good evening. Someone stole my phone on the metro.", CONTENT)
+    assert heard.sentiment == "negative"
+    p = planner("roleplay", character="a police officer", setting="a police station")
+    (reply,) = talk(p, "Good evening. Someone stole my phone on the metro.")
+    assert "your phone" in reply and "great" not in reply.lower(), reply
+
+
+def test_a_family_members_job_is_not_asked_why():
+    (reply,) = talk(planner("conversation", level="A1"), "My mother is a teacher.")
+    assert "Why is that" not in reply, reply
+
+
+def test_the_end_at_the_end_of_a_line_ends_the_story():
+    p = planner("story", level="B1")
+    talk(p, "A story about a fisherman called Tom.")
+    talk(p, "Let's finish here. The end.")
+    assert p.state.ended
+
+
+def test_two_questions_in_one_turn_get_an_answer_each():
+    p = planner("interview", level="B1")
+    talk(p, "Good morning, I'm Jonas.")
+    (reply,) = talk(p, "When would the job start, and is it only at weekends?")
+    assert "next month" in reply and "Saturdays" in reply, reply
+
+
+def test_a_choice_in_a_story_gets_a_side():
+    p = planner("story", level="B2")
+    talk(p, "A story about a lighthouse keeper called Ann.")
+    (reply,) = talk(p, "What do you think she should do: wait until morning or go out now?")
+    assert "wait until morning" in reply, reply
+
+
+def test_a_family_members_role_and_a_wish_to_be_something_are_asked_about():
+    (sister,) = talk(planner("conversation", level="B1"), "My sister is a nurse in London.")
+    assert "our sister is a nurse" in sister and "your sister" in sister.split("!")[-1], sister
+    (doctor,) = talk(planner("conversation"), "I want to be a doctor.")
+    assert "be a doctor" in doctor and "want to be" not in doctor, doctor
+
+
+def test_bad_news_in_a_scene_gets_help_not_a_pity():
+    p = planner("roleplay", character="a taxi driver", setting="a taxi")
+    _, reply = talk(
+        p, "Hi, can you take me to the airport, please?", "I'm a bit late for my flight."
+    )
+    assert not reply.startswith(tuple(CONTENT.classroom.reactions["negative"])), reply
+
+
+@pytest.mark.parametrize(
+    "first, hero",
+    [
+        ("Hi, I am Mei. Let's start. One day an old man find a key in the snow.", "old man"),
+        ("Okay, my line: a young fisherman in Iceland woke up and saw no sea.", "fisherman"),
+    ],
+)
+def test_a_story_the_student_begins_keeps_their_hero(first, hero):
+    (reply,) = talk(planner("story", "B1"), first)
+    assert "dragon" not in reply, "the box's own beginning took over the student's story"
+    assert hero in reply
+
+
+def test_a_participle_is_not_part_of_the_new_thing():
+    story = planner("story", "B1")
+    talk(story, "A young fisherman in Iceland woke up and saw no sea.")
+    (reply,) = talk(story, "Inside the ship there was a letter addressed to him.")
+    assert "a letter!" in reply.lower() and "addressed" not in reply
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("I don't know this word. What is weekend?", "Saturday and Sunday"),
+        ("Sorry, what means platform?", "wait for the train"),
+        ("What does 'prescription' mean?", "paper from a doctor"),
+    ],
+)
+def test_a_word_asked_about_is_explained_then_the_question_comes_again(line, expected):
+    parlo = planner("conversation")
+    (first,) = talk(parlo, "Hi, I'm Ana.")
+    asked = re.findall(r"[^.!?]*\?", first)[-1].strip()
+    (reply,) = talk(parlo, line)
+    assert expected in reply
+    assert reply.endswith(asked), "the question she was answering is asked again"
+
+
+def test_a_word_the_glossary_lacks_is_sent_to_the_teacher_not_ignored():
+    (reply,) = talk(planner("story"), "What does 'zeppelin' mean?")
+    assert "zeppelin" in reply and "teacher" in reply
+
+
+def test_what_is_it_in_the_guessing_game_is_still_giving_up():
+    game = planner("guess")
+    (reply,) = talk(game, "What is it?")
+    assert game.state.secret is not None and "Let's play again" in reply
+
+
+def test_asking_to_rephrase_or_saying_goodbye_on_the_run_are_understood():
+    assert understand("Sorry, could you rephrase that? You lost me.", CONTENT).act == Act.REPEAT
+    assert understand("Anyway, I have to run. Talk soon.", CONTENT).act == Act.GOODBYE
+
+
+def test_the_guessing_game_starts_when_asked_and_keeps_the_next_object_secret():
+    game = planner("guess", "A1", seed=1)
+    ready, compared, _, bye = talk(
+        game, "Have you thought of something?", "Is it more big than a book?", "I give up.",
+        "Ah, OK! Bye bye.",
+    )  # fmt: skip
+    assert ready.startswith("Yes!") and "question" in ready
+    assert compared.startswith(("Yes!", "No!")), "a learner's 'more big' is a fair question"
+    new_object = game.state.secret
+    assert new_object is not None and new_object.name.lower() not in bye.lower()

@@ -158,12 +158,12 @@ def test_history_carries_over_and_resets(make_engine):
     engine = make_engine()
     first = engine.run_text_turn("My name is Anna and I live in Rome.")
     assert first.reply
-    messages = engine._messages("What is my name?")
+    messages = engine.prompt("What is my name?")
     assert {"role": "user", "content": "My name is Anna and I live in Rome."} in messages
     assert {"role": "assistant", "content": first.reply} in messages
     engine.reset()
     engine.say("").result(timeout=30)  # the worker has handled the reset by now
-    assert all("Anna" not in m["content"] for m in engine._messages("What is my name?"))
+    assert all("Anna" not in m["content"] for m in engine.prompt("What is my name?"))
 
 
 def test_history_is_bounded(make_engine):
@@ -250,6 +250,23 @@ def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak)
     assert after.reply and not after.cancelled
 
 
+def test_a_press_stops_the_boxs_own_line_within_a_chunk(make_engine):
+    """Activity names, the address, "Shutting down": the box's own lines stop at a press too."""
+    engine = make_engine(realtime=True)
+    output: Path = engine.devices.output_path
+    done = engine.say(
+        "Once upon a time there was a tiny dragon who lived in a library by the sea, "
+        "and every night she read one book, and every morning she told the fish about it."
+    )
+    wait_until(lambda: output.exists() and output.stat().st_size > 44 + 2 * 22050 // 2, 60)
+    engine.cancel()  # what a press does first
+    size_at_press = output.stat().st_size
+    done.result(timeout=30)
+    time.sleep(1.0)
+    grown_seconds = (output.stat().st_size - size_at_press) / 2 / 22050
+    assert grown_seconds < 0.15, f"the line went on for {grown_seconds:.2f} s after the press"
+
+
 @pytest.mark.parametrize("role", ["stt", "llm", "tts", "vad"])
 def test_a_corrupt_model_is_a_clear_error_not_a_crash(model_set, tmp_path, role):
     source = model_set.file(role)
@@ -288,3 +305,16 @@ def test_a_blocked_word_from_the_student_gets_a_redirect_not_the_model(make_engi
     assert result.reply and "dragon" not in result.reply.lower()
     assert "llm_first_token" not in result.timings_ms, "the model must not be asked"
     assert engine.history == [], "a redirected turn is not part of the conversation"
+
+
+def test_sound_devices_chosen_on_the_page_are_used_from_the_next_turn(make_engine):
+    engine = make_engine()
+    assert (engine.speaker.device_name, engine.microphone.device_name) == ("", "")
+    chosen = Config().with_changes(
+        {"audio.output_device": "file output", "audio.input_device": "file input"}
+    )
+    engine.apply_config(chosen)
+    result = engine.run_text_turn("Hello! My name is Mia.")
+    assert result.reply, "the turn after the change is spoken"
+    assert engine.speaker.device_name == "file output"
+    assert engine.microphone.device_name == "file input"

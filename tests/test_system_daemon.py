@@ -20,9 +20,14 @@ from waiting import wait_until
 
 from appliance.app.daemon import EXIT_RESTART, Daemon
 from appliance.app.fake_engine import FakeEngine
-from appliance.core.config import ButtonSettings, Config, save_config
+from appliance.app.wiring import build_daemon
+from appliance.core.config import ButtonSettings, Config, load_config, save_config
 from appliance.core.events import EventStream, State
+from appliance.core.presence import UNSIGNED_PACK, PresenceGate
+from appliance.hardware.buttons import NoButtonError
+from appliance.lessons.activities import activity_for
 from appliance.system.notify import Notifier, Watchdog
+from appliance.system.power import Power, PowerError
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHDOG_SECONDS = 0.4  # pings due every 0.2 s
@@ -337,3 +342,217 @@ def test_an_old_update_outcome_is_not_said_again_after_a_restart(tmp_path, start
     time.sleep(0.3)  # several ticks of the main loop
     assert not engines[0].calls_named("say")
     daemon.stop()
+
+
+# --- what gestures ask of the whole box ----------------------------------------------------------
+
+
+@pytest.fixture
+def running_daemon(start_daemon):
+    """``running_daemon(**parts) -> (daemon, engine)``: a daemon on a FakeEngine, started
+    and ready, with a quick tick and no systemd."""
+
+    def run(**parts) -> tuple[Daemon, FakeEngine]:
+        engines: list[FakeEngine] = []
+
+        def build(config: Config, events: EventStream) -> FakeEngine:
+            engines.append(FakeEngine(events))
+            return engines[-1]
+
+        parts.setdefault("notifier", Notifier("", use_library=False))
+        parts.setdefault("tick", 0.05)
+        daemon = Daemon(parts.pop("config", Config()), build, **parts)
+        start_daemon(daemon)
+        wait_until(lambda: daemon.engine is not None)
+        return daemon, engines[0]
+
+    return run
+
+
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    save_config(Config(), path)
+    os.utime(path, (1, 1))  # long ago: the next save surely changes the mtime
+    return path
+
+
+def _said(engine: FakeEngine) -> list[str]:
+    return [call.args[0] for call in engine.calls_named("say")]
+
+
+def test_the_next_activity_is_kept_announced_with_its_opening_and_applied_once(
+    tmp_path, running_daemon
+):
+    path = _config_file(tmp_path)
+    daemon, engine = running_daemon(config_path=path)
+
+    daemon.next_activity()  # what a double tap asks for
+    assert load_config(path).activity.name == "roleplay"
+    wait_until(lambda: _said(engine))
+    opening = activity_for(load_config(path)).opening
+    assert _said(engine) == [f"Role play. {opening}"] and "?" in opening
+    time.sleep(0.4)  # several ticks of the file watcher, which sees the daemon's own save
+    applied = [call.args[0].activity.name for call in engine.calls_named("apply_config")]
+    assert applied == ["roleplay"], "a change the daemon saved itself was applied twice"
+
+    daemon.next_activity()
+    assert load_config(path).activity.name == "improv"
+    wait_until(lambda: len(_said(engine)) == 2)
+    assert _said(engine)[1].startswith("Improv. ")
+
+
+def test_a_switch_on_the_page_is_announced_but_a_new_level_is_not(tmp_path, running_daemon):
+    path = _config_file(tmp_path)
+    _, engine = running_daemon(config_path=path)
+    save_config(Config().with_changes({"activity.level": "A2"}), path)  # as the page does
+    wait_until(lambda: engine.calls_named("apply_config"))
+    time.sleep(0.2)
+    assert _said(engine) == []
+    os.utime(path, (2, 2))
+    save_config(Config().with_changes({"activity.level": "A2", "activity.name": "story"}), path)
+    wait_until(lambda: _said(engine))
+    assert _said(engine)[0].startswith("Story. ") and "Once upon a time" in _said(engine)[0]
+
+
+def test_the_address_is_said_never_the_pin(running_daemon):
+    config = Config().with_changes({"web.bind": ["10.0.0.7"], "web.port": 8080})
+    daemon, engine = running_daemon(config=config)
+    daemon.say_address()  # what a very long hold asks for
+    wait_until(lambda: _said(engine))
+    (text,) = _said(engine)
+    assert "10 dot 0 dot 0 dot 7" in text and "8080" in text.replace(" ", "")
+    assert "PIN" not in text.upper()
+
+
+def test_a_missing_button_shows_the_fault_keeps_the_page_and_is_found_later(
+    mock_gpio, monkeypatch, start_daemon
+):
+    monkeypatch.setattr("appliance.app.daemon.BUTTON_RETRY_SECONDS", 0.2)
+    plugged_in = threading.Event()
+    searches: list[float] = []
+
+    def find_button() -> Button:
+        searches.append(time.monotonic())
+        if not plugged_in.is_set():
+            raise NoButtonError("no evdev device /dev/input/by-id/usb-big-button")
+        return Button("GPIO17", bounce_time=None)
+
+    pages: list[object] = []
+
+    class FakeWeb:
+        def __init__(self, daemon: Daemon) -> None:
+            pages.append(self)
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+    shown: list[str] = []
+    daemon = Daemon(
+        Config(),
+        lambda config, events: FakeEngine(events),
+        find_button=find_button,
+        notifier=Notifier("", use_library=False),
+        web_factory=FakeWeb,
+        tick=0.05,
+    )
+    daemon.events.subscribe(
+        lambda e: shown.append(f"{e.state.value}: {e.detail}") if hasattr(e, "state") else None
+    )
+    start_daemon(daemon)
+    wait_until(lambda: len(searches) >= 2)  # looked for again, not given up on
+    assert pages and daemon.controller is None
+    assert daemon.events.last_state.state is State.ERROR
+    assert "button not found" in daemon.events.last_state.detail
+    plugged_in.set()
+    wait_until(lambda: daemon.controller is not None)
+    wait_until(lambda: daemon.events.last_state.state is State.IDLE)
+    assert any("button not found" in line for line in shown)
+
+
+def test_build_daemon_survives_a_configured_button_that_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARLO_CONFIG", str(tmp_path / "config.toml"))
+    config = Config().with_changes(
+        {"button.backend": "evdev", "button.evdev_device": str(tmp_path / "no-such-device")}
+    )
+    daemon = build_daemon(config, None, fake_engine=True)
+    try:
+        assert daemon.button is None and daemon.find_button is not None
+        with pytest.raises(Exception, match="no-such-device"):
+            daemon.find_button()
+    finally:
+        daemon._shut_down()
+
+
+def test_switching_off_says_so_first_then_asks_systemd(running_daemon):
+    asked: list[str] = []
+    daemon, engine = running_daemon(power=asked.append)
+    daemon.ask_to_shut_down()  # the 30 s hold
+    daemon.shut_down()  # the second hold
+    wait_until(lambda: asked)
+    assert _said(engine) == ["To switch me off, hold the button again.", "Shutting down. Goodbye!"]
+    assert asked == ["poweroff"]
+    daemon.power_action("reboot")  # the page's Restart
+    assert asked == ["poweroff", "reboot"] and _said(engine)[-1].startswith("Restarting")
+    with pytest.raises(ValueError, match="poweroff or reboot"):
+        daemon.power_action("format the disk")
+
+
+def test_a_refused_switch_off_is_shown(running_daemon):
+    def refuse(action: str) -> None:
+        raise PowerError(f"systemctl {action} failed: Access denied")
+
+    daemon, _ = running_daemon(power=refuse)
+    daemon.power_action("poweroff")
+    assert daemon.events.last_state.state is State.ERROR
+    assert "Access denied" in daemon.events.last_state.detail
+
+
+def test_power_asks_systemctl_and_reports_its_answer():
+    runs: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        runs.append(argv)
+        return subprocess.CompletedProcess(argv, 1 if "reboot" in argv else 0, "", "denied")
+
+    power = Power(run=run)
+    power("poweroff")
+    with pytest.raises(PowerError, match="systemctl reboot failed: denied"):
+        power("reboot")
+    with pytest.raises(ValueError):
+        power("halt; rm -rf /")
+    assert runs == [["systemctl", "poweroff"], ["systemctl", "reboot"]]
+
+
+def test_parts_that_follow_the_config_get_each_change(running_daemon):
+    seen: list[Config] = []
+    daemon, _ = running_daemon(follow_config=[seen.append])
+    chosen = Config().with_changes({"audio.input_device": "USB"})
+    daemon.apply_config(chosen)
+    assert seen == [chosen]
+
+
+def test_what_waits_at_the_box_is_said_and_a_hold_allows_it(tmp_path, running_daemon):
+    gate = PresenceGate(tmp_path / "presence", window=30)
+    daemon, engine = running_daemon(presence=gate)
+    asker = PresenceGate(tmp_path / "presence", window=30)  # the USB import, elsewhere
+    request = asker.ask(UNSIGNED_PACK, "A model pack that is not signed wants to be installed.")
+    wait_until(lambda: _said(engine))
+    assert _said(engine) == [request.spoken], "said once, while it waits"
+    time.sleep(0.3)
+    assert len(_said(engine)) == 1
+    assert daemon.confirm_at_box() is True  # the controller's silent long hold
+    assert asker.wait(request) is True
+    wait_until(lambda: len(_said(engine)) == 2)
+    assert _said(engine)[1] == "Allowed: A model pack that is not signed wants to be installed."
+    assert daemon.confirm_at_box() is False, "nothing waits any more: the hold is a hold"
+    assert gate.last_hold() > 0, "every hold is recorded (it lifts the login slow-down)"
+
+
+def test_the_first_boot_pin_is_said_once_on_the_first_hold(running_daemon):
+    pins = iter(["482913", None])
+    daemon, engine = running_daemon(first_boot_pin=lambda: next(pins))
+    assert daemon.confirm_at_box() is True
+    wait_until(lambda: _said(engine))
+    assert _said(engine)[0].startswith("The PIN for my web page is 4 8 2 9 1 3.")
+    assert daemon.confirm_at_box() is False and len(_said(engine)) == 1

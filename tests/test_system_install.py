@@ -79,3 +79,29 @@ def test_the_tools_work_from_a_non_editable_install(tmp_path):
     assert report["totals"]["replies"] == 2
     bench = json.loads(parlo("bench", "--runs", "1", "--json"))
     assert bench["runs"] == 1, sorted(bench)
+
+
+def test_an_image_build_makes_no_pin_and_each_box_makes_its_own_at_first_boot():
+    """Issue 14: every box flashed from one image shared the PIN made at build time."""
+    text = SCRIPT.read_text()
+    pin_step = text[text.index('step "The config page\'s PIN"') : text.index("# --- 6.")]
+    guarded, image = pin_step.split("\nelse\n", 1)
+    assert 'if [ "$under_systemd" = yes ]; then' in guarded and "set_secret(pin)" in guarded
+    assert "set_secret" not in image and 'rm -f "$STATE/web-secret"' in image
+    assert "systemd/parlo-first-boot.service" in text
+    assert "for unit in parlo-first-boot.service parlo.service" in text
+    unit = (REPO / "systemd" / "parlo-first-boot.service").read_text()
+    assert "ConditionPathExists=!/var/lib/parlo/web-secret" in unit
+    assert "ExecStart=/opt/parlo/venv/bin/parlo passwd --first-boot" in unit
+    assert "Before=parlo.service" in unit and "Type=oneshot" in unit
+
+
+def test_trusted_keys_are_roots_and_read_by_every_unit():
+    text = SCRIPT.read_text()
+    assert 'install -d -o root -g root -m 0755 "$KEYS_DIR"' in text
+    assert 'install -o root -g root -m 0644 "$key"' in text
+    assert "KEYS_DIR=/etc/parlo-keys" in text and 'PARLO_KEYS_DIR="\\$PARLO_KEYS_DIR"' in text
+    for unit in ("parlo.service", "parlo-usb-import@.service"):
+        assert "PARLO_KEYS_DIR=%E/parlo-keys" in (REPO / "systemd" / unit).read_text() or (
+            "PARLO_KEYS_DIR=/etc/parlo-keys" in (REPO / "systemd" / unit).read_text()
+        )

@@ -35,6 +35,16 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
+class NoBoxActions:
+    """The soak test only talks: no double taps, no very long holds."""
+
+    def next_activity(self) -> None:
+        raise AssertionError("a double tap during the soak test")
+
+    def say_address(self) -> None:
+        raise AssertionError("a very long hold during the soak test")
+
+
 def make_engine(
     events: EventStream, config: Config
 ) -> tuple[object, Callable[[], None], Callable[[], None]]:
@@ -44,7 +54,6 @@ def make_engine(
     """
     if os.environ.get("PARLO_SOAK_REAL") != "1":
         engine = FakeEngine(events, think_seconds=0.005, speak_seconds=0.005)
-        engine.start()
         return engine, lambda: None, lambda: None
     from appliance.app.wiring import build_engine
     from appliance.audio.files import FileDevices
@@ -81,7 +90,7 @@ def test_200_turns_without_memory_growth_or_thread_leaks():
     button = Button("GPIO17", bounce_time=None)
     led = PWMLED("GPIO18")
     status = StatusLed(led, events)
-    controller = Controller(button, engine, events, config, save=lambda config: None)
+    controller = Controller(button, engine, events, config, NoBoxActions())
     button_pin = Device.pin_factory.pin("GPIO17")
     led_pin = Device.pin_factory.pin("GPIO18")
     while finished.acquire(blocking=False):

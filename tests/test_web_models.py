@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +77,11 @@ def wait_for_job(client: Client) -> dict:
 def running(tmp_path, monkeypatch) -> Iterator[Running]:
     changes: list[bool] = []
     running = start_server(tmp_path, monkeypatch, models_changed=lambda: changes.append(True))
-    running.server.web.models.import_options = {"smoke_test": None}
+    # The test packs are unsigned: the teacher holds the button at the box when asked.
+    running.server.web.models.import_options = {
+        "smoke_test": None,
+        "confirm_presence": lambda kind, summary: True,
+    }
     running.changes = changes  # type: ignore[attr-defined]
     yield running
     running.server.stop()
@@ -157,3 +162,35 @@ def test_uploads_that_are_not_packs_are_refused(running: Running, client: Client
     assert plain.status == 400
     assert not any((running.home / "uploads").iterdir())
     assert ModelStore(running.home / "models").current() is None
+
+
+def test_an_unsigned_upload_needs_a_hold_at_the_box(
+    running: Running, client: Client, tmp_path, monkeypatch
+) -> None:
+    """Even a logged-in page cannot install an unsigned pack without someone at the box."""
+    from appliance.core import presence
+
+    monkeypatch.setattr(presence, "WINDOW", 0.3)
+    running.server.web.models.import_options = {"smoke_test": None}
+    assert upload(client, make_pack(tmp_path / "pack", "1.0.0")) == 303
+    job = wait_for_job(client)
+    assert "nobody held the button at the box in time" in job["error"]
+    assert ModelStore(running.home / "models").current() is None
+    # With the hold (the daemon confirming the request the page's import made), it goes in.
+    box = presence.PresenceGate(running.home / "presence")
+    stop = threading.Event()
+
+    def hold() -> None:
+        while not stop.is_set() and not box.confirm():
+            stop.wait(0.02)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    monkeypatch.setattr(presence, "WINDOW", 10.0)
+    try:
+        assert upload(client, make_pack(tmp_path / "pack2", "1.0.0")) == 303
+        job = wait_for_job(client)
+    finally:
+        stop.set()
+        holder.join()
+    assert job["error"] is None and "confirmed by a hold at the box" in job["result"]

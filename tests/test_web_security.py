@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
+import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from test_web_support import PASSWORD, Running, start_server
@@ -155,6 +158,56 @@ def test_guessing_locks_the_guesser_out(running: Running) -> None:
     assert 59 <= throttle.retry_after("127.0.0.1") <= 61
     throttle.clock = lambda: now + 200
     assert client.login().status == 303
+
+
+def login_from(running: Running, source: str, password: str) -> int:
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", running.port, timeout=30, source_address=(source, 0)
+    )
+    body = urllib.parse.urlencode({"password": password})
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+    connection.request("POST", "/login", body=body, headers=headers)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_parallel_guesses_are_all_counted_and_the_teacher_still_gets_in(running: Running) -> None:
+    """Issue 14's race: 40 parallel wrong PINs from one address all got 401 and filled
+    the global cap; then the teacher's right PIN got 429."""
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(lambda n: login_from(running, "127.0.0.1", f"wrong{n:04d}"),
+                                 range(40)))  # fmt: skip
+    assert statuses.count(401) <= 5, statuses  # the free tries, no more
+    assert statuses.count(429) >= 35
+    assert login_from(running, "127.0.0.2", PASSWORD) == 303  # the teacher, at another device
+
+
+def test_the_global_cap_slows_logins_and_a_hold_at_the_box_lifts_it(running: Running) -> None:
+    throttle = running.server.web.throttle
+    throttle.global_failures_per_minute = 10
+    for n in range(10):  # ten devices, five guesses each would be 50: the cap is reached
+        assert login_from(running, f"127.0.1.{n}", "wrong-guess") == 401
+    started = time.monotonic()
+    assert login_from(running, "127.0.2.1", "wrong-guess") == 401
+    assert login_from(running, "127.0.2.2", PASSWORD) == 303  # slowed, never refused
+    assert time.monotonic() - started >= 6  # two turns in the lane, 6 s apart
+    from appliance.core.presence import PresenceGate
+
+    PresenceGate(running.home / "presence").confirm()  # the teacher holds the button
+    started = time.monotonic()
+    assert login_from(running, "127.0.2.3", PASSWORD) == 303
+    assert time.monotonic() - started < 2
+
+
+def test_the_login_page_does_not_publish_the_reset_recipe(tmp_path, monkeypatch) -> None:
+    running = start_server(tmp_path, monkeypatch)
+    try:
+        for page in (running.client().get("/login").body, running.client().login("wrong1").body):
+            assert "parlo-reset-pin" not in page and "parlo-pin.txt" not in page
+            assert "manual" in page
+    finally:
+        running.server.stop()
 
 
 def test_no_login_until_a_secret_is_set(tmp_path, monkeypatch) -> None:

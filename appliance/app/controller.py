@@ -11,10 +11,13 @@ press while idle                       ``engine.listen()``
 release (hold mode)                    ``engine.finish_listening()``
 tap while listening (tap mode)         ``engine.finish_listening()``
 press while thinking or speaking       barge-in: ``engine.listen()`` stops it and listens
-hold ``long_hold`` (3 s), silent       "reset" earcon, ``engine.reset()``
-hold ``very_long_hold`` (10 s)         ``engine.say(<the web page's address>)``
-two presses within ``double_tap``      "activity" earcon; the next activity is saved,
-                                       applied and announced by name
+hold ``long_hold`` (3 s), silent       "confirm" earcon: hold again within
+                                       ``confirm_window`` (10 s) to reset
+the same again, within the window      "reset" earcon, ``engine.reset()``
+hold ``very_long_hold`` (10 s)         ``actions.say_address()``
+hold ``shutdown_hold`` (30 s)          ``actions.ask_to_shut_down()``: hold again
+                                       within the window for ``actions.shut_down()``
+two presses within ``double_tap``      "activity" earcon, ``actions.next_activity()``
 press while booting or updating        "error" earcon, nothing else
 =====================================  ==============================================
 
@@ -25,8 +28,19 @@ ones for gestures that call neither.
 
 A long hold counts only if it began while the box was idle and the student
 said nothing: in hold mode a student may well talk for more than three seconds.
-The controller asks ``engine.heard_speech()`` for that, when the engine has it.
-A very long hold passes through the long hold, so it also resets.
+The controller asks ``engine.heard_speech()`` for that. A silent hold is never
+a turn: the listening it began is cancelled. Nothing is wiped or switched off by
+one hold alone (a student leaning on the button): the first asks, a second silent
+hold within ``confirm_window`` confirms. A very long hold passes through the long
+hold, so it asks for a reset too, then says the address instead.
+
+Every silent long hold first tells ``actions`` that someone is at the box
+(:meth:`BoxActions.confirm_at_box`): a request waiting for that (a USB stick's
+PIN reset, an unsigned pack) goes ahead, and then the hold is used up.
+
+The controller only turns gestures into calls. What a gesture means for the box
+as a whole (which activity comes next, saving it, where the page is) is for
+``actions``, the :class:`BoxActions` the daemon implements.
 
 The controller handles the button on one thread of its own: button callbacks
 only queue what happened, so a slow engine call never delays the next earcon
@@ -42,45 +56,66 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from appliance.core.config import Config, load_config, save_config
+from appliance.core.config import Config
 from appliance.core.events import Event, EventStream, State, StateChanged
+from appliance.engine.controls import EngineControls
 from appliance.hardware.buttons import ButtonLike
-from appliance.lessons.activities import BUILTIN_ACTIVITIES, activity_for
-from appliance.system.network import address_announcement
 
 log = logging.getLogger(__name__)
 
 
-class EngineControls(Protocol):
-    """The engine calls the controller makes; each returns at once."""
+class BoxActions(Protocol):
+    """What a gesture asks of the box as a whole; the daemon decides how. Each returns soon."""
 
-    def listen(self, end_after_silence: float | None = None) -> None: ...
-    def finish_listening(self) -> None: ...
-    def cancel(self) -> None: ...
-    def reset(self) -> None: ...
-    def say(self, text: str) -> None: ...
-    def apply_config(self, config: Config) -> None: ...
-    def earcon(self, name: str) -> None: ...
+    def next_activity(self) -> None:
+        """Switch to the next activity, keep it, and announce it."""
+
+    def say_address(self) -> None:
+        """Say where the web page is (never the PIN)."""
+
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: someone is at the box. Let what waits for that go ahead
+        (a stick's PIN reset, an unsigned pack...). True if anything did: the hold is
+        used up."""
+        ...
+
+    def ask_to_shut_down(self) -> None:
+        """Say that a second hold switches the box off."""
+
+    def shut_down(self) -> None:
+        """Say so, then switch the box off."""
 
 
 @dataclass
 class _Press:
     at: float
     started_idle: bool
-    # What the press turned out to be: talk, finish, double-tap, ignored, reset or address.
+    # What the press turned out to be: talk, finish, double-tap, ignored, hold (asking for
+    # a confirmation), reset, address, shutdown.
     gesture: str
-    # The hold thresholds still to watch for: 0 = long hold next, 1 = very long next, 2 = none.
+    # The next hold threshold to watch for: 0 long, 1 very long, 2 shutdown, 3 (DONE) none.
     hold_stage: int = 0
+
+
+DONE = 3  # a press with no more hold thresholds to watch for
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What a first silent hold asked for, waiting for a second one to confirm it."""
+
+    action: str  # "reset" or "shutdown"
+    until: float
 
 
 class Controller:
     """Drives ``engine`` from ``button``'s gestures, reading the box's state from ``events``.
 
-    ``mode`` overrides ``config.button.mode`` (a terminal button needs "tap").
-    ``address`` says where the web page is; ``load`` and ``save`` read and
-    persist the config when a double tap changes the activity.
+    ``actions`` carries out the gestures that concern the whole box (a double
+    tap, a very long hold). ``mode`` overrides ``config.button.mode`` (a terminal
+    button needs "tap").
     """
 
     def __init__(
@@ -89,27 +124,22 @@ class Controller:
         engine: EngineControls,
         events: EventStream,
         config: Config,
+        actions: BoxActions,
         *,
         mode: str | None = None,
-        address: Callable[[Config], str] | None = None,
-        load: Callable[[], Config] = load_config,
-        save: Callable[[Config], None] = save_config,
     ) -> None:
         self.button = button
         self.engine = engine
         self.events = events
         self.config = config
+        self.actions = actions
         self._mode = mode
-        self._address = address or address_announcement
-        self._load = load
-        self._save = save
-        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[str, float | threading.Event]] = queue.SimpleQueue()
         self._press: _Press | None = None
         # When the press began that may be the first of a double tap.
         self._last_tap_at: float | None = None
         self._listen_requested = False  # listen() was called and the engine has not yet answered
-        if not callable(getattr(engine, "heard_speech", None)):
-            log.warning("engine has no heard_speech(): a student talking past long_hold will reset")
+        self._pending: _Pending | None = None
         self._unsubscribe = events.subscribe(self._on_event)
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
@@ -131,7 +161,7 @@ class Controller:
             self.button.when_pressed = None
             self.button.when_released = None
         self._unsubscribe()
-        self._inbox.put(("stop", None))
+        self._inbox.put(("stop", time.monotonic()))
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
@@ -177,7 +207,8 @@ class Controller:
             if kind == "stop":
                 return
             if kind == "flush":
-                value.set()
+                if not isinstance(value, float):
+                    value.set()
             else:
                 self._safely(self._on_press if kind == "press" else self._on_release, at)
 
@@ -197,10 +228,10 @@ class Controller:
         state = self._state()
         if self._last_tap_at is not None and at - self._last_tap_at <= settings.double_tap:
             self._last_tap_at = None
-            self._press = _Press(at, started_idle=False, gesture="double-tap", hold_stage=2)
+            self._press = _Press(at, started_idle=False, gesture="double-tap", hold_stage=DONE)
             self.engine.cancel()  # first: cancelling silences the speaker, earcons included
             self._earcon("activity")
-            self._next_activity()
+            self.actions.next_activity()
             return
         self._last_tap_at = at
         if state in (State.BOOTING, State.UPDATING):
@@ -208,7 +239,7 @@ class Controller:
             self._earcon("error")
             return
         if self.mode == "tap" and state is State.LISTENING:
-            self._press = _Press(at, started_idle=False, gesture="finish", hold_stage=2)
+            self._press = _Press(at, started_idle=False, gesture="finish", hold_stage=DONE)
             self.engine.finish_listening()
             return
         self._press = _Press(at, started_idle=state is State.IDLE, gesture="talk")
@@ -226,57 +257,56 @@ class Controller:
 
     def _next_deadline(self) -> float | None:
         press = self._press
-        if press is None or press.hold_stage >= 2:
+        if press is None or press.hold_stage >= DONE:
             return None
-        hold = (
-            self.config.button.long_hold
-            if press.hold_stage == 0
-            else self.config.button.very_long_hold
-        )
-        return press.at + hold
+        button = self.config.button
+        holds = (button.long_hold, button.very_long_hold, button.shutdown_hold)
+        return press.at + holds[press.hold_stage]
 
     def _hold_reached(self) -> None:
         press = self._press
         if press is None:
             return
         stage, press.hold_stage = press.hold_stage, press.hold_stage + 1  # advance first, always
+        now = time.monotonic()
         if stage == 0:
-            if press.gesture != "talk" or not press.started_idle or self._heard_speech():
-                press.hold_stage = 2  # someone is talking (or it was not idle): just a long turn
+            if press.gesture != "talk" or not press.started_idle or self.engine.heard_speech():
+                press.hold_stage = DONE  # someone is talking (or it was not idle): a long turn
                 return
-            log.info("long hold: resetting the conversation")
-            press.gesture = "reset"
             self._last_tap_at = None
-            self.engine.cancel()
-            self.engine.reset()
-            self._earcon("reset")
+            self.engine.cancel()  # a silent hold is a gesture, not a turn
+            if self.actions.confirm_at_box():
+                press.gesture, press.hold_stage = "presence", DONE
+                self._pending = None
+                return
+            pending, self._pending = self._pending, None
+            if pending is not None and now <= pending.until:
+                press.gesture, press.hold_stage = pending.action, DONE
+                self._confirmed(pending.action)
+                return
+            log.info("long hold: a second one resets the conversation")
+            press.gesture = "hold"
+            self._pending = _Pending("reset", now + self.config.button.confirm_window)
+            self._earcon("confirm")
         elif stage == 1:
             log.info("very long hold: saying the web page's address")
             press.gesture = "address"
-            self.engine.say(self._address(self.config))
+            self._pending = None  # asking for the address is not asking for a reset
+            self.actions.say_address()
+        elif stage == 2:
+            log.info("shutdown hold: a second hold switches the box off")
+            press.gesture = "hold"
+            self._pending = _Pending("shutdown", now + self.config.button.confirm_window)
+            self.actions.ask_to_shut_down()
 
-    def _heard_speech(self) -> bool:
-        heard_speech = getattr(self.engine, "heard_speech", None)
-        return bool(heard_speech()) if callable(heard_speech) else False
-
-    def _next_activity(self) -> None:
-        try:
-            config = self._load()  # the newest: the web page may have changed it since start
-        except Exception:
-            log.exception("could not read the config; cycling from the one in memory")
-            config = self.config
-        custom = [name for name in config.custom_activities if name not in BUILTIN_ACTIVITIES]
-        names = [*BUILTIN_ACTIVITIES, *custom]
-        current = names.index(config.activity.name) if config.activity.name in names else -1
-        config = config.with_changes({"activity.name": names[(current + 1) % len(names)]})
-        log.info("double tap: activity is now %s", config.activity.name)
-        try:
-            self._save(config)
-        except OSError:
-            log.exception("could not save the new activity; it lasts until the next restart")
-        self.config = config
-        self.engine.apply_config(config)
-        self.engine.say(activity_for(config).spoken_name)
+    def _confirmed(self, action: str) -> None:
+        if action == "reset":
+            log.info("second long hold: resetting the conversation")
+            self.engine.reset()
+            self._earcon("reset")
+        else:
+            log.info("second long hold: switching off")
+            self.actions.shut_down()
 
     def _earcon(self, name: str) -> None:
         try:

@@ -11,17 +11,21 @@ In order, it:
 
 1. reads the config and opens the event stream, the status LED (blinking:
    booting) and the systemd notifier;
-2. builds the engine with :func:`appliance.app.wiring.build_engine` on a
+2. builds the engine with its ``engine_factory`` (the wiring's is
+   :func:`appliance.app.wiring.build_engine` on a
    :class:`~appliance.audio.supervised.SupervisedAudio` backend, so an
-   unplugged microphone is noticed and recovered from (loading and warming the
+   unplugged microphone is noticed and recovered from; loading and warming the
    models is the slow part);
-3. connects the button through the gesture controller and starts the web page;
+3. connects the button through the gesture controller and starts the web page.
+   A button that is missing is looked for again every few seconds; meanwhile
+   the LED shows the fault and the page works;
 4. tells systemd ``READY=1`` once the engine is ready (or has failed: the box
    still runs, shows the error, and serves the page to fix it; a changed config
    then restarts it);
 5. runs the main loop, pinging the systemd watchdog while the engine's worker
    loop is alive (its ``heartbeat`` timestamp is recent) and noticing config
-   changes;
+   changes (each change is applied once: a change the daemon saved itself, by a
+   double tap, is not applied again when the file watcher sees it);
 6. on SIGTERM or SIGINT ends the current turn and exits 0; on SIGHUP re-reads
    the config now.
 
@@ -29,27 +33,36 @@ With no models installed it shows the error state and serves the web page (to
 import models). Whenever the installed model set changes (the page, a USB stick,
 ``parlo models``), it exits with status 75, which the unit turns into a restart
 that loads the new set.
+
+The daemon is the box as a whole, so it also carries out the gestures that
+concern all of it (:class:`~appliance.app.controller.BoxActions`): the next
+activity on a double tap (kept in the config file, announced with its opening
+line), and the page's address on a very long hold. The wiring, which builds the
+real parts, is :mod:`appliance.app.wiring`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from appliance.app.controller import Controller
 from appliance.app.status import Status
-from appliance.core.config import Config, ConfigError, load_config
+from appliance.core.config import Config, ConfigError, load_config, save_config
 from appliance.core.events import Event, EventStream, State, StateChanged
-from appliance.hardware.buttons import ButtonLike, make_button
-from appliance.hardware.leds import StatusLed, make_led
+from appliance.core.presence import PresenceGate
+from appliance.engine.controls import EngineControls
+from appliance.hardware.buttons import ButtonLike
+from appliance.hardware.leds import LedDevice, StatusLed
+from appliance.lessons.activities import activity_for, next_activity
+from appliance.lessons.language import box_lines
 from appliance.models import updates
+from appliance.system.network import address_announcement
 from appliance.system.notify import Notifier, StatusReporter, Watchdog
 
 log = logging.getLogger(__name__)
@@ -61,8 +74,26 @@ EXIT_RESTART = 75
 # (a few seconds at most on a slow board) runs without a beat.
 ENGINE_STALL_LIMIT = 15.0
 MODEL_CHECK_SECONDS = 5.0
+# How often a button that was missing at start is looked for again.
+BUTTON_RETRY_SECONDS = 5.0
 
-EngineFactory = Callable[[Config, EventStream], Any]
+EngineFactory = Callable[[Config, EventStream], EngineControls]
+
+
+class Service(Protocol):
+    """A part that runs beside the engine, such as the web page."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class CannotStart(RuntimeError):
+    """The engine cannot be built here; ``shown`` says why, for the LED's page and systemd."""
+
+    def __init__(self, message: str, shown: str) -> None:
+        super().__init__(message)
+        self.shown = shown
 
 
 class Daemon:
@@ -72,8 +103,10 @@ class Daemon:
     stream, which ``status`` follows; it raises :class:`CannotStart` (or anything
     else) when it cannot, and the daemon shows why. ``events`` is the shown stream,
     the one ``status`` publishes on and the LED, systemd, the log and the page
-    follow. ``web_factory(daemon)`` returns something with ``start()`` and
-    ``stop()``. ``closers`` are called last, at shutdown.
+    follow. ``web_factory(daemon)`` returns the page's :class:`Service`.
+    ``button`` is the button found at start; if it is None, ``find_button`` (when
+    given) is tried at start and then every :data:`BUTTON_RETRY_SECONDS`, with the
+    fault shown meanwhile. ``closers`` are called last, at shutdown.
     """
 
     def __init__(
@@ -84,11 +117,16 @@ class Daemon:
         events: EventStream | None = None,
         status: Status | None = None,
         button: ButtonLike | None = None,
+        find_button: Callable[[], ButtonLike] | None = None,
         button_mode: str | None = None,
-        led: Any = None,
+        led: LedDevice | None = None,
         notifier: Notifier | None = None,
         watchdog: Watchdog | None = None,
-        web_factory: Callable[[Daemon], Any] | None = None,
+        web_factory: Callable[[Daemon], Service] | None = None,
+        power: Callable[[str], None] | None = None,
+        follow_config: list[Callable[[Config], None]] | None = None,
+        presence: PresenceGate | None = None,
+        first_boot_pin: Callable[[], str | None] | None = None,
         models_changed: Callable[[], bool] | None = None,
         config_path: Path | None = None,
         update_store: Path | None = None,
@@ -103,11 +141,21 @@ class Daemon:
         self.status.follow(self.engine_events)
         self.engine_factory = engine_factory
         self.button = button
+        self.find_button = find_button
         self.button_mode = button_mode
         self.led = led
         self.notifier = notifier or Notifier()
         self.watchdog = watchdog or Watchdog.from_environment(self.notifier)
         self.web_factory = web_factory
+        # Asks systemd to "poweroff" or "reboot" (appliance.system.power.Power); None: can't.
+        self.power = power
+        # Other parts that follow config changes (the supervised sound system's microphone).
+        self.follow_config = list(follow_config or [])
+        # What waits for someone at the box (a stick's PIN reset, an unsigned pack), and
+        # the first boot's PIN, said once on the first long hold.
+        self.presence = presence
+        self.first_boot_pin = first_boot_pin
+        self._announced: set[str] = set()  # presence requests already said aloud
         self.models_changed = models_changed
         self.config_path = config_path
         # The model store whose USB updates this daemon shows and announces.
@@ -118,16 +166,17 @@ class Daemon:
         if self.watchdog.interval is not None:
             tick = min(tick, self.watchdog.interval / 2)
         self.tick = tick
-        self.engine: Any = None
+        self.engine: EngineControls | None = None
         self.controller: Controller | None = None
         self.status_led: StatusLed | None = None
-        self.web: Any = None
+        self.web: Service | None = None
         self.exit_code = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._closers = list(closers or [])
         self._config_mtime = _mtime(config_path)
         self._engine_failed = False
+        self._since_button_search = 0.0
 
     # --- control from outside: signals, the web page, the keyboard's q ---
 
@@ -146,21 +195,136 @@ class Daemon:
         If the engine failed to start, a new config may be the fix (another
         ``language``, say): the daemon restarts to try again with it.
         """
-        self.config = config
+        previous, self.config = self.config, config
         if self._engine_failed:
             self.restart("the config changed after the engine failed to start")
         if self.engine is not None:
             self.engine.apply_config(config)
+            if _scene(config) != _scene(previous):
+                self._announce_activity(config)
         if self.controller is not None:
             self.controller.apply_config(config)
         if self.status_led is not None:
             self.status_led.brightness = config.led.brightness
+        for follow in self.follow_config:
+            follow(config)
+
+    # --- what gestures ask of the whole box (BoxActions) ---
+
+    def next_activity(self) -> None:
+        """A double tap: the next activity, kept in the config file and announced."""
+        try:
+            config = load_config(self.config_path)  # the newest: the page may have changed it
+        except Exception:
+            log.exception("could not read the config; cycling from the one in memory")
+            config = self.config
+        config = next_activity(config)
+        log.info("double tap: activity is now %s", config.activity.name)
+        self.change_config(config)
+
+    def say_address(self) -> None:
+        """A very long hold: where the page is (never the PIN)."""
+        if self.engine is not None:
+            self.engine.say(address_announcement(self.config))
+
+    def confirm_at_box(self) -> bool:
+        """A silent long hold: let what waits for someone at the box go ahead, and say
+        what it was. The first such hold after the first boot also says the new PIN."""
+        lines = box_lines(self.config.language)
+        said = False
+        if self.first_boot_pin is not None:
+            pin, self.first_boot_pin = self.first_boot_pin(), None
+            if pin:
+                self._say(lines.first_pin.format(digits=" ".join(pin)))
+                said = True
+        if self.presence is None:
+            return said
+        try:
+            confirmed = self.presence.confirm()  # also records the hold (the login throttle)
+        except Exception:
+            log.exception("could not confirm what waits at the box")
+            return said
+        for request in confirmed:
+            self._say(lines.allowed.format(what=request.summary))
+        return said or bool(confirmed)
+
+    def _say(self, text: str) -> None:
+        if self.engine is not None:
+            self.engine.say(text)
+
+    def _announce_presence_requests(self) -> None:
+        """Say each request that waits for a hold at the box, once."""
+        if self.presence is None:
+            return
+        try:
+            pending = self.presence.pending()
+        except Exception as error:
+            log.debug("could not read the presence requests: %s", error)
+            return
+        for request in pending:
+            if request.id not in self._announced:
+                self._announced.add(request.id)
+                log.warning("waiting for a hold at the box: %s", request.summary)
+                self._say(request.spoken)
+
+    def ask_to_shut_down(self) -> None:
+        """A 30 s hold: say that a second hold switches the box off."""
+        if self.engine is not None:
+            self.engine.say(box_lines(self.config.language).shutdown_ask)
+
+    def shut_down(self) -> None:
+        """A second hold after the 30 s one: switch off (on a thread: saying it takes time)."""
+        threading.Thread(target=self.power_action, args=("poweroff",), daemon=True).start()
+
+    def power_action(self, action: str) -> None:
+        """Say "Shutting down" (or "Restarting") and ask systemd to ``action`` ("poweroff"
+        or "reboot"). The page's buttons and the button's shutdown hold come here."""
+        if action not in ("poweroff", "reboot"):
+            raise ValueError(f"expected poweroff or reboot, got {action!r}")
+        lines = box_lines(self.config.language)
+        line = lines.shutting_down if action == "poweroff" else lines.restarting
+        log.warning("%s, as asked at the box or on the page", action)
+        if self.engine is not None:
+            try:
+                self.engine.say(line).result(timeout=15)
+            except Exception:
+                log.exception("could not say %r", line)
+        if self.power is None:
+            log.error("cannot %s here: no way to ask systemd", action)
+            return
+        try:
+            self.power(action)
+        except Exception as error:
+            log.error("could not %s: %s", action, error)
+            self.status.fault("power", f"could not {action}: {error}")
+
+    def change_config(self, config: Config) -> None:
+        """Keep ``config`` in the config file and use it now: applied once, not again
+        when the file watcher sees the file change."""
+        if self.config_path is not None:
+            try:
+                save_config(config, self.config_path)
+                self._config_mtime = _mtime(self.config_path)
+            except OSError:
+                log.exception("could not save the config; the change lasts until a restart")
+        self.apply_config(config)
+
+    def _announce_activity(self, config: Config) -> None:
+        """After a switch (a double tap, the page): the activity's name and its opening
+        line, which sets the scene."""
+        if self.engine is None:
+            return
+        activity = activity_for(config)
+        name = activity.spoken_name.strip().rstrip(".")
+        self.engine.say(
+            " ".join(part for part in (f"{name}." if name else "", activity.opening) if part)
+        )
 
     def _log_event(self, event: Event) -> None:
         """States and timings always; a student's words only if the teacher turned that on."""
         if isinstance(event, StateChanged):
             level = logging.ERROR if event.state is State.ERROR else logging.INFO
-            log.log(level, "state: %s", _describe(event))
+            log.log(level, "state: %s", describe_state(event))
             return
         timings = ", ".join(f"{key} {value:.0f} ms" for key, value in event.timings_ms.items())
         log.info("turn%s: %s", " (cancelled)" if event.cancelled else "", timings)
@@ -180,9 +344,8 @@ class Daemon:
         self._restart_if_models_changed()
 
     def engine_age(self) -> float:
-        """Seconds since the engine's worker loop last went round (0 if it does not say)."""
-        beat = getattr(self.engine, "heartbeat", None)
-        return time.monotonic() - beat if isinstance(beat, int | float) else 0.0
+        """Seconds since the engine's worker loop last went round (0 with no engine)."""
+        return time.monotonic() - self.engine.heartbeat if self.engine is not None else 0.0
 
     # --- the run ---
 
@@ -192,8 +355,8 @@ class Daemon:
             self._wait_until_ready()
             if not self._stop.is_set():
                 state = self.events.last_state
-                self.notifier.ready(_describe(state))
-                log.info("ready: %s", _describe(state))
+                self.notifier.ready(describe_state(state))
+                log.info("ready: %s", describe_state(state))
             self._main_loop()
         finally:
             self._shut_down()
@@ -221,13 +384,10 @@ class Daemon:
                 log.exception("the engine could not be started")
             self.status.fault("engine", f"the engine failed to start: {error}")
             self._engine_failed = True
-        if self.engine is not None:
-            if callable(getattr(self.engine, "start", None)):
-                self.engine.start()
-            if self.button is not None:
-                self.controller = Controller(
-                    self.button, self.engine, self.events, self.config, mode=self.button_mode
-                )
+        if self.button is None:
+            self._find_button()
+        else:
+            self._connect_button()
         if self.web_factory is not None:
             try:
                 self.web = self.web_factory(self)
@@ -235,6 +395,27 @@ class Daemon:
             except Exception as error:
                 log.error("the web page could not be started: %s", error)
                 self.web = None
+
+    def _find_button(self) -> None:
+        """Look for the configured button; while it is missing, show the fault."""
+        if self.find_button is None:
+            return
+        try:
+            self.button = self.find_button()
+        except Exception as error:
+            if "button" not in self.status.faults:
+                log.error("the button is missing (looking again every %.0f s): %s",
+                          BUTTON_RETRY_SECONDS, error)  # fmt: skip
+            self.status.fault("button", f"button not found: {error}")
+            return
+        self._connect_button()
+        self.status.clear("button", "the button is connected")
+
+    def _connect_button(self) -> None:
+        if self.engine is not None and self.button is not None:
+            self.controller = Controller(
+                self.button, self.engine, self.events, self.config, self, mode=self.button_mode
+            )
 
     def _notice_readiness(self, event: Event) -> None:
         if isinstance(event, StateChanged) and event.state is not State.BOOTING:
@@ -258,6 +439,12 @@ class Daemon:
                 log.error("the engine has not gone round its loop for %.0f s: it hangs", age)
             self._reload_if_config_changed()
             self._follow_model_updates()
+            self._announce_presence_requests()
+            if self.button is None and self.find_button is not None:
+                self._since_button_search += self.tick
+                if self._since_button_search >= BUTTON_RETRY_SECONDS:
+                    self._since_button_search = 0.0
+                    self._find_button()
             since_model_check += self.tick
             if since_model_check >= MODEL_CHECK_SECONDS:
                 since_model_check = 0.0
@@ -305,27 +492,34 @@ class Daemon:
             _quietly(self.controller.close)
         if self.engine is not None:
             _quietly(self.engine.cancel)  # ends the current turn: playback stops at once
-            if callable(getattr(self.engine, "close", None)):
-                _quietly(self.engine.close)
+            _quietly(self.engine.close)
         if self.web is not None:
             _quietly(self.web.stop)
         if self.status_led is not None:
             _quietly(self.status_led.close)
-        for device in (self.led, self.button):
-            if device is not None and callable(getattr(device, "close", None)):
-                _quietly(device.close)
+        if self.led is not None:
+            _quietly(self.led.close)
+        if self.button is not None:
+            _quietly(self.button.close)
         for close in self._closers:
             _quietly(close)
 
 
-def _quietly(action: Callable[[], Any]) -> None:
+def _quietly(action: Callable[[], object]) -> None:
     try:
         action()
     except Exception:
         log.exception("while shutting down")
 
 
-def _describe(event: StateChanged) -> str:
+def _scene(config: Config) -> tuple[str, str, str]:
+    """What, when changed, the box announces: the activity, its character and setting."""
+    activity = config.activity
+    return activity.name, activity.character, activity.setting
+
+
+def describe_state(event: StateChanged) -> str:
+    """A state as the log and systemd show it: "error: microphone is not connected"."""
     return event.state.value + (f": {event.detail}" if event.detail else "")
 
 
@@ -334,240 +528,3 @@ def _mtime(path: Path | None) -> float | None:
         return path.stat().st_mtime if path is not None else None
     except OSError:
         return None
-
-
-# --- the real parts ------------------------------------------------------------------------------
-
-
-def engine_factory_for(backend: Any) -> EngineFactory:
-    """The lead's engine (``appliance.app.wiring.build_engine``) on a supervised sound backend."""
-
-    def build(config: Config, events: EventStream) -> Any:
-        from appliance.app.wiring import NoModelsError, build_engine
-
-        try:
-            return build_engine(config, backend, events=events)
-        except NoModelsError as error:
-            shown = "no models installed: import them on the web page"
-            raise CannotStart(str(error), shown) from None
-
-    return build
-
-
-class CannotStart(RuntimeError):
-    """The engine cannot be built here; ``shown`` says why, for the LED's page and systemd."""
-
-    def __init__(self, message: str, shown: str) -> None:
-        super().__init__(message)
-        self.shown = shown
-
-
-def fake_engine_factory(config: Config, events: EventStream) -> Any:
-    from appliance.app.fake_engine import FakeEngine
-
-    return FakeEngine(events, think_seconds=0.8, speak_seconds=1.5, vad_end_seconds=3.0)
-
-
-def web_page_for(daemon: Daemon, audio: Any) -> Any:
-    """The web engineer's ``WebServer``, wired to this daemon's parts."""
-    from appliance.web.context import WebContext
-    from appliance.web.server import WebServer
-
-    engine = daemon.engine
-
-    def health() -> dict[str, Any]:
-        return {
-            "microphone": _device_name(audio, "input", daemon.config.audio.input_device),
-            "speaker": _device_name(audio, "output", daemon.config.audio.output_device),
-            "state": _describe(daemon.events.last_state),
-            "engine loop": f"{daemon.engine_age():.0f} s ago"
-            if engine is not None
-            else "no engine",
-            "watchdog": "on" if daemon.watchdog.enabled else "off (not under systemd)",
-        }
-
-    return WebServer(
-        WebContext(
-            events=daemon.events,
-            config_path=daemon.config_path or _config_path(),
-            say=engine.say if engine is not None else None,
-            reset_conversation=engine.reset if engine is not None else None,
-            list_sound_devices=lambda: _device_names(audio),
-            health=health,
-            models_changed=lambda: daemon.restart("the models changed"),
-        )
-    )
-
-
-def _device_names(audio: Any) -> list[str]:
-    if audio is None:
-        return []
-    backend = getattr(audio, "backend", audio)
-    return [device["name"] for device in backend.query_devices()]
-
-
-def _device_name(audio: Any, kind: str, wanted: str) -> str:
-    """The device that ``wanted`` picks now, or "" if there is none (no restarting PortAudio)."""
-    if audio is None:
-        return ""
-    backend = getattr(audio, "backend", audio)
-    try:
-        devices = list(backend.query_devices())
-    except Exception:
-        return ""
-    channels = f"max_{kind}_channels"
-    for device in devices:
-        if device.get(channels, 0) > 0 and wanted.lower() in device["name"].lower():
-            return device["name"]
-    return ""
-
-
-def _config_path() -> Path:
-    from appliance.core.paths import config_path
-
-    return config_path()
-
-
-def build_daemon(
-    config: Config,
-    backend: Any,
-    *,
-    interactive: bool = False,
-    fake_engine: bool = False,
-    events: EventStream | None = None,
-) -> Daemon:
-    """The daemon with real hardware, the given sound backend and the web page.
-
-    ``backend`` is the ``sounddevice`` module (or ``FileDevices``); None means
-    PortAudio is missing, and only ``fake_engine`` can run then.
-    """
-    from appliance.audio.supervised import SupervisedAudio
-
-    status = Status(events or EventStream())
-    holder: list[Daemon] = []
-    button, button_backend = make_button(
-        config.button, interactive=interactive, on_quit=lambda: holder[0].stop("q pressed")
-    )
-    led, led_backend = make_led(config.led)
-    log.info("button: %s; LED: %s", button_backend, led_backend)
-    config_path = _config_path()
-    audio = None
-    closers: list[Callable[[], None]] = []
-    if backend is not None and not fake_engine:
-        audio = SupervisedAudio(backend, status=status, input_device=config.audio.input_device)
-        audio.check()
-        closers.append(audio.close)
-    models: ModelWatch | None = None
-    if fake_engine:
-        engine_factory: EngineFactory = fake_engine_factory
-    elif audio is not None:
-        models = ModelWatch()
-        engine_factory = models.loading(engine_factory_for(audio))
-    else:
-        engine_factory = _no_sound_system
-
-    def web_page(daemon: Daemon) -> Any:
-        return web_page_for(daemon, audio)
-
-    web_factory: Callable[[Daemon], Any] | None = None
-    if config.web.enabled:
-        try:
-            import appliance.web.server  # noqa: F401  (uvicorn and friends installed?)
-
-            web_factory = web_page
-        except ImportError as error:
-            log.warning("the web page is not available: %s", error)
-    daemon = Daemon(
-        config,
-        engine_factory,
-        status=status,
-        button=button,
-        button_mode="tap" if button_backend == "keyboard" else None,
-        led=led,
-        web_factory=web_factory,
-        models_changed=models.changed if models is not None else None,
-        config_path=config_path,
-        update_store=_store_root() if models is not None else None,
-        closers=closers,
-    )
-    holder.append(daemon)
-    return daemon
-
-
-def _no_sound_system(config: Config, events: EventStream) -> None:
-    shown = "no sound system: install libportaudio2"
-    raise CannotStart(shown, shown)
-
-
-class ModelWatch:
-    """Notices when the installed model set is no longer the one the engine loaded."""
-
-    def __init__(self) -> None:
-        self.loaded: str | None = None
-
-    @staticmethod
-    def current() -> str | None:
-        from appliance.core.paths import model_store_root
-        from appliance.models.store import ModelStore
-
-        model_set = ModelStore(model_store_root()).current()
-        return str(model_set.path) if model_set is not None else None
-
-    def loading(self, factory: EngineFactory) -> EngineFactory:
-        """``factory``, noting which set it loads."""
-
-        def build(config: Config, events: EventStream) -> Any:
-            self.loaded = self.current()
-            return factory(config, events)
-
-        return build
-
-    def changed(self) -> bool:
-        try:
-            return self.current() != self.loaded
-        except Exception as error:  # a store being rewritten right now: look again later
-            log.debug("could not read the model store: %s", error)
-            return False
-
-
-def _store_root() -> Path:
-    from appliance.core.paths import model_store_root
-
-    return model_store_root()
-
-
-def _install_signal_handlers(daemon: Daemon) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop("SIGTERM"))
-    signal.signal(signal.SIGINT, lambda *_: daemon.stop("SIGINT"))
-    signal.signal(
-        signal.SIGHUP, lambda *_: threading.Thread(target=daemon.reload, daemon=True).start()
-    )
-
-
-def run_daemon(
-    *, interactive: bool = False, fake_engine: bool = False, verbose: bool = False
-) -> int:
-    """``parlo daemon``: log to the journal, use the real sound system. Returns the exit status."""
-    from appliance.system.journal import setup_logging
-
-    setup_logging(verbose)
-    config = load_config()
-    try:
-        import sounddevice as backend
-    except OSError as error:  # PortAudio itself is missing
-        log.error("no sound system: %s", error)
-        backend = None
-    daemon = build_daemon(config, backend, interactive=interactive, fake_engine=fake_engine)
-    _install_signal_handlers(daemon)
-    return daemon.run()
-
-
-def run_assistant(config: Config, backend: Any, *, interactive: bool = True) -> int:
-    """``parlo run``: the same appliance in a terminal, with the keyboard as a button too."""
-    daemon = build_daemon(config, backend, interactive=interactive)
-    _install_signal_handlers(daemon)
-    if interactive and sys.stdin.isatty():
-        print("Space or Enter: talk, then again to stop (or just pause). q: quit.", file=sys.stderr)
-    return daemon.run()

@@ -59,7 +59,9 @@ class FakeEngine:
         self._closing = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._thread: threading.Thread | None = None
+        # Running from the start, like the real engine (which loads its models when built).
+        self._thread = threading.Thread(target=self._run, name="fake-engine", daemon=True)
+        self._thread.start()
 
     # --- the controls ---
 
@@ -93,15 +95,11 @@ class FakeEngine:
 
     # --- life ---
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="fake-engine", daemon=True)
-        self._thread.start()
-
     def close(self) -> None:
         self._closing.set()
         self._running.set()
         self._commands.put(("close", ((), {})))
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
     def stall(self) -> None:

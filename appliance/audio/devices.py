@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,11 +28,35 @@ log = logging.getLogger(__name__)
 SPEECH_RATE = 16000
 
 
+class SoundBackend(Protocol):
+    """What the microphone and the speaker need of a sound system: :mod:`sounddevice`'s
+    own calls, which :class:`~appliance.audio.files.FileDevices` and
+    :class:`~appliance.audio.supervised.SupervisedAudio` offer too.
+
+    The device lists and streams are sounddevice's own objects, which it does not type.
+    """
+
+    def query_devices(self, device: int | str | None = None, kind: str | None = None) -> Any:
+        """All devices (a list of dicts with ``name``, ``max_input_channels``...), or one."""
+
+    def check_input_settings(self, **settings: Any) -> None:
+        """Raise if the input device cannot record with ``settings`` (samplerate...)."""
+
+    def check_output_settings(self, **settings: Any) -> None:
+        """Raise if the output device cannot play with ``settings``."""
+
+    def InputStream(self, **settings: Any) -> Any:
+        """A callback input stream, not yet started."""
+
+    def OutputStream(self, **settings: Any) -> Any:
+        """A blocking-write output stream, not yet started."""
+
+
 class AudioDeviceError(RuntimeError):
     """A sound device is missing or failed; the message says which and how."""
 
 
-def find_device(backend: Any, name: str, kind: str) -> int | None:
+def find_device(backend: SoundBackend, name: str, kind: str) -> int | None:
     """The index of the first ``kind`` ("input"/"output") device whose name contains ``name``.
 
     An empty ``name`` means the system default (``None``).
@@ -48,7 +72,7 @@ def find_device(backend: Any, name: str, kind: str) -> int | None:
     raise AudioDeviceError(f"no {kind} device matching {name!r} (found: {names})")
 
 
-def _pick_rate(backend: Any, device: int | None, kind: str, wanted: int) -> int:
+def _pick_rate(backend: SoundBackend, device: int | None, kind: str, wanted: int) -> int:
     check = backend.check_input_settings if kind == "input" else backend.check_output_settings
     try:
         check(device=device, samplerate=wanted, channels=1, dtype="float32")
@@ -68,7 +92,7 @@ class Microphone:
         microphone.close()
     """
 
-    def __init__(self, backend: Any, device: str = "", block_ms: int = 32) -> None:
+    def __init__(self, backend: SoundBackend, device: str = "", block_ms: int = 32) -> None:
         self.backend = backend
         self.device_name = device
         self.block_ms = block_ms
@@ -119,7 +143,7 @@ class Speaker:
 
     def __init__(
         self,
-        backend: Any,
+        backend: SoundBackend,
         device: str = "",
         *,
         source_rate: int = 22050,
@@ -138,6 +162,7 @@ class Speaker:
             queue.Queue()
         )
         self._generation = 0
+        self._device_changed = False  # use_device() named another device
         self._stream: Any = None
         self._device_rate = source_rate
         self._resampler: Resampler | None = None
@@ -152,6 +177,12 @@ class Speaker:
         """Queue audio at ``source_rate``. ``on_start`` is called as its first block is written."""
         self._idle.clear()
         self._queue.put((np.asarray(audio, dtype=np.float32), on_start))
+
+    def use_device(self, device: str) -> None:
+        """Play on ``device`` (a substring of its name) from the next piece of sound on."""
+        if device != self.device_name:
+            self.device_name = device
+            self._device_changed = True
 
     def prepare(self) -> None:
         """Open the output stream now, so the first word does not wait for it."""
@@ -230,6 +261,9 @@ class Speaker:
     def _write(
         self, chunk: np.ndarray, on_start: Callable[[], None] | None, generation: int
     ) -> None:
+        if self._device_changed:  # the page chose another speaker
+            self._device_changed = False
+            self._close_stream()
         if self._stream is None:
             self._open_stream()
         assert self._resampler is not None

@@ -16,6 +16,8 @@ EARCONS: dict[str, tuple[tuple[float, float], ...]] = {
     "release": ((880.0, 0.05), (660.0, 0.07)),
     "not_heard": ((392.0, 0.12), (311.0, 0.18)),
     "reset": ((784.0, 0.08), (659.0, 0.08), (523.0, 0.14)),
+    # Twice the same note, like a question: "hold again to confirm".
+    "confirm": ((659.0, 0.08), (0.0, 0.06), (659.0, 0.08)),
     "activity": ((523.0, 0.07), (659.0, 0.07), (784.0, 0.12)),
     "error": ((220.0, 0.15), (0.0, 0.08), (220.0, 0.15)),
 }

@@ -45,6 +45,9 @@ class FileDevices:
         self.samplerate = samplerate
         self.realtime = realtime
         self.output_path = output_path
+        # When the speaker last finished playing a block (time.perf_counter()): with
+        # ``realtime``, when the sound really stopped. The bench times barge-in with it.
+        self.played_until: float | None = None
         self._pending = np.zeros(0, dtype=np.float32)
         self._lock = threading.Lock()
         if input_path is not None:
@@ -195,6 +198,7 @@ class FileOutputStream(_Stream):
         self.frames_written += len(samples)
         if self._devices.realtime:
             time.sleep(len(samples) / self.samplerate)
+        self._devices.played_until = time.perf_counter()
         return False  # no underflow
 
 

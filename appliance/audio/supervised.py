@@ -40,15 +40,23 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from appliance.app.status import Status
+from appliance.audio.devices import SoundBackend
 
 log = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0, 5.0)
 
 _PORTAUDIO_LOCK = threading.Lock()
+
+
+class FaultReport(Protocol):
+    """Where device faults go (:class:`~appliance.app.status.Status` in the daemon)."""
+
+    def fault(self, source: str, message: str) -> None: ...
+
+    def clear(self, source: str, message: str = "") -> None: ...
 
 
 def reinitialise_portaudio() -> None:
@@ -179,13 +187,6 @@ class SupervisedInputStream:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # samplerate, latency, ...: whatever the live stream says.
-        stream = self.__dict__.get("_stream")
-        if stream is None or name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(stream, name)
-
     # --- the supervisor's thread ---
 
     def _forward(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
@@ -276,7 +277,7 @@ class SupervisedInputStream:
 class SupervisedAudio:
     """The :mod:`sounddevice` module (or a stand-in such as ``FileDevices``), supervised.
 
-    Everything not listed here passes straight to ``backend``.
+    It offers all of :class:`~appliance.audio.devices.SoundBackend`:
 
     ``InputStream(...)``
         Returns a :class:`SupervisedInputStream`. A device given by index is
@@ -286,9 +287,11 @@ class SupervisedAudio:
     ``query_devices()``
         When ``input_device`` is not in the list, restarts PortAudio once and
         asks again: that is how a replugged microphone becomes visible.
+    ``check_input_settings(...)``, ``check_output_settings(...)``
+        The backend's.
 
     A fault (from a stream, or the input device missing) is logged once at
-    error level and reported to ``status`` (:class:`~appliance.app.status.Status`),
+    error level and reported to ``status`` (a :class:`FaultReport`, the daemon's status),
     which shows ERROR whatever the engine does meanwhile. Until the microphone
     works again a thread looks for it every few seconds; when it is back, the
     fault is cleared and the box shows the engine's state again by itself.
@@ -296,9 +299,9 @@ class SupervisedAudio:
 
     def __init__(
         self,
-        backend: Any = None,
+        backend: SoundBackend | None = None,
         *,
-        status: Status | None = None,
+        status: FaultReport | None = None,
         input_device: str = "",
         reinitialise: Callable[[], None] | None = None,
         stall_timeout: float = 1.0,
@@ -309,7 +312,7 @@ class SupervisedAudio:
             import sounddevice
 
             backend = sounddevice
-        self.backend = backend
+        self.backend: SoundBackend = backend
         self.status = status
         self.input_device = input_device
         is_portaudio = getattr(backend, "__name__", "") == "sounddevice"
@@ -325,9 +328,6 @@ class SupervisedAudio:
         self._inputs: weakref.WeakSet[SupervisedInputStream] = weakref.WeakSet()
         self._closing = threading.Event()
         self._searcher: threading.Thread | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["backend"], name)
 
     # --- the sounddevice interface ---
 
@@ -367,6 +367,16 @@ class SupervisedAudio:
         if not self._input_present(devices):
             self.report_fault(f"{self._input_label()} is not connected")
         return devices
+
+    def use_input_device(self, device: str) -> None:
+        """Supervise ``device`` (a substring of its name) from now on: the page chose it."""
+        self.input_device = device
+
+    def check_input_settings(self, **settings: Any) -> None:
+        self.backend.check_input_settings(**settings)
+
+    def check_output_settings(self, **settings: Any) -> None:
+        self.backend.check_output_settings(**settings)
 
     # --- faults ---
 

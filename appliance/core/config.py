@@ -111,6 +111,10 @@ class ButtonSettings:
     bounce_time: float = between(0.02, 0.0, 0.5)
     long_hold: float = between(3.0, 1.0, 30.0)
     very_long_hold: float = between(10.0, 2.0, 60.0)
+    # Held this long (silent, from idle), the box asks for a second hold to switch off.
+    shutdown_hold: float = between(30.0, 5.0, 120.0)
+    # A reset or a shutdown asked for by one hold needs a second hold within this time.
+    confirm_window: float = between(10.0, 2.0, 60.0)
     # Tap mode: this much silence after speech ends the turn.
     tap_silence: float = between(0.8, 0.2, 5.0)
     double_tap: float = between(0.4, 0.1, 1.5)
@@ -236,6 +240,8 @@ class Config:
             )
         if self.button.very_long_hold <= self.button.long_hold:
             raise ConfigError("button.very_long_hold", "must be longer than button.long_hold")
+        if self.button.shutdown_hold <= self.button.very_long_hold:
+            raise ConfigError("button.shutdown_hold", "must be longer than button.very_long_hold")
         if self.llm.backend == "openai" and not self.llm.base_url:
             raise ConfigError("llm.base_url", "is required when llm.backend is 'openai'")
 

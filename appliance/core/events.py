@@ -52,13 +52,26 @@ class StateChanged:
 
 @dataclass(frozen=True)
 class TurnFinished:
-    """A turn ended. The words are student data: only the page shows them by default."""
+    """A turn ended. The words are student data: only the page shows them by default.
+
+    The rest is what a lesson's record counts (none of it is a word): how long the
+    student spoke (the speech the VAD heard, 0 for a typed turn) and the box spoke,
+    whether any speech was heard at all (a press with none has ``heard=False`` and
+    no words), whether the classroom filter changed the reply, and the activity and
+    level it happened in.
+    """
 
     transcript: str
     reply: str
     timings_ms: dict[str, float]
     cancelled: bool = False
     at: float = field(default_factory=time.time)
+    student_seconds: float = 0.0
+    box_seconds: float = 0.0
+    heard: bool = True
+    filtered: bool = False
+    activity: str = ""
+    level: str = ""
 
 
 Event = StateChanged | TurnFinished

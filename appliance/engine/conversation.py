@@ -18,15 +18,13 @@ Everything the engine does is published as events on its
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,13 +34,16 @@ from appliance.audio.wav import resample
 from appliance.core.config import Config
 from appliance.core.events import EventStream, State, StateChanged, TurnFinished
 from appliance.core.memory import release_free_memory
+from appliance.engine.dialogue import Dialogue
+from appliance.engine.recording import ListenSettings, Recording
+from appliance.engine.voice import Voice
+from appliance.engine.worker import Worker
 from appliance.lessons.activities import (
     Secret,
     activity_for,
     choose_secret,
     guess_reply,
     guessed_right,
-    system_prompt,
     word_budget,
 )
 from appliance.lessons.content import has_content, load_content
@@ -54,18 +55,16 @@ from appliance.lessons.text import (
     SentenceSplitter,
     ends_question,
     ends_sentence,
-    speakable,
     word_count,
 )
-from appliance.speech.llm import Message
 from appliance.speech.loaded import Models
-from appliance.speech.stt import WhisperStt
+from appliance.speech.protocols import Message
 from appliance.speech.vad import RATE, VadStream
 
 log = logging.getLogger(__name__)
 
-MAX_LISTEN_SECONDS = 30.0
-NO_SPEECH_TIMEOUT = 6.0
+Result = TypeVar("Result")
+
 # Tokens kept free for the next question: about 30 s of fast speech.
 ROOM_FOR_A_QUESTION = 120
 # Why a reply is asked for again. Above the class's level: this is added to the student's
@@ -91,35 +90,15 @@ class TurnResult:
 
 
 @dataclass
-class _Recording:
-    stream: VadStream
-    blocks: queue.Queue[np.ndarray | None] = field(default_factory=queue.Queue)
-    done: threading.Event = field(default_factory=threading.Event)
-    vad_seconds: float = 0.0
-    guess: _Guess | None = None
+class _Reply:
+    """One turn's reply as it is made: the voice saying it, and what the engine noted."""
 
-
-class _Guess(threading.Thread):
-    """A transcription started during a pause while the button is still held.
-
-    Students pause before they let go. If they say nothing more, the words are
-    already transcribed at release; if they go on, the guess is dropped.
-    """
-
-    def __init__(self, stt: WhisperStt, speech: np.ndarray, last_speech_frame: int) -> None:
-        super().__init__(name="stt-guess", daemon=True)
-        self.stt = stt
-        self.speech = speech
-        self.last_speech_frame = last_speech_frame
-        self.transcript = ""
-        self.stale = threading.Event()
-
-    def run(self) -> None:
-        self.transcript = self.stt.transcribe(self.speech, should_stop=self.stale.is_set)
-
-    def drop(self) -> None:
-        self.stale.set()
-        self.join()
+    voice: Voice
+    transcript: str
+    retry_reason: Problem | None = None  # why the model's first try failed a check
+    asked_back: bool = False  # a follow-up question was added
+    filtered: bool = False  # the classroom filter changed what is said
+    said_as_planned: list[str] = field(default_factory=list)  # what the planner remembers
 
 
 class Engine:
@@ -140,13 +119,11 @@ class Engine:
         self.microphone = microphone
         self.events = events or EventStream()
         self.filter = ClassroomFilter(config.filter, config.language)
-        self.history: list[Message] = []
-        self.heartbeat = time.monotonic()
+        self.dialogue = Dialogue()  # the conversation as the language model sees it
         self.guesses_used = 0  # turns answered from a transcription made during a pause
-        self._jobs: queue.Queue[tuple[Callable[..., Any], tuple, Future] | None] = queue.Queue()
         self._cancel = threading.Event()
         self._turn = 0
-        self._recording: _Recording | None = None
+        self._recording: Recording | None = None
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         # The guessing game's object, chosen by code (see lessons/activities.py).
@@ -157,8 +134,7 @@ class Engine:
         self._new_game()
         speaker.volume = config.voice.volume
         speaker.on_error = lambda error: self._state(State.ERROR, f"speaker failed: {error}")
-        self._worker = threading.Thread(target=self._work, name="engine", daemon=True)
-        self._worker.start()
+        self._worker = Worker(self._failed)
         try:
             self._submit(self._prefill).result()
         except BaseException:
@@ -175,7 +151,7 @@ class Engine:
         self.cancel()
         with self._lock:
             self._turn += 1
-            recording = _Recording(VadStream(self.models.vad))
+            recording = Recording(VadStream(self.models.vad))
             self._recording = recording
         self.speaker.play(earcon("press", self.speaker.source_rate))
         try:
@@ -185,9 +161,14 @@ class Engine:
             self._state(State.ERROR, str(error))
             return
         self._state(State.LISTENING)
+        settings = self._listen_settings(end_after_silence)
         threading.Thread(
-            target=self._listen, args=(recording, end_after_silence), name="vad", daemon=True
-        ).start()
+            target=recording.run,
+            args=(settings, self.models.stt, lambda: recording is self._recording,
+                  self.finish_listening),
+            name="vad",
+            daemon=True,
+        ).start()  # fmt: skip
 
     def finish_listening(self) -> None:
         """The button was released: answer what was heard."""
@@ -196,7 +177,7 @@ class Engine:
         if recording is None:
             return
         released_at = time.perf_counter()
-        recording.blocks.put(None)  # what the microphone delivers after this is not heard
+        recording.end()  # what the microphone delivers after this is not heard
         self._submit(self._answer_recording, recording, released_at, self._turn)
         self.speaker.play(earcon("release", self.speaker.source_rate))
         # Stopping a sound stream waits for its last block (up to 32 ms): not on the way
@@ -213,15 +194,28 @@ class Engine:
         if recording is not None:
             if self.microphone is not None:
                 self.microphone.close()
-            recording.blocks.put(None)
-            if recording.guess is not None:
-                recording.guess.stale.set()
+            recording.end()
+            recording.drop_guess()
 
     def reset(self) -> None:
         """Forget the conversation so far."""
         self._submit(self._forget)
 
-    def say(self, text: str) -> Future:
+    @property
+    def history(self) -> list[Message]:
+        """The turns remembered, as the language model sees them."""
+        return self.dialogue.turns
+
+    def prompt(self, question: str | None) -> list[Message]:
+        """What the language model is given for ``question`` (None: up to the next one)."""
+        return self.dialogue.messages(self.config, self.secret, question)
+
+    @property
+    def heartbeat(self) -> float:
+        """When the engine's worker last went round its loop (``time.monotonic()``)."""
+        return self._worker.heartbeat
+
+    def say(self, text: str) -> Future[None]:
         """Speak ``text`` (an activity's name, the box's address...)."""
         return self._submit(self._say, text, self._turn)
 
@@ -235,9 +229,7 @@ class Engine:
     def heard_speech(self) -> bool:
         """Whether the student has said anything yet in the turn being recorded."""
         recording = self._recording
-        return recording is not None and recording.stream.heard_speech(
-            self.config.vad.min_speech_ms
-        )
+        return recording is not None and recording.heard_speech(self.config.vad.min_speech_ms)
 
     @property
     def listening(self) -> bool:
@@ -251,7 +243,7 @@ class Engine:
 
     def run_turn(self, audio: np.ndarray, sample_rate: int) -> TurnResult:
         """One turn from a recording, as if the button were held around it."""
-        recording = _Recording(VadStream(self.models.vad))
+        recording = Recording(VadStream(self.models.vad))
         started = time.perf_counter()
         recording.stream.feed(resample(audio, sample_rate, RATE))
         recording.vad_seconds = time.perf_counter() - started
@@ -270,7 +262,7 @@ class Engine:
         self._cancel.clear()
         return self._submit(self._answer_text, text, time.perf_counter(), self._turn).result()
 
-    def run_exclusive(self, function: Callable[..., Any], *args: Any) -> Any:
+    def run_exclusive(self, function: Callable[..., Result], *args: Any) -> Result:
         """Run ``function(*args)`` on the engine's thread, between turns, and return its result.
 
         For using the models directly (the bench's baseline) without racing a turn.
@@ -280,79 +272,22 @@ class Engine:
     def close(self) -> None:
         """End the current turn, the worker and the speaker: the engine owns its sound."""
         self.cancel()
-        self._jobs.put(None)
-        self._worker.join(timeout=5)
+        self._worker.close()
         self.speaker.close()
 
     # --- the worker ---
 
-    def _submit(self, function: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
-        self._jobs.put((function, args, future))
-        return future
+    def _submit(self, function: Callable[..., Result], *args: Any) -> Future[Result]:
+        return self._worker.submit(function, *args)
 
-    def _work(self) -> None:
-        while True:
-            self.heartbeat = time.monotonic()
-            try:
-                job = self._jobs.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            if job is None:
-                return
-            function, args, future = job
-            try:
-                future.set_result(function(*args))
-            except Exception as error:
-                log.exception("the engine failed")
-                self._state(State.ERROR, f"{type(error).__name__}: {error}")
-                future.set_exception(error)
+    def _failed(self, error: Exception) -> None:
+        self._state(State.ERROR, f"{type(error).__name__}: {error}")
 
-    def _listen(self, recording: _Recording, end_after_silence: float | None) -> None:
-        """Run VAD on each block as it arrives; in tap mode, end the turn on silence."""
-        started = time.monotonic()
-        min_speech_ms = self.config.vad.min_speech_ms
-        while (block := recording.blocks.get()) is not None:
-            begun = time.perf_counter()
-            recording.stream.feed(block)
-            recording.vad_seconds += time.perf_counter() - begun
-            if recording is not self._recording:
-                continue  # released or cancelled: just drain what is left
-            listened = time.monotonic() - started
-            spoke = recording.stream.heard_speech(min_speech_ms)
-            silence = recording.stream.seconds_of_trailing_silence()
-            self._guess_during_pause(recording, spoke, silence)
-            ended_by_silence = end_after_silence is not None and (
-                (spoke and silence >= end_after_silence)
-                or (not spoke and listened > NO_SPEECH_TIMEOUT)
-            )
-            if ended_by_silence or listened > MAX_LISTEN_SECONDS:
-                self.finish_listening()
-        recording.done.set()
-
-    def _guess_during_pause(self, recording: _Recording, spoke: bool, silence: float) -> None:
-        guess, stream = recording.guess, recording.stream
-        if guess is not None and guess.last_speech_frame != stream.last_speech_frame:
-            guess.drop()  # the student went on speaking
-            recording.guess = guess = None
-        pause = self.config.stt.guess_after_pause
-        if guess is None and spoke and pause and silence >= pause:
-            speech = stream.speech(self.config.vad.min_speech_ms, self.config.vad.pad_ms)
-            if speech is not None:
-                recording.guess = _Guess(self.models.stt, speech, stream.last_speech_frame)
-                recording.guess.start()
-
-    def _transcribe(self, recording: _Recording, speech: np.ndarray) -> str:
-        """The words of ``speech``: the guess made during the pause, if it still holds."""
-        guess = recording.guess
-        if guess is not None:
-            if guess.last_speech_frame == recording.stream.last_speech_frame:
-                guess.join()
-                if not guess.stale.is_set():
-                    self.guesses_used += 1
-                    return guess.transcript
-            guess.drop()
-        return self.models.stt.transcribe(speech, should_stop=self._cancel.is_set)
+    def _listen_settings(self, end_after_silence: float | None = None) -> ListenSettings:
+        vad = self.config.vad
+        return ListenSettings(
+            vad.min_speech_ms, vad.pad_ms, self.config.stt.guess_after_pause, end_after_silence
+        )
 
     def _begin_thinking(self, turn: int) -> None:
         """The start of every answer: THINKING shown, the speaker opening."""
@@ -363,33 +298,45 @@ class Engine:
         self._begin_thinking(turn)
         return self._respond(text, started_at, {}, turn)
 
-    def _answer_recording(self, recording: _Recording, released_at: float, turn: int) -> TurnResult:
+    def _answer_recording(self, recording: Recording, released_at: float, turn: int) -> TurnResult:
         self._cancel.clear()
         if not recording.done.wait(timeout=5):
             log.warning("the VAD fell behind; answering what it has seen")
         timings = {"vad": recording.vad_seconds * 1000}
-        speech = recording.stream.speech(self.config.vad.min_speech_ms, self.config.vad.pad_ms)
+        speech = recording.speech(self._listen_settings())
         if speech is None:
             return self._not_heard(timings, turn, "no speech heard")
         self._begin_thinking(turn)
         started = time.perf_counter()
-        transcript = self._transcribe(recording, speech)
+        transcript = recording.transcribe(self.models.stt, speech, self._cancel.is_set)
+        self.guesses_used += recording.guesses_used
         timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
         if not transcript or _is_non_speech(transcript):
             return self._not_heard(timings, turn, "nothing recognisable was said")
-        return self._respond(transcript, released_at, timings, turn)
+        return self._respond(transcript, released_at, timings, turn, len(speech) / RATE)
 
     def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
         if not self._cancel.is_set():
             self.speaker.play(earcon("not_heard", self.speaker.source_rate))
+        activity = self.config.activity
+        self.events.publish(
+            TurnFinished("", "", dict(timings), self._cancel.is_set(), heard=False,
+                         activity=activity.name, level=activity.level)
+        )  # fmt: skip
         self._state(State.IDLE, why, turn=turn)
         return TurnResult("", "", timings, heard_speech=False)
 
     def _respond(
-        self, transcript: str, released_at: float, timings: dict[str, float], turn: int
+        self,
+        transcript: str,
+        released_at: float,
+        timings: dict[str, float],
+        turn: int,
+        student_seconds: float = 0.0,
     ) -> TurnResult:
         """LLM → pieces → TTS → speaker, overlapped. Returns when the reply has been spoken."""
-        voice = _Voice(self, turn, transcript)
+        voice = self._voice(turn)
+        reply = _Reply(voice, transcript)
         voice.start()
         llm_started = time.perf_counter()
         retried = apologised = False
@@ -399,23 +346,24 @@ class Engine:
         if redirect is not None:
             # A blocked word from the student: change the subject; the model is not asked.
             voice.say(redirect)
+            reply.filtered = True
         elif self.planner is not None:
             # A built-in activity: the code plans the reply (see lessons/planner.py).
             plan = self.planner.plan(transcript)
             timings["plan"] = _ms_since(llm_started)
-            self._say_plan(plan, voice)
+            self._say_plan(plan, reply)
             # The reply's first sentence is ready when the plan is: the voice starts on it.
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         elif known is not None and not self.filter.blocks(known):
             # The guessing game's answer is a fact code knows: a tiny model says "No" to all.
             voice.say(known)
         else:
-            if self._stream_reply(transcript, voice, timings, llm_started) is Decision.RETRY:
+            if self._stream_reply(reply, timings, llm_started) is Decision.RETRY:
                 retried = True
-                reason = voice.retry_reason
+                reason = reply.retry_reason
                 log.info("the reply's start failed a check (%s): asking again", reason)
-                self._stream_reply(transcript, voice, timings, llm_started, reason=reason)
-            self._ask_back(voice)
+                self._stream_reply(reply, timings, llm_started, reason=reason)
+            self._ask_back(reply)
         if not voice.spoken and redirect is None and not self._cancel.is_set():
             # The model said nothing in time (a stalled server, a very busy box): say so,
             # rather than leave the student waiting in silence.
@@ -427,25 +375,32 @@ class Engine:
         voice.finish()
         self._wait_for_speaker()
         cancelled = self._cancel.is_set()
-        reply = " ".join(voice.spoken)
+        said = " ".join(voice.spoken)
         timings.update(voice.timings(released_at))
         timings["total"] = _ms_since(released_at)
-        if not cancelled and reply and plan is not None and self.planner is not None:
-            self.planner.commit(plan, " ".join(voice.said_as_planned))
+        if not cancelled and said and plan is not None and self.planner is not None:
+            self.planner.commit(plan, " ".join(reply.said_as_planned))
             self.secret = self.planner.state.secret
-            self._remember(transcript, reply)
-        elif not cancelled and reply and redirect is None and not apologised:
+            self.dialogue.remember(transcript, said, self.config.llm.history_turns)
+        elif not cancelled and said and redirect is None and not apologised:
             if guessed_right(self.secret, transcript):
                 self._new_game()  # the next question is about a new object
             else:
-                self._remember(transcript, reply)
+                self.dialogue.remember(transcript, said, self.config.llm.history_turns)
         result = TurnResult(
-            transcript, reply, timings, cancelled=cancelled,
+            transcript, said, timings, cancelled=cancelled,
             reply_seconds=voice.samples / self.models.tts.sample_rate,
-            regenerated=retried, pieces_dropped=voice.dropped, asked_back=voice.asked_back,
+            regenerated=retried, pieces_dropped=voice.dropped, asked_back=reply.asked_back,
             plan=plan.log_fields() if plan else {},
         )  # fmt: skip
-        self.events.publish(TurnFinished(transcript, reply, dict(timings), cancelled))
+        activity = self.config.activity
+        self.events.publish(
+            TurnFinished(
+                transcript, said, dict(timings), cancelled,
+                student_seconds=student_seconds, box_seconds=result.reply_seconds,
+                filtered=reply.filtered, activity=activity.name, level=activity.level,
+            )
+        )  # fmt: skip
         self._state(State.IDLE, "cancelled" if cancelled else "", turn=turn)
         # While the box waits for the next press, evaluate the conversation so far: the next
         # turn then only evaluates its new question.
@@ -455,21 +410,20 @@ class Engine:
 
     def _stream_reply(
         self,
-        transcript: str,
-        voice: _Voice,
+        reply: _Reply,
         timings: dict[str, float],
         llm_started: float,
         reason: Problem | None = None,
     ) -> Decision:
-        """Stream the model's reply to ``transcript`` into ``voice``, piece by piece.
+        """Stream the model's reply to the student's words into ``reply``'s voice.
 
         Returns :data:`Decision.RETRY` when the first try's first piece failed a check
-        (``voice.retry_reason`` then says what was wrong); otherwise what
+        (``reply.retry_reason`` then says what was wrong); otherwise what
         :meth:`_offer` last decided. ``reason`` marks the second try, nothing is
         retried again: above the level, :data:`SIMPLER_PLEASE` is added to the
         student's words; for the other problems the same prompt is sampled warmer.
         """
-        config = self.config
+        config, voice, transcript = self.config, reply.voice, reply.transcript
         words_left = word_budget(activity_for(config, self.secret), config)
         question, temperature = transcript, config.llm.temperature
         if reason is Problem.ABOVE_LEVEL:
@@ -481,9 +435,9 @@ class Engine:
         # The prefill left room for ROOM_FOR_A_QUESTION tokens, and a token is at least a
         # byte: only a longer question needs counting, off the usual path from release.
         if len(question.encode()) > ROOM_FOR_A_QUESTION:
-            self._fit_history(question)
+            self.dialogue.fit(self.models.llm, config, self.secret, question)
         stream = self.models.llm.stream(
-            self._messages(question), config.reply.max_tokens, self._cancel.is_set,
+            self.prompt(question), config.reply.max_tokens, self._cancel.is_set,
             temperature=temperature, max_seconds=config.reply.max_seconds,
         )  # fmt: skip
         splitter = SentenceSplitter()
@@ -493,10 +447,10 @@ class Engine:
         llm.use_threads(llm.all_threads)
         try:
             for text in stream:
-                self.heartbeat = time.monotonic()
+                self._worker.beat()
                 timings.setdefault("llm_first_token", _ms_since(llm_started))
                 for piece in splitter.feed(text):
-                    outcome = self._offer(piece, voice, may_retry=reason is None)
+                    outcome = self._offer(piece, reply, may_retry=reason is None)
                     if outcome in (Decision.RETRY, Decision.STOP):
                         return outcome
                     if outcome is Decision.SAY:
@@ -516,7 +470,7 @@ class Engine:
         finished = self.models.llm.stop_reason == "stop" and (words_left > 0 or mid_sentence)
         # A sentence cut off by a limit is not spoken, unless it is all there is.
         if rest and not self._cancel.is_set() and (finished or not voice.spoken):
-            outcome = self._offer(rest, voice, may_retry=reason is None)
+            outcome = self._offer(rest, reply, may_retry=reason is None)
             if outcome is Decision.SAY:
                 timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         if not voice.spoken and voice.dropped and reason is not None:
@@ -524,16 +478,17 @@ class Engine:
             timings.setdefault("llm_first_sentence", _ms_since(llm_started))
         return outcome
 
-    def _offer(self, piece: str, voice: _Voice, may_retry: bool) -> Decision:
+    def _offer(self, piece: str, reply: _Reply, may_retry: bool) -> Decision:
         """Hand one piece of the reply to the voice if the guard rails let it pass
         (:func:`appliance.lessons.policy.decide`). A blocked word before anything was
-        said gets the filter's fallback line; a retry records its reason on ``voice``."""
-        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
+        said gets the filter's fallback line; a retry records its reason on ``reply``."""
+        voice = reply.voice
+        earlier = self.dialogue.replies()
         decision, problem = decide(
             Piece(
                 text=piece,
                 spoken=tuple(voice.spoken),
-                student_words=self._student_words(voice.transcript),
+                student_words=self.dialogue.student_words(reply.transcript),
                 earlier_replies=earlier,
                 level=self.config.activity.level,
                 language=self.config.language,
@@ -543,17 +498,18 @@ class Engine:
         )
         if decision is Decision.STOP:
             log.info("the classroom filter stopped a reply")  # never the words themselves
+            reply.filtered = True
             if not voice.spoken:
                 voice.say(self.filter.fallback)
         elif decision is Decision.SAY:
             voice.say(piece)
         elif decision is Decision.RETRY:
-            voice.retry_reason = problem
+            reply.retry_reason = problem
         else:
             voice.drop(piece)
         return decision
 
-    def _say_plan(self, plan: TurnPlan, voice: _Voice) -> None:
+    def _say_plan(self, plan: TurnPlan, reply: _Reply) -> None:
         """Speak a planned reply, sentence by sentence so the voice starts on the first.
 
         The plan's lines are the language's data, so the teacher's blocked words are
@@ -568,11 +524,12 @@ class Engine:
         if self.filter.blocks(text):
             log.info("the classroom filter stopped a planned reply")
             text = self.filter.fallback
+            reply.filtered = True
         # What the planner remembers as said: the reply, never the "Of course." before a replay.
-        voice.said_as_planned = [plan.follow_up if plan.slow else text]
+        reply.said_as_planned = [plan.follow_up if plan.slow else text]
         splitter = SentenceSplitter(first_clause_words=1000)
         for piece in splitter.feed(text + "\n"):
-            voice.say(piece, slow=plan.slow)
+            reply.voice.say(piece, slow=plan.slow)
 
     def _make_planner(self) -> TurnPlanner | None:
         """A planner for the configured activity, or None when the model writes replies."""
@@ -602,42 +559,48 @@ class Engine:
         llm = manifest.model("llm")
         return (llm.planning if llm is not None else "") or "plan"
 
-    def _ask_back(self, voice: _Voice) -> None:
+    def _ask_back(self, reply: _Reply) -> None:
         """End with a question, in an activity that needs one, if the model did not.
 
         A student answers a question; without one, the exchange stalls. The tiny
         model forgets about a fifth of the time, so a short follow-up is added.
         """
+        voice = reply.voice
         if not voice.spoken or ends_question(voice.spoken[-1]) or self._cancel.is_set():
             return
         if not activity_for(self.config, self.secret).ends_with_question:
             return
         questions = box_lines(self.config.language).follow_ups
-        allowed = [q for q in questions if not self.filter.blocks(q) and not self._said_before(q)]
+        allowed = [
+            q
+            for q in questions
+            if not self.filter.blocks(q) and not repeats_earlier(q, self.dialogue.replies())
+        ]
         if allowed:
             voice.say(allowed[self._turn % len(allowed)])
-            voice.asked_back = True
-
-    def _student_words(self, transcript: str) -> str:
-        """Everything the student said in this conversation, this turn included."""
-        said = [m["content"] for m in self.history if m["role"] == "user"]
-        return " ".join([*said, transcript])
-
-    def _said_before(self, piece: str) -> bool:
-        earlier = tuple(m["content"] for m in self.history if m["role"] == "assistant")
-        return repeats_earlier(piece, earlier)
+            reply.asked_back = True
 
     def _say(self, text: str, turn: int) -> None:
+        """A line of the box's own, through the same voice as a reply: a cancel stops it
+        within one audio chunk (measured by ``parlo bench`` as barge-in)."""
         self._cancel.clear()
         self._state(State.SPEAKING, turn=turn)
+        voice = self._voice(turn)
+        voice.start()
         for piece in SentenceSplitter(first_clause_words=1000).feed(text + "\n"):
-            if self._cancel.is_set():
-                break
-            with closing(self.models.tts.stream(speakable(piece))) as chunks:
-                for audio in chunks:
-                    self.speaker.play(audio)
+            voice.say(piece)
+        voice.finish()
         self._wait_for_speaker()
         self._state(State.IDLE, turn=turn)
+
+    def _voice(self, turn: int) -> Voice:
+        return Voice(
+            self.models.tts,
+            self.speaker,
+            cancelled=self._cancel.is_set,
+            on_first_audio=lambda: self._state(State.SPEAKING, turn=turn),
+            slow_rate=self.config.voice.slow_rate,
+        )
 
     def _forget(self) -> None:
         self._new_game()
@@ -646,7 +609,7 @@ class Engine:
     def _wait_for_speaker(self) -> None:
         """Wait until the reply has been played, beating the heartbeat (the systemd watchdog)."""
         while not self._cancel.is_set() and not self.speaker.wait(timeout=1.0):
-            self.heartbeat = time.monotonic()
+            self._worker.beat()
 
     def _prefill(self) -> None:
         """Evaluate the prompt up to the next question now, so that turn does not wait for it.
@@ -657,25 +620,12 @@ class Engine:
         """
         if self.planner is not None:
             return  # the planner writes the replies: no conversation prompt to evaluate
-        self._fit_history("x " * ROOM_FOR_A_QUESTION)
-        self.models.llm.prefill(self._messages(None))
-
-    def _messages(self, transcript: str | None) -> list[Message]:
-        activity = activity_for(self.config, self.secret)
-        messages: list[Message] = [
-            {"role": "system", "content": system_prompt(activity, self.config)}
-        ]
-        for question, answer in activity.examples:
-            messages += [{"role": "user", "content": question},
-                         {"role": "assistant", "content": answer}]  # fmt: skip
-        messages += self.history
-        if transcript is not None:
-            messages.append({"role": "user", "content": transcript})
-        return messages
+        self.dialogue.fit(self.models.llm, self.config, self.secret, "x " * ROOM_FOR_A_QUESTION)
+        self.models.llm.prefill(self.prompt(None))
 
     def _new_game(self) -> None:
         """Start the conversation afresh; in the guessing game, with a new object."""
-        self.history.clear()
+        self.dialogue.clear()
         self.planner = self._make_planner()
         if self.planner is not None:
             self.secret = self.planner.state.secret
@@ -684,23 +634,6 @@ class Engine:
         level = self.config.activity.level
         self.secret = choose_secret(activity, level, self._random, previous=self.secret)
 
-    def _remember(self, transcript: str, reply: str) -> None:
-        self.history += [{"role": "user", "content": transcript},
-                         {"role": "assistant", "content": reply}]  # fmt: skip
-        keep = 2 * self.config.llm.history_turns
-        self.history = self.history[-keep:] if keep else []
-
-    def _fit_history(self, question: str) -> None:
-        """Forget the oldest turns until ``question`` and a reply fit in the model's context."""
-        # With a server on the LAN these are the box's own model's: it answers when the
-        # server can't. A model that fits its own context says 0.
-        llm = self.models.llm
-        if not llm.context_tokens:
-            return
-        room = llm.context_tokens - self.config.reply.max_tokens
-        while self.history and llm.count_tokens(self._messages(question)) > room:
-            del self.history[:2]
-
     def _apply_config(self, config: Config) -> None:
         # The models first: if they cannot follow (a voice that fails to load...), the
         # engine keeps the whole config in use, not half of the new one.
@@ -708,6 +641,11 @@ class Engine:
         previous, self.config = self.config, config
         self.filter = ClassroomFilter(config.filter, config.language)
         self.speaker.volume = config.voice.volume
+        # Devices chosen on the page: the microphone opens on its device at each press,
+        # the speaker on its next sound.
+        self.speaker.use_device(config.audio.output_device)
+        if self.microphone is not None:
+            self.microphone.device_name = config.audio.input_device
         if _conversation_settings(previous) != _conversation_settings(config):
             self._new_game()  # a new activity, language or model is a new conversation
         self._prefill()  # evaluate the prompt (which names the level, language...) now
@@ -718,83 +656,6 @@ class Engine:
         if state == self.events.last_state.state and state != State.ERROR:
             return
         self.events.publish(StateChanged(state, detail))
-
-
-class _Voice(threading.Thread):
-    """Synthesizes a reply's pieces in order and hands them to the speaker as they are ready."""
-
-    def __init__(self, engine: Engine, turn: int, transcript: str = "") -> None:
-        super().__init__(name="tts", daemon=True)
-        self.engine = engine
-        self.turn = turn
-        self.transcript = transcript
-        self.spoken: list[str] = []
-        self.dropped = 0
-        self.first_dropped = ""
-        self.retry_reason: Problem | None = None
-        self.asked_back = False
-        self.said_as_planned: list[str] = []
-        self.samples = 0
-        self.first_synthesis_ms: float | None = None
-        self.first_audio_at: float | None = None
-        self._pieces: queue.Queue[tuple[str, bool] | None] = queue.Queue()
-
-    def say(self, piece: str, slow: bool = False) -> int:
-        """Queue a piece of the reply (``slow``: at the config's slow rate); returns how
-        many words it added."""
-        text = speakable(piece)
-        if text:
-            self.spoken.append(text)
-            self._pieces.put((text, slow))
-        return word_count(text)
-
-    def drop(self, piece: str) -> None:
-        """Leave ``piece`` out of the reply (above the class's level, or said before)."""
-        self.dropped += 1
-        self.first_dropped = self.first_dropped or piece
-
-    def finish(self) -> None:
-        self._pieces.put(None)
-        self.join()
-
-    def timings(self, released_at: float) -> dict[str, float]:
-        found = {}
-        if self.first_synthesis_ms is not None:
-            found["tts_first_chunk"] = self.first_synthesis_ms
-        if self.first_audio_at is not None:
-            found["first_audio"] = (self.first_audio_at - released_at) * 1000
-        return found
-
-    def run(self) -> None:
-        cancelled = self.engine._cancel.is_set
-        slow_rate = self.engine.config.voice.slow_rate
-        while (queued := self._pieces.get()) is not None:
-            text, slow = queued
-            if cancelled():
-                continue
-            started = time.perf_counter()
-            options = {"slower": slow_rate} if slow else {}
-            # The voice decodes a piece in chunks: the first is played while the rest decode.
-            with closing(self.engine.models.tts.stream(text, **options)) as chunks:
-                for audio in chunks:
-                    if self.first_synthesis_ms is None:
-                        self.first_synthesis_ms = _ms_since(started)
-                    if cancelled():
-                        break
-                    self._play(audio)
-
-    def _play(self, audio: np.ndarray) -> None:
-        if not len(audio):
-            return
-        if self.samples == 0:
-            self.engine._state(State.SPEAKING, turn=self.turn)
-            self.engine.speaker.play(audio, on_start=self._mark_first_audio)
-        else:
-            self.engine.speaker.play(audio)
-        self.samples += len(audio)
-
-    def _mark_first_audio(self) -> None:
-        self.first_audio_at = time.perf_counter()
 
 
 def _conversation_settings(config: Config) -> tuple[Any, ...]:

@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.core.config import LedSettings
 from appliance.core.events import Event, EventStream, State, StateChanged
@@ -185,6 +185,19 @@ class Animation:
                 return
 
 
+class LedDevice(Protocol):
+    """An LED the status patterns can drive: gpiozero's ``PWMLED``, ``LED`` or ``RGBLED``,
+    :class:`SysfsLed`, or :class:`NullLed`.
+
+    ``value`` is a level from 0 to 1, or an ``(r, g, b)`` tuple of them for an RGB LED;
+    gpiozero does not type it, so neither can this.
+    """
+
+    value: Any
+
+    def close(self) -> None: ...
+
+
 class StatusLed:
     """Shows the box's state on an LED, by listening to an :class:`EventStream`.
 
@@ -195,7 +208,7 @@ class StatusLed:
 
     def __init__(
         self,
-        led: Any,
+        led: LedDevice,
         events: EventStream,
         *,
         brightness: float = 1.0,
@@ -410,7 +423,7 @@ def find_sysfs_led(name: str, root: Path = Path("/sys/class/leds")) -> Path:
 
 def make_led(
     settings: LedSettings, *, sysfs_root: str | Path = "/sys/class/leds"
-) -> tuple[Any, str]:
+) -> tuple[LedDevice, str]:
     """The configured LED and the name of its backend; :class:`NullLed` if there is none.
 
     ``backend = "auto"`` tries a GPIO PWM LED, then the kernel LED named by
@@ -428,7 +441,7 @@ def make_led(
     return NullLed(), "none"
 
 
-def _make(backend: str, settings: LedSettings, sysfs_root: str | Path) -> Any:
+def _make(backend: str, settings: LedSettings, sysfs_root: str | Path) -> LedDevice:
     if backend == "sysfs":
         return SysfsLed(settings.sysfs_name, root=sysfs_root)
     from gpiozero import PWMLED, RGBLED

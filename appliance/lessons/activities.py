@@ -193,6 +193,16 @@ def activity_for(config: Config, secret: Secret | None = None) -> Activity:
     )
 
 
+def next_activity(config: Config) -> Config:
+    """``config`` with the next activity in the double tap's cycle: the built-in ones,
+    then the teacher's own, then round again."""
+    custom = [name for name in config.custom_activities if name not in BUILTIN_ACTIVITIES]
+    names = [*BUILTIN_ACTIVITIES, *custom]
+    name = config.activity.name
+    current = names.index(name) if name in names else -1
+    return config.with_changes({"activity.name": names[(current + 1) % len(names)]})
+
+
 def secrets_for(activity: Activity, level: str) -> tuple[Secret, ...]:
     """The objects the guessing game may choose from at ``level`` (none for other activities)."""
     if level in SIMPLE_LEVELS and activity.simple_secrets:
@@ -232,6 +242,13 @@ _QUESTION_WORDS = frozenset(
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
 _COMPARED = re.compile(r"\bthan (?:a |an |the |my |your )?(\w+)", re.IGNORECASE)
+# "Is it more big than a book?": a learner's comparative, read as the right one.
+_COMPARATIVES = {
+    "big": "bigger", "small": "smaller", "heavy": "heavier", "light": "lighter",
+    "long": "longer", "short": "shorter", "tall": "taller", "old": "older",
+    "cheap": "cheaper", "soft": "softer", "hard": "harder",
+}  # fmt: skip
+_LEARNER_COMPARATIVE = re.compile(rf"\bmore ({'|'.join(_COMPARATIVES)})\b", re.IGNORECASE)
 _WRONG_GUESS = re.compile(r"\bis it (a|an) (\w+)\?\s*$", re.IGNORECASE)
 
 
@@ -250,6 +267,7 @@ def answering_fact(secret: Secret, question: str) -> str | None:
     most words with it ("Is it big?" → "It is not big."); ``None`` when no fact does, or
     when the best ones disagree. A comparison ("bigger than a book?") is answered only
     by a fact about the same thing: "It is not bigger than a car." says nothing of books."""
+    question = _LEARNER_COMPARATIVE.sub(lambda m: _COMPARATIVES[m[1].lower()], question)
     asked = _content_words(question)
     candidates = secret.facts
     if compared := _COMPARED.search(question):

@@ -72,6 +72,11 @@ class Question:
     not_after_question: bool = False
     # The answer's words that make ``react`` fit ("good at" for "Great strengths!").
     react_if: tuple[str, ...] = ()
+    # A scene step passed over once the student has told what they need in their own
+    # words ("How can I help you?" after "I think I left my backpack on the train").
+    skip_if_told: bool = False
+    # A scene step that makes sense only before the student has asked for anything.
+    before_order: bool = False
 
     def for_level(self, level: str) -> str:
         return self.simple if self.simple and level in ("A1", "A2") else self.text
@@ -145,6 +150,17 @@ class Story:
     ideas: tuple[str, ...]
     beats: dict[str, tuple[Beat, ...]]  # "simple" (A1, A2) and "advanced"
     prompts: dict[str, tuple[str, ...]]
+    begin_hero: str = ""  # who the box's own beginning is about
+    # A new thing in the student's sentence, and the box's reaction and beats about it.
+    new_thing: tuple[re.Pattern[str], ...] = ()
+    not_things: frozenset[str] = frozenset()
+    thing_reactions: tuple[str, ...] = ()
+    thing_beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)
+    answers: tuple[Answer, ...] = ()  # questions to the box about the story
+    handed_over: tuple[re.Pattern[str], ...] = ()  # "You tell me."
+    handed_reactions: tuple[str, ...] = ()
+    hero_only: tuple[re.Pattern[str], ...] = ()  # "A cat. A big orange cat."
+    subject_thing: tuple[re.Pattern[str], ...] = ()  # "The fish is angry!"
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,10 @@ class Improv:
     worker: str = "the person who works there"  # at a place no [[worker]] names
     visitor: str = "a visitor"
     twists: tuple[str, ...] = ()  # for a place with none of its own
+    partner: tuple[str, ...] = ()  # the partner's line instead of a bare "OK."
+    partner_negative: tuple[str, ...] = ()
+    who_am_i: tuple[str, ...] = ()  # "Who are you in this scene?"
+    who_asks: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,12 @@ class Frame:
     pattern: re.Pattern[str]
     reactions: tuple[str, ...]
     scene: bool = False  # only from a character in a scene
+    # Follow-up questions about the same thing ("Tell me about {own}."), asked instead of
+    # a new topic's question.
+    asks: tuple[str, ...] = ()
+    # The feelings of the line it fits ("positive", "negative", "neutral"); () = any.
+    feeling: tuple[str, ...] = ()
+    not_in_scene: bool = False  # never from a character in a scene
 
 
 @dataclass(frozen=True)
@@ -216,6 +242,54 @@ class Classroom:
     yes_no: tuple[Opening, ...] = ()
     in_scene: tuple[Opening, ...] = ()
     frames: tuple[Frame, ...] = ()
+    # The student's words as the box says them (``[swap] to_you``: "my" → "your") and a
+    # question to the box as the box answers it (``to_me``: "your job" → "my job").
+    to_you: tuple[tuple[str, str], ...] = ()
+    to_me: tuple[tuple[str, str], ...] = ()
+    # ``[reflect] never``: words of a learner's that the box does not say back ("a apple").
+    never_echo: tuple[re.Pattern[str], ...] = ()
+    # ``[words] not_an_answer``: words a question shares with any line ("like", "day"),
+    # which do not show that the student has answered it already.
+    not_an_answer: frozenset[str] = frozenset()
+    # ``[words] not_names``: capitalised words after "Hi, I'm" that are not a name.
+    not_names: frozenset[str] = frozenset()
+    # ``[words] small_talk``: greeting words that tell nothing of what the student needs.
+    small_talk: frozenset[str] = frozenset()
+    # ``[words] pronouns``: a line that starts with one goes on with the last topic.
+    pronouns: frozenset[str] = frozenset()
+    # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
+    facts: tuple[Answer, ...] = ()
+    # ``[glossary]``: a word a student asks about ("What does platform mean?"), explained
+    # in easy words. The ``define`` act's patterns find the word (their group ``word``).
+    glossary: dict[str, str] = field(default_factory=dict)
+    # ``[reflect] article``: how a thing the student named starts ("a", "the"), and
+    # ``possessive``, said instead when the box asks about it ("a new phone" → "your
+    # new phone").
+    article: re.Pattern[str] | None = None
+    possessive_word: str = ""
+    definite_word: str = ""
+    # ``[reflect] cut``: words where the student's own words are cut ("who", "since").
+    cut: re.Pattern[str] | None = None
+    # ``[reflect] determiners``: words a whole noun phrase starts with ("a", "my", "two").
+    determiners: frozenset[str] = frozenset()
+    # ``[reflect] thing_ends``: where the thing itself ends ("your backpack on the train").
+    thing_ends: re.Pattern[str] | None = None
+
+    def thing(self, said: str) -> str:
+        return self.thing_ends.split(" " + said, maxsplit=1)[0].strip() if self.thing_ends else said
+
+    def definite(self, said: str) -> str:
+        """ "a concert" → "the concert"; "three puppies" → "the three puppies"."""
+        if self.article is None or not self.definite_word:
+            return said
+        if not self.article.match(said):
+            return f"{self.definite_word} {said}"
+        return self.article.sub(self.definite_word + " ", said, count=1)
+
+    def possessive(self, said: str) -> str:
+        if self.article is None or not self.possessive_word:
+            return said
+        return self.article.sub(self.possessive_word + " ", said, count=1)
 
 
 @dataclass(frozen=True)
@@ -229,6 +303,7 @@ class Guess:
     # Words of a kind (colour, material, parts): each kind's words, how its "no" is said,
     # and whether what no fact names is a no (parts: "Does it have legs?").
     kinds: dict[str, tuple[tuple[str, ...], str, bool]] = field(default_factory=dict)
+    asks_ready: tuple[re.Pattern[str], ...] = ()  # "Are you ready?", "Have you got one?"
 
 
 @dataclass(frozen=True)
@@ -274,6 +349,11 @@ ACT_KEYS = (
     "question",
     "request",
     "opinion",
+    "asks_box_to",
+    "question_join",
+    "choice",
+    "define",
+    "easier",
 )
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
@@ -289,13 +369,23 @@ CLASSROOM_LINES = (
     "sum",
     "jokes",
     "greet",
+    "no_definition",
     "origin",
     "age",
     "ask_back",
     "simpler",
     "tell_more",
 )
-REACTION_KINDS = ("positive", "negative", "neutral", "yes", "no", "in_scene")
+REACTION_KINDS = (
+    "positive",
+    "negative",
+    "neutral",
+    "yes",
+    "no",
+    "in_scene",
+    "in_scene_request",
+    "in_scene_negative",
+)
 # What may come before the question itself: "Excuse me, are you the guide?"
 COURTESY = r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh)\W+)*"
 
@@ -308,6 +398,23 @@ def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tu
         except re.error as error:
             raise file.error(f"{where}.{key}: bad pattern {pattern!r}: {error}", pattern) from None
     return tuple(compiled)
+
+
+def _acts(file: TomlFile, acts: dict[str, Any]) -> dict[str, tuple[re.Pattern[str], ...]]:
+    found = {key: _patterns(file, acts, key, "acts") for key in ACT_KEYS}
+    for pattern in found["define"]:
+        if "word" not in pattern.groupindex:
+            raise file.error(
+                f"acts.define: the pattern {pattern.pattern!r} needs a group (?P<word>...)",
+                pattern.pattern,
+            )
+    return found
+
+
+def _glossary(file: TomlFile) -> dict[str, str]:
+    """``[glossary]``: word → its explanation in easy words (the word in lower case)."""
+    table = _section(file, "glossary")
+    return {word.lower(): text_of(file, table, word, "glossary") for word in table}
 
 
 def _section(file: TomlFile, key: str) -> dict[str, Any]:
@@ -350,6 +457,8 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 after_order=bool(entry.get("after_order", False)),
                 not_after_question=bool(entry.get("not_after_question", False)),
                 react_if=texts_of(file, entry, "react_if", text, required=False),
+                skip_if_told=bool(entry.get("skip_if_told", False)),
+                before_order=bool(entry.get("before_order", False)),
             )
         )
     return tuple(questions)
@@ -386,7 +495,7 @@ def _classroom(file: TomlFile) -> Classroom:
     lines, reactions = _section(file, "lines"), _section(file, "reactions")
     words = _section(file, "words")
     return Classroom(
-        acts={key: _patterns(file, acts, key, "acts") for key in ACT_KEYS},
+        acts=_acts(file, acts),
         off_task={key: _patterns(file, off_task, key, "off_task") for key in OFF_TASK_KEYS},
         lines={key: texts_of(file, lines, key, "lines") for key in CLASSROOM_LINES},
         reactions={key: texts_of(file, reactions, key, "reactions") for key in REACTION_KINDS},
@@ -399,11 +508,60 @@ def _classroom(file: TomlFile) -> Classroom:
                 _patterns(file, entry, "pattern", "frame")[0],
                 texts_of(file, entry, "reactions", "frame"),
                 scene=bool(entry.get("scene", False)),
+                asks=texts_of(file, entry, "asks", "frame", required=False),
+                feeling=_feelings(file, entry),
+                not_in_scene=bool(entry.get("not_in_scene", False)),
             )
             for entry in tables_of(file, file.data, "frame", "frame")
         ),
         in_scene=_openings(file, "in_scene"),
+        to_you=_swaps(file, "to_you"),
+        facts=_answers(file, file.data, "fact", "fact"),
+        glossary=_glossary(file),
+        to_me=_swaps(file, "to_me"),
+        never_echo=_patterns(file, _section(file, "reflect"), "never", "reflect"),
+        article=_patterns(file, _section(file, "reflect"), "article", "reflect")[0],
+        possessive_word=text_of(file, _section(file, "reflect"), "possessive", "reflect"),
+        definite_word=text_of(file, _section(file, "reflect"), "definite", "reflect"),
+        cut=_cut(file, "cut"),
+        thing_ends=_cut(file, "thing_ends"),
+        determiners=frozenset(
+            texts_of(file, _section(file, "reflect"), "determiners", "reflect", required=False)
+        ),
+        pronouns=frozenset(str(words.get("pronouns", "")).split()),
+        small_talk=frozenset(str(words.get("small_talk", "")).split()),
+        not_names=frozenset(str(words.get("not_names", "")).lower().split()),
+        not_an_answer=frozenset(str(words.get("not_an_answer", "")).split()),
     )
+
+
+FEELINGS = ("positive", "negative", "neutral")
+
+
+def _cut(file: TomlFile, key: str) -> re.Pattern[str] | None:
+    words = texts_of(file, _section(file, "reflect"), key, "reflect", required=False)
+    if not words:
+        return None
+    body = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
+    return re.compile(rf"\s(?:{body})\b", re.IGNORECASE)
+
+
+def _feelings(file: TomlFile, entry: dict[str, Any]) -> tuple[str, ...]:
+    feelings = texts_of(file, entry, "feeling", "frame", required=False)
+    for feeling in feelings:
+        if feeling not in FEELINGS:
+            raise file.error(f"frame.feeling: {feeling!r} is not one of {FEELINGS}", feeling)
+    return feelings
+
+
+def _swaps(file: TomlFile, key: str) -> tuple[tuple[str, str], ...]:
+    """``[swap] to_you``: word (or phrase) → what the box says instead, longest first."""
+    table = _section(file, "swap").get(key)
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    ):
+        raise file.error(f"swap.{key}: expected a table of words", f"{key}")
+    return tuple(sorted(((k.lower(), v) for k, v in table.items()), key=lambda kv: -len(kv[0])))
 
 
 def _topics(file: TomlFile) -> tuple[Topic, ...]:
@@ -478,15 +636,15 @@ def _by_level(file: TomlFile, key: str) -> dict[str, tuple[str, ...]]:
     return {group: texts_of(file, table, group, key) for group in ("simple", "advanced")}
 
 
-def _beats(file: TomlFile) -> dict[str, tuple[Beat, ...]]:
-    table = _section(file, "beats")
+def _beats(file: TomlFile, key: str = "beats") -> dict[str, tuple[Beat, ...]]:
+    table = _section(file, key)
     beats = {}
     for group in ("simple", "advanced"):
         entries = tables_of(file, table, group, "beats")
         if not entries:
-            raise file.error(f"beats.{group}: needs at least one beat", "[beats]")
+            raise file.error(f"{key}.{group}: needs at least one beat", f"[{key}]")
         beats[group] = tuple(
-            Beat(text_of(file, entry, "text", f"beats.{group}"), str(entry.get("ask", "")))
+            Beat(text_of(file, entry, "text", f"{key}.{group}"), str(entry.get("ask", "")))
             for entry in entries
         )
     return beats
@@ -505,6 +663,16 @@ def _story(file: TomlFile) -> Story:
         ideas=texts_of(file, table, "ideas", "story"),
         beats=_beats(file),
         prompts=_by_level(file, "prompts"),
+        begin_hero=str(table.get("begin_hero", "")),
+        new_thing=_patterns(file, table, "new_thing", "story"),
+        not_things=frozenset(texts_of(file, table, "not_things", "story", required=False)),
+        thing_reactions=texts_of(file, table, "thing_reactions", "story"),
+        thing_beats=_beats(file, "thing_beats"),
+        answers=_answers(file, table, "answer", "story"),
+        handed_over=_patterns(file, table, "handed_over", "story"),
+        handed_reactions=texts_of(file, table, "handed_reactions", "story"),
+        hero_only=_patterns(file, table, "hero_only", "story"),
+        subject_thing=_patterns(file, table, "subject_thing", "story"),
     )
 
 
@@ -551,7 +719,17 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         worker=text_of(file, table, "worker", "director"),
         visitor=text_of(file, table, "visitor", "director"),
         twists=texts_of(file, table, "twists", "director"),
+        partner=texts_of(file, table, "partner", "director"),
+        partner_negative=texts_of(file, table, "partner_negative", "director"),
+        who_am_i=texts_of(file, table, "who_am_i", "director"),
+        who_asks=_patterns(file, table, "who_asks", "director"),
     )
+
+
+GUESS_LINES = (
+    "win", "give_up", "goodbye", "goodbye_new_game", "ready", "not_a_question", "unknown",
+    "wrong_guess",
+)  # fmt: skip
 
 
 def _guess(file: TomlFile, language: str) -> Guess:
@@ -571,10 +749,8 @@ def _guess(file: TomlFile, language: str) -> Guess:
             )
             for kind, entry in file.data.get("kinds", {}).items()
         },
-        lines={
-            key: texts_of(file, table, key, "game")
-            for key in ("win", "give_up", "goodbye", "not_a_question", "unknown", "wrong_guess")
-        },
+        lines={key: texts_of(file, table, key, "game") for key in GUESS_LINES},
+        asks_ready=_patterns(file, table, "asks_ready", "game"),
     )
 
 

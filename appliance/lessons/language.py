@@ -150,6 +150,24 @@ class BoxLines:
     not_caught: str  # speech was heard but no words could be made of it
     redirects: tuple[str, ...]  # a blocked word from the student: a change of topic
     follow_ups: tuple[str, ...]  # added when a reply that should ask a question asks none
+    page_at: str  # where the page is: "{places}", "{port}"
+    dot: str  # said between an address's numbers
+    or_at: str  # said between two addresses
+    again: str  # before the address is said a second time
+    no_network: str  # no address to give
+    page_off: str  # the page is switched off
+    shutdown_ask: str  # a 30 s hold: hold again to switch off
+    shutting_down: str
+    restarting: str
+    allowed: str  # a hold at the box allowed "{what}"
+    first_pin: str  # the first boot's PIN: "{digits}"
+
+
+# The lines with no slots and no lists, read as they are.
+PLAIN_LINES = (
+    "dot", "or_at", "again", "no_network", "page_off", "shutdown_ask", "shutting_down",
+    "restarting",
+)  # fmt: skip
 
 
 @cache
@@ -169,7 +187,21 @@ def box_lines(language: str) -> BoxLines:
         not_caught=text_of(file, table, "not_caught", "lines"),
         redirects=texts_of(file, table, "redirects", "lines"),
         follow_ups=texts_of(file, table, "follow_ups", "lines"),
+        page_at=_template(file, table, "page_at", ("places", "port")),
+        allowed=_template(file, table, "allowed", ("what",)),
+        first_pin=_template(file, table, "first_pin", ("digits",)),
+        **{key: text_of(file, table, key, "lines") for key in PLAIN_LINES},
     )
+
+
+def _template(file: TomlFile, table: Mapping[str, Any], key: str, fields: tuple[str, ...]) -> str:
+    """A line with ``{field}`` slots: each of ``fields`` must be there, and nothing else."""
+    text = text_of(file, table, key, "lines")
+    found = set(re.findall(r"{(\w*)}", text))
+    if found != set(fields):
+        wanted = ", ".join("{" + name + "}" for name in fields)
+        raise file.error(f"lines.{key}: must use exactly {wanted}, not {sorted(found)}", key)
+    return text
 
 
 def read_word_list(path: Path) -> list[tuple[str, str]]:

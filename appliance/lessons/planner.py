@@ -47,12 +47,22 @@ from appliance.lessons.text import sentences_of, words_of
 from appliance.lessons.understand import (
     Act,
     Understanding,
+    find,
     key_score,
     matches,
     parse_number,
     understand,
 )
 
+# The stock reactions that say nothing of the student's line.
+FEELING_REACTIONS = (
+    "in_scene",
+    "in_scene_request",
+    "in_scene_negative",
+    "positive",
+    "negative",
+    "neutral",
+)
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
 # A topic gets this many questions in a row before the box moves on, unless the student
 # keeps talking about it.
@@ -66,6 +76,7 @@ class Move(StrEnum):
     STEP = "step"  # the scene's or the interview's next step
     ITEM = "item"  # a question about the thing the student asked for
     REPEAT = "repeat"
+    EXPLAIN = "explain"  # what a word the student asked about means
     GOODBYE = "goodbye"
     ENCOURAGE = "encourage"
     BEAT = "beat"  # the story's next event
@@ -164,6 +175,11 @@ class TurnPlanner:
         self.activity = activity
         self.level = level
         self.character_text = character
+        classroom = content.classroom
+        where = re.split(r"\s(?:in|at|by|on|near|of)\s", setting.strip(), maxsplit=1)[0]
+        # The teacher's setting as the character says it: "a small animal clinic in a
+        # village" → "the small animal clinic".
+        self.place_text = classroom.definite(where) if where else ""
         self.character = content.character_for(character, setting)
         self.seed = seed
         self.state = PlannerState(secret=secret or self._new_secret(None, 0))
@@ -181,6 +197,8 @@ class TurnPlanner:
         if heard.name and not state.name:
             state = replace(state, name=heard.name)
         scene_words = self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
+        if (word := self._word_asked(line)) is not None:  # before a repeat: "Sorry, what means…"
+            return self._explain(word, heard, state)
         if heard.act == Act.REPEAT and not scene_words:
             return self._repeat(heard, state, rng)
         planners = {
@@ -204,6 +222,34 @@ class TurnPlanner:
 
     # --- shared moves ---
 
+    def _word_asked(self, line: str) -> str | None:
+        """The word a student asks the meaning of ("What does platform mean?", "what means
+        platform?", "I don't know this word. What is weekend?"), if they ask one."""
+        classroom = self.content.classroom
+        for pattern in classroom.acts["define"]:
+            if found := pattern.search(line):
+                word = found["word"].lower().strip()
+                if word and word not in classroom.stop_words:
+                    return word
+        return None
+
+    def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
+        """The word in easy words, then the question the student was answering, again."""
+        classroom = self.content.classroom
+        glossary = classroom.glossary
+        known = glossary.get(word) or glossary.get(word.removesuffix("s"))
+        explained = known or fill(classroom.lines["no_definition"][0], {"word": word})
+        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", state.said[-1])] if state.said else []
+        again = asked[-1] if asked and words_of(asked[-1]) else ""
+        return TurnPlan(
+            heard.act,
+            Move.EXPLAIN,
+            explained,
+            again,
+            _use(state, explained),
+            fallback="" if known else "word not in the glossary",
+        )
+
     def _repeat(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         lines = self.content.classroom.lines
         if not state.said:
@@ -211,17 +257,44 @@ class TurnPlanner:
             return TurnPlan(heard.act, Move.REPEAT, text, "", state, fallback="nothing said yet")
         last = state.said[-1]
         asked = state.last_question
-        simpler = asked.easier or asked.simple if asked is not None else ""
-        if simpler and EASIER.search(heard.text) and simpler not in state.used:
+        simpler = ""
+        if asked is not None:
+            # The simple form if that was not the one asked (B1 and up), else the easier.
+            fresh = [q for q in (asked.simple, asked.easier) if q and q not in state.used]
+            simpler = fresh[0] if fresh else ""
+        easier = find(self.content.classroom.acts["easier"], heard.text) is not None
+        if simpler and easier and simpler not in state.used:
             # "Can you say it with easier words?": the same question, put more simply.
             text = join(_pick(lines["simpler"], state, rng), simpler)
-            after = _use(replace(state, last_question=None), simpler)
+            # The question is still the one being answered: its reactions still fit.
+            after = _use(state, simpler)
             return TurnPlan(heard.act, Move.REPEAT, "", text, after, slow=True)
+        if easier:
+            # No easier form of the question: the easiest question left on the topic,
+            # else only the question of the last reply, without the rest.
+            easiest = self._easiest_left(state)
+            asked_last = [p for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
+            shorter = easiest or (asked_last[-1].strip() if asked_last else "")
+            if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
+                text = join(_pick(lines["simpler"], state, rng), shorter)
+                return TurnPlan(heard.act, Move.REPEAT, "", text, _use(state, shorter), slow=True)
         # The replay is said as it was; the prefix is not in `said`, so a second
         # "What?" replays the reply, not the prefix.
         before = _pick(lines["repeat"], state, rng)
         after = replace(state, heard=state.heard, used=state.used)
         return TurnPlan(heard.act, Move.REPEAT, before, last, _forget_last(after), slow=True)
+
+    def _easiest_left(self, state: PlannerState) -> str:
+        """In a conversation, the simplest question on the current topic not asked yet."""
+        if self.activity != "conversation" or not state.topic:
+            return ""
+        left = [
+            q
+            for q in self._topic(state.topic).questions
+            if not q.follow_up and q.text not in state.used and self._may_ask(q, state)
+        ]
+        left = [q for q in left if CEFR_LEVELS.index(q.level) <= 1]  # A1 or A2
+        return left[0].text if left else ""
 
     def _off_task(self, heard: Understanding, rng: random.Random, state: PlannerState) -> str:
         lines = self.content.classroom.lines
@@ -278,7 +351,21 @@ class TurnPlanner:
 
         With no fact for it, a yes-or-no question gets a friendly yes in the box's role,
         and in a scene (``in_scene``) a question gets a plausible answer by what it asks;
-        only then does the box say it does not know."""
+        only then does the box say it does not know.
+
+        Two questions in one turn ("When would it start, and is it only at weekends?")
+        get an answer each when the facts have one for each."""
+        parts = question_parts(heard.text, self.content.classroom.acts["question_join"])
+        if len(parts) > 1 and heard.question:
+            each = [
+                self._answer(
+                    replace(heard, question=part, text=part), answers, state, rng, in_scene
+                )
+                for part in parts
+            ]
+            facts = list(dict.fromkeys(text for text, fallback in each if not fallback))
+            if len(facts) > 1:
+                return join(*facts), ""
         question = heard.question or heard.text
         answer = best_answer(question, answers)
         lines = self.content.classroom.lines
@@ -286,20 +373,31 @@ class TurnPlanner:
             len(key.split()) > 1 and matches(question, key) for key in answer.keys
         )
         if heard.opinion and not phrase_matched:
-            if choice := re.search(r"\bbetter to (.+?) or\b", question, re.I):
-                first = to_second_person_from_box(choice[1])
+            if choice := find(self.content.classroom.acts["choice"], question):
+                swaps = self.content.classroom.to_me
+                first = (
+                    swap_words(choice[1], swaps) if swaps else to_second_person_from_box(choice[1])
+                )
                 return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
         likes = re.match(r"^\W*do you (like|love)\b", question, re.I)
         if answer is not None and likes and key_score(question, answer.keys) < 2:
             answer = None  # "Do you like football?": yes, rather than a fact on the side
+        fact = best_answer(question, self.content.classroom.facts) if answer is None else None
+        if fact is not None and key_score(question, fact.keys) >= 2:
+            return fact.text, ""  # "What's the capital of Australia?": "It's Canberra!"
         if answer is None:
             classroom = self.content.classroom
             for opening in classroom.yes_no:
                 if opening.scene and not in_scene:
                     continue
                 if found := opening.start.search(question):
-                    rest = to_second_person_from_box(found[1])
+                    to_me = classroom.to_me
+                    rest = (
+                        swap_words(found[1], to_me)
+                        if to_me
+                        else to_second_person_from_box(found[1])
+                    )
                     return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
@@ -318,6 +416,18 @@ class TurnPlanner:
     ) -> str:
         """A short reaction that fits the student's line: an echo of their own thing, the
         topic's reaction, or one for the feeling of the line."""
+        return self._react_asking(heard, echoes, extra, state, rng)[0]
+
+    def _react_asking(
+        self,
+        heard: Understanding,
+        echoes: tuple[Echo, ...],
+        extra: tuple[str, ...],
+        state: PlannerState,
+        rng: random.Random,
+    ) -> tuple[str, str]:
+        """:meth:`_react`, and a question about the same thing when the reaction took the
+        student's own words ("" otherwise)."""
         reactions = self.content.classroom.reactions
         lines = self.content.classroom.lines
         parts = []
@@ -325,7 +435,21 @@ class TurnPlanner:
             parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
         elif heard.age:
             parts.append(fill(_pick(lines["age"], state, rng), {"age": capitalise(heard.age)}))
-        echo = best_echo(heard.text, echoes, state) or self._framed(heard, state, rng)
+        echo, ask = "", ""
+        if heard.sentiment == "negative":
+            # "I went to a concert… I was disappointed": the topic's cheerful keyword
+            # reaction ("Concerts are so exciting!") would not fit; the line's own words do.
+            echo, ask = self._frame(heard, state, rng, negative_only=True)
+        if not echo:
+            echo = best_echo(heard.text, echoes, state)
+            framed, framed_ask = self._frame(heard, state, rng)
+            keys = next((e.keys for e in echoes if e.text == echo), ())
+            if echo and framed and any(matches(framed, key) for key in keys) and self._whole(heard):
+                # "I have a little brother": the student's own words say more than the
+                # topic's line about the same thing ("So you have brothers or sisters!").
+                echo, ask = framed, framed_ask
+        if not echo:
+            echo, ask = self._frame(heard, state, rng)
         if echo:
             parts.append(echo)
         elif not parts:
@@ -335,20 +459,86 @@ class TurnPlanner:
                 parts.append(_pick(extra, state, rng))
             else:
                 parts.append(_pick(reactions[heard.sentiment], state, rng))
-        return join(*parts)
+        return join(*parts), ask
 
     def _framed(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
         """A reaction with the student's own words ("I want to work abroad" → "To work
         abroad? That's a great plan!"), from the first ``[[frame]]`` that fits."""
-        in_scene = self.activity in ("roleplay", "improv")
-        for frame in self.content.classroom.frames:
-            if frame.scene and not in_scene:
+        return self._frame(heard, state, rng)[0]
+
+    def _whole(self, heard: Understanding) -> bool:
+        """Whether the first frame's words start as a whole phrase ("a little brother",
+        "tamales"), not a learner's bare noun ("cinema", "sun")."""
+        classroom = self.content.classroom
+        for frame in classroom.frames:
+            if frame.scene or (frame.feeling and heard.sentiment not in frame.feeling):
                 continue
             if found := frame.pattern.search(heard.text):
-                said = own_words(heard.text[found.end() :])
-                if said:
-                    return capitalise(fill(_pick(frame.reactions, state, rng), {"said": said}))
-        return ""
+                words = [w.lower() for w in words_of(heard.text[found.end() :])[:2]]
+                first = words[0] if words else ""
+                # "be a doctor" is whole too: a verb, then the phrase.
+                return bool(set(words) & classroom.determiners) or first.endswith("s")
+        return False
+
+    def _frame(
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        negative_only: bool = False,
+    ) -> tuple[str, str]:
+        """The first ``[[frame]]`` that fits the line and its feeling: its reaction with the
+        student's own words, and a follow-up question about the same thing ("" if none
+        is left)."""
+        classroom = self.content.classroom
+        in_scene = self.activity in ("roleplay", "improv")
+        for frame in classroom.frames:
+            if (frame.scene and not in_scene) or (frame.not_in_scene and in_scene):
+                continue
+            if frame.feeling and heard.sentiment not in frame.feeling:
+                continue
+            if negative_only and "negative" not in frame.feeling:
+                continue  # made for any line, it may sound cheerful
+            if found := frame.pattern.search(heard.text):
+                raw = re.split(r"[,.!?;]", heard.text[found.start() :], maxsplit=1)[0]
+                if any(pattern.search(raw) for pattern in classroom.never_echo):
+                    continue  # "I want go home": the box does not say a mistake back
+                said = own_words(
+                    heard.text[found.end() :],
+                    7,
+                    swaps=classroom.to_you,
+                    never=classroom.never_echo,
+                    cut=classroom.cut,
+                )
+                after = heard.text[found.end() :]
+                thing = classroom.thing(said) if said else ""
+                if not said:  # too long to say back whole: the thing itself may do
+                    thing = own_words(
+                        classroom.thing(re.split(r"[,.!?;]", after, maxsplit=1)[0]),
+                        4,
+                        swaps=classroom.to_you,
+                        never=classroom.never_echo,
+                    )
+                templates = " ".join((*frame.reactions, *frame.asks))
+                if not said and re.search(r"\{(said|own|the)\}", templates):
+                    continue
+                if not thing and "{thing}" in templates:
+                    continue
+                if classroom.article is not None and classroom.article.match(said):
+                    said = said[:1].lower() + said[1:]  # "A big elephant" inside a line
+                fields = {
+                    "said": said,
+                    "own": classroom.possessive(said),
+                    "the": classroom.definite(said),
+                    "thing": thing,
+                    **{k: v.lower() for k, v in found.groupdict().items() if v},
+                }
+                reaction = capitalise_sentences(
+                    capitalise(fill(_pick(frame.reactions, state, rng), fields))
+                )
+                asks = tuple(capitalise(fill(a, fields)) for a in frame.asks)
+                return reaction, _pick_fresh(asks, state)
+        return "", ""
 
     def _goodbye(
         self,
@@ -374,7 +564,10 @@ class TurnPlanner:
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
         greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
-        fallback, topic = "", heard.topic
+        fallback, topic, own_ask = "", heard.topic, ""
+        pronoun = _words(" ".join(words_of(heard.text)[:1])) & self.content.classroom.pronouns
+        if topic is None and pronoun and heard.act == Act.STATEMENT:
+            topic = state.topic  # "She is small and she sleeps all day.": still about Mimi
         if heard.act == Act.OFF_TASK:
             reaction, topic = self._off_task(heard, rng, state), None
         elif heard.act in (Act.QUESTION, Act.REQUEST):
@@ -395,13 +588,14 @@ class TurnPlanner:
                     )
             topic = None
         elif heard.act == Act.INTRODUCTION and not (heard.age or heard.origin):
-            reaction = (
-                "" if greeting else _pick(self.content.classroom.reactions["yes"], state, rng)
-            )
+            # "Hi, I'm Priya. I moved to Manchester…": the greeting, then about the move.
+            reaction, own_ask = self._frame(heard, state, rng)
+            if not reaction and not greeting:
+                reaction = _pick(self.content.classroom.reactions["yes"], state, rng)
         else:
             extra = self._topic(topic).reactions if topic else ()
             echoes = self._topic(topic).echo if topic else ()
-            reaction = self._react(heard, echoes, extra, state, rng)
+            reaction, own_ask = self._react_asking(heard, echoes, extra, state, rng)
         weak_topic = (
             heard.topic is None or key_score(heard.text, self._topic(heard.topic).keys) <= 1
         )
@@ -419,10 +613,11 @@ class TurnPlanner:
         asks = tuple(
             q for q in lines["tell_more"] if heard.sentiment == "neutral" or "feel" not in q
         )
-        if telling and (more := _pick_fresh(asks, state)):
+        framed, framed_ask = self._frame(heard, state, rng) if telling else ("", "")
+        if telling and (more := framed_ask or _pick_fresh(asks, state)):
             # "I stopped in the middle of a roundabout…": ask about it, not about Sundays.
             # A topic's stock reaction would not fit the story either: the question reacts.
-            reaction = self._framed(heard, state, rng)
+            reaction = framed
             state = _use(replace(state, last_question=None), reaction, more)
             return TurnPlan(heard.act, Move.ASK, join(greeting, reaction), more, state,
                             fallback="the student's own story")  # fmt: skip
@@ -440,13 +635,20 @@ class TurnPlanner:
             stay=heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION),
         )
         follow = question.for_level(self.level) if question else ""
+        if own_ask:
+            # The reaction took the student's own words: the question is about the same
+            # thing ("Tell me more about your new phone."), not a new topic's.
+            follow, question = own_ask, None
+            state = replace(state, last_question=None)
         state = _use(state, reaction, follow)
         if follow and heard.question and self._same_content(follow, heard.question):
             # The student asked the box this very question: answered, it is theirs to answer.
             follow = _pick(lines["ask_back"], state, rng)
-        move = Move.ASK if question else Move.NONE
+        move = Move.ASK if question or own_ask else Move.NONE
         if heard.act == Act.DONT_KNOW:
             move = Move.ENCOURAGE
+        if own_ask:
+            fallback = fallback or "about the student's own words"
         return TurnPlan(
             heard.act,
             move,
@@ -522,12 +724,47 @@ class TurnPlanner:
         if text in state.used or any(_same_question(text, said) for said in state.said):
             return False
         heard = " ".join(state.heard).lower()
-        return not any(matches(heard, phrase) for phrase in question.skip_if)
+        if any(matches(heard, phrase) for phrase in question.skip_if):
+            return False
+        return question.follow_up or not self._answered(text, state)
+
+    def _answered(self, question: str, state: PlannerState) -> bool:
+        """Whether the student's last line answers ``question`` already: they share a
+        word that carries content ("What is your favourite subject?" after "My favourite
+        subject is art"). A thing the character sells ("bread") does not count: "White or
+        brown bread?" asks about it."""
+        if not state.heard or self.activity not in ("conversation", "roleplay", "improv"):
+            return False
+        classroom = self.content.classroom
+        ignore = classroom.stop_words | classroom.not_an_answer
+        if self.activity in ("roleplay", "improv"):
+            ignore = ignore | {item.name for c in self.content.characters for item in c.items}
+        asked = {_stem(w) for w in _words(question) - ignore}
+        # What they told, not what they asked: "Do you have a pet?" leaves "Do you have a
+        # pet?" theirs to answer.
+        # In a scene everything the student said counts ("I am a good boy" answers "Have
+        # you been good?" later too); in a conversation only the last line does, as a
+        # topic's own words come back in every line about it.
+        lines = state.heard[-1:] if self.activity == "conversation" else state.heard
+        told = [
+            p
+            for line in lines
+            for p in sentences_of(line)
+            if not re.search(re.escape(p) + r"\s*\?", line)
+        ]
+        said = {_stem(w) for w in _words(" ".join(told)) - ignore}
+        # "What do you want to be?" after "I want to be a doctor": three words in a row.
+        return bool(asked & said) or _shares_three_words(question, " ".join(told))
 
     # --- role play ---
 
     def _roleplay(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
-        return self._in_character(self.character, heard, state, rng)
+        plan = self._in_character(self.character, heard, state, rng)
+        # The teacher's words in the character's lines: "I'm {character}.", "{place}".
+        fields = {"character": self.character_text, "place": self.place_text or "here"}
+        return replace(
+            plan, reaction=fill(plan.reaction, fields), follow_up=fill(plan.follow_up, fields)
+        )
 
     def _in_character(
         self,
@@ -541,7 +778,7 @@ class TurnPlanner:
         if heard.act == Act.GOODBYE:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
-        fallback = ""
+        fallback, frame_ask = "", ""
         items = items_named(heard.text, character)
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
@@ -557,22 +794,37 @@ class TurnPlanner:
             reaction = _pick(lines["encourage"], state, rng)
         elif echo := best_echo(heard.text, character.echo, state):
             reaction = echo
+        elif heard.sentiment == "negative" and (framing := self._frame(heard, state, rng, True))[0]:
+            reaction, frame_ask = framing  # "There's a problem with my room.": not an order
+            items = []
         elif items:
             reaction = self._item_reaction(character, items, state, rng)
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
             reaction = ""
-        elif framed := self._framed(heard, state, rng):
-            reaction = framed
+        elif (framing := self._frame(heard, state, rng))[0]:
+            reaction, frame_ask = framing
+        elif heard.act == Act.INTRODUCTION and greeting and not (heard.age or heard.origin):
+            reaction = ""  # the greeting answers it; a stock "I see." would not
         elif (heard.act in (Act.REQUEST, Act.YES) or heard.sentiment == "neutral") and not (
             heard.age or heard.origin or heard.act == Act.INTRODUCTION
         ):
             # "Chocolate and strawberry, please.": the character takes it in its stride.
-            reaction = _pick(self.content.classroom.reactions["in_scene"], state, rng)
+            kind = "in_scene_request" if heard.act == Act.REQUEST else "in_scene"
+            reaction = _pick(self.content.classroom.reactions[kind], state, rng)
+        elif heard.sentiment == "negative":
+            # "I'm a bit late for my flight.": the character helps, not "That's a pity."
+            reaction = _pick(self.content.classroom.reactions["in_scene_negative"], state, rng)
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
+        stock = self.content.classroom.reactions
+        if greeting and reaction in (*stock["in_scene"], *stock["in_scene_request"]):
+            reaction = ""  # "Hello! Welcome." needs no "I see." after it
         if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
+        if frame_ask and frame_ask not in state.used:
+            # "There's a problem with my room": ask about it, not the scene's next step.
+            follow, chosen, state = frame_ask, Move.STEP, replace(state, last_question=None)
         if reaction.rstrip().endswith("?"):
             follow = ""  # the reaction asks already ("Oh no! What colour is it?"): one question
         state = _use(state, reaction, follow)
@@ -599,7 +851,8 @@ class TurnPlanner:
     ) -> tuple[str, PlannerState, Move]:
         """A question about the thing just asked for, else the scene's next step."""
         line = state.heard[-1].lower() if state.heard else ""
-        for item in character.items:
+        # The most specific thing first: "chocolate cakes" is asked about as chocolate cake.
+        for item in sorted(character.items, key=lambda i: -len(i.name)):
             if (
                 item.ask
                 and item.ask not in state.used
@@ -614,13 +867,38 @@ class TurnPlanner:
         for index, step in enumerate(steps):
             if step.after_order and not state.ordered:
                 continue  # "Anything else?" before anything was asked for: not yet
-            if self._may_ask(step, state) and not _skipped(step, state):
+            if step.before_order and state.ordered:
+                continue  # "Are you ready to order?" after the order: no more
+            if (
+                self._may_ask(step, state)
+                and not self._told(step, state)
+                and not _skipped(step, state)
+            ):
                 return (
                     step.for_level(self.level),
                     replace(state, step=index + 1, last_question=step),
                     Move.STEP,
                 )
         return "", replace(state, step=len(steps)), Move.NONE
+
+    def _told(self, step: Question, state: PlannerState) -> bool:
+        """Whether a ``skip_if_told`` step is passed over: the student has told in their own
+        words what they came for (three words of content, besides their name)."""
+        if not step.skip_if_told:
+            return False
+        classroom = self.content.classroom
+        ignore = classroom.stop_words | classroom.small_talk | {(state.name or "").lower()}
+        told = [line for line in state.heard if not question_sentence_of(line)]
+        said = set().union(*(_words(line) for line in told)) if told else set()
+        # "Can you take me to the airport?" tells it too: a request, in two words.
+        requests = (*classroom.acts["request"], *classroom.acts["asks_box_to"])
+        asked = [
+            line
+            for line in state.heard
+            if question_sentence_of(line)
+            and any(find(requests, part) for part in re.split(r"[,.!?]\s*", line))
+        ]
+        return len(said - ignore) >= 3 or any(len(_words(line) - ignore) >= 2 for line in asked)
 
     # --- interview ---
 
@@ -689,6 +967,11 @@ class TurnPlanner:
         story = self.content.story
         group = "simple" if self.level in SIMPLE_LEVELS else "advanced"
         hero = named_hero(heard.text) or state.hero or story_hero(heard.text)
+        if hero and hero == story.begin_hero:
+            # The box began with its own hero; "A cat. A big orange cat." names the student's.
+            for pattern in story.hero_only:
+                if (found := pattern.search(heard.text)) and found["hero"]:
+                    hero = "the " + found["hero"].lower()
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
         if heard.act == Act.GOODBYE:
@@ -713,20 +996,62 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENCOURAGE, reaction, follow, _use(state, reaction, follow)
             )
+        thing = "" if heard.act == Act.QUESTION else self._new_thing(heard.text, hero)
+        subject = ""
+        # "The dog name is Bobby.": a line that names the hero is about the hero.
+        if not thing and heard.act != Act.QUESTION and not named_hero(heard.text):
+            subject = self._new_thing(heard.text, hero, story.subject_thing)
+        told = best_answer(heard.question, story.answers) if heard.question else None
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
-        elif not state.said and heard.act in (Act.QUESTION, Act.REQUEST) and not hero:
-            reaction = story.begin  # "Can you start?" with no idea of theirs: the box begins
+        elif (
+            not state.said
+            and not hero
+            and (heard.act != Act.STATEMENT or (not thing and len(heard.content) <= 3))
+        ):
+            # "Can you start?", "A story, please!": no idea of theirs, so the box begins.
+            reaction = story.begin
+            if story.begin_hero:
+                hero = story.begin_hero
+                state = replace(state, hero=hero)
+                fields = {"hero": hero}
+        elif heard.question and (
+            choice := find(self.content.classroom.acts["choice"], heard.question)
+        ):
+            # "Should she wait until morning or go out now?": the box takes a side.
+            first = swap_words(choice[1], self.content.classroom.to_me)
+            reaction = fill(
+                _pick(self.content.classroom.lines["opinion_choice"], state, rng), {"choice": first}
+            )
+        elif told is not None:
+            reaction = capitalise_sentences(fill(told.text, fields))  # "Who is telling it?"
+        elif any(p.search(heard.text) for p in story.handed_over):
+            reaction = _pick(story.handed_reactions, state, rng)  # "You tell me."
+        elif thing:
+            reaction = capitalise(fill(_pick(story.thing_reactions, state, rng), {"thing": thing}))
+        elif subject and (echo := best_echo(heard.text, story.echo, state)):
+            reaction, thing = echo, subject  # "The fish is angry!": "Oh no, an angry one!"
         else:
             reaction = best_echo(heard.text, story.echo, state) or _pick(
                 story.reactions, state, rng
             )
-        beats = [b for b in story.beats[group] if fill(b.text, fields) not in state.used]
+        classroom = self.content.classroom
+        the_thing = classroom.definite(thing) if thing else ""
+        fields = {**fields, "the_thing": the_thing}
+        said_before = " ".join(state.heard)
+        # A beat is used once, whoever the hero was then; one that says what the student
+        # has said already ("heard a strange noise") would not add anything.
+        candidates = story.thing_beats.get(group, ()) if thing else ()
+        beats = [
+            b
+            for b in (*candidates, *story.beats[group])
+            if f"beat:{b.text}" not in state.used and not self._retold(b.text, said_before)
+        ]
         beat = capitalise_sentences(fill(beats[0].text, fields)) if beats else ""
         ask = capitalise_sentences(fill(beats[0].ask, fields)) if beats else ""
         prompts = tuple(capitalise_sentences(fill(p, fields)) for p in story.prompts[group])
         prompt = ask if ask and ask not in state.used else _pick(prompts, state, rng)
-        state = _use(state, reaction, beat, prompt)
+        state = _use(state, reaction, beat, prompt, f"beat:{beats[0].text}" if beats else "")
         return TurnPlan(
             heard.act,
             Move.BEAT,
@@ -736,6 +1061,34 @@ class TurnPlanner:
             fallback="" if beats else "no beat left",
         )
 
+    def _new_thing(
+        self, text: str, hero: str | None, patterns: tuple[re.Pattern[str], ...] | None = None
+    ) -> str:
+        """The new thing the student put in the story, as they said it ("a big fish"), or
+        "": the last one a ``new_thing`` pattern finds that is not the hero."""
+        story, classroom = self.content.story, self.content.classroom
+        patterns = story.new_thing if patterns is None else patterns
+        found = [m for p in patterns for m in p.finditer(text)]
+        for match in sorted(found, key=lambda m: -m.start()):
+            rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
+            said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
+            # "a letter addressed (to him)": a participle left at the end is not the thing.
+            said = re.sub(r"^(\S+(?: \S+)+?) \w+(?:ed|ing)$", r"\1", said) if said else ""
+            thing = classroom.thing(said) if said else ""
+            nouns = _words(thing) - classroom.stop_words
+            if not thing or not nouns or nouns & story.not_things:
+                continue
+            if hero and nouns & _words(hero):
+                continue
+            return thing[:1].lower() + thing[1:]
+        return ""
+
+    def _retold(self, beat: str, said: str) -> bool:
+        """Whether the student has told this beat already: two of its words of content."""
+        ignore = self.content.classroom.stop_words | {"hero", "then", "suddenly"}
+        words = {_stem(w) for w in _words(beat) - ignore if not w.startswith("{")}
+        return len(words & {_stem(w) for w in _words(said)}) >= 2
+
     # --- improv ---
 
     def _improv(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
@@ -743,16 +1096,22 @@ class TurnPlanner:
         if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard):
             text = _pick(improv.goodbye, state, rng)
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
+        if state.place is not None and any(p.search(heard.text) for p in improv.who_asks):
+            # "Who are you in this scene?": the box's role, and the scene goes on.
+            text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
+            return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
         moving = re.search(
-            r"\b(now|next|let'?s go|can we go|what about|how about|change)\b", heard.text, re.I
+            r"\b(now|next|let'?s go|can we go|what about|how about|change|switch)\b",
+            heard.text,
+            re.I,
         )
         elsewhere = (place is not None and place != state.place) or (
             state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
         )
         asks_scene = asks_scene or bool(moving and elsewhere)  # "Now the zoo, please!"
-        again = re.match(r"^\W*(again|one more|same)\b", heard.text, re.I) is not None
+        again = re.search(r"(?:^|[.!?]\s+)\W*(again|one more|same)\b", heard.text, re.I) is not None
         if heard.act == Act.REPEAT and not asks_scene and not again:
             return self._repeat(heard, state, rng)
         if (asks_scene or again or (place and state.place is None)) or state.place is None:
@@ -776,6 +1135,13 @@ class TurnPlanner:
         if echo or not plan.reaction:
             reaction = echo or _pick(improv.in_scene, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
+        reactions = self.content.classroom.reactions
+        bare = any(plan.reaction in reactions[kind] for kind in FEELING_REACTIONS)
+        if bare and not plan.follow_up:
+            # A bare "OK." gives the scene nothing: the partner plays along instead.
+            lines = improv.partner_negative if heard.sentiment == "negative" else improv.partner
+            reaction = _pick(lines, plan.after, rng)
+            plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         return replace(plan, move=Move.IN_SCENE if plan.move != Move.GOODBYE else plan.move)
 
     def _scene(
@@ -790,6 +1156,8 @@ class TurnPlanner:
         twist_of_student = student_twist(heard.text)
         fallback = ""
         named = place_in_words(heard.text) if place is None else ""
+        if again and place is None and twist_of_student and state.place is not None:
+            named = ""  # "Again, but now the lift plays music": a twist, not a place
         if again and place is None and not named and state.place is not None:
             place = state.place
             swap = re.search(
@@ -808,6 +1176,16 @@ class TurnPlanner:
                 fields = {"twist": twist_of_student, "box_role": place.box_role}
                 text = fill(_pick(improv.again, state, rng), fields)
                 return self._scene_plan(heard, state, text, place)
+        words = place_in_words(heard.text)
+        worker = next((w for w in improv.workers if key_score(words, w.keys)), None)
+        if place is not None and worker is not None and not key_score(words, place.keys):
+            place = None  # the student's own place words name another worker
+        elif place is not None and worker is not None:
+            # "a hotel kitchen": the last word names the place, so the kitchen's worker.
+            last = words.split()[-1] if words.split() else ""
+            if key_score(last, worker.keys) and not key_score(last, place.keys):
+                place = None
+        named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
         if place is None:
@@ -870,8 +1248,14 @@ class TurnPlanner:
         assert secret is not None  # chosen when the planner was made
         fields = {"object": secret.name}
         if heard.act == Act.GOODBYE:
-            text = fill(_pick(guess.lines["goodbye"], state, rng), fields)
+            # Right after a reveal the new object has had no question: it is not given away.
+            new_game = len(state.heard) <= 1
+            key = "goodbye_new_game" if new_game else "goodbye"
+            text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        if find(guess.asks_ready, heard.text):
+            text = _pick(guess.lines["ready"], state, rng)
+            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         if heard.act == Act.GIVE_UP or (guessed_right(secret, heard.text) and heard.question):
             key, move = ("give_up", Move.REVEAL) if heard.act == Act.GIVE_UP else ("win", Move.WIN)
             text = fill(_pick(guess.lines[key], state, rng), fields)
@@ -942,6 +1326,39 @@ _ASK_WORDS = frozenset(
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in words_of(text)}
+
+
+def question_parts(text: str, joins: tuple[re.Pattern[str], ...]) -> list[str]:
+    """The questions of a turn, each on its own: "When does it start, and is it only at
+    weekends?" → two; a turn with one question → one."""
+    parts = [p.strip() for p in re.findall(r"[^.!?]*\?", text) if words_of(p)]
+    split: list[str] = []
+    for part in parts:
+        pieces = [part]
+        for pattern in joins:
+            pieces = [q for piece in pieces for q in pattern.split(piece)]
+        split += [q.strip(" ,") for q in pieces if q and len(words_of(q)) >= 2]
+    return split
+
+
+def _shares_three_words(first: str, second: str) -> bool:
+    """Whether the two share three words in a row ("want to be")."""
+
+    def triples(text: str) -> set[tuple[str, ...]]:
+        words = [w.lower() for w in words_of(text)]
+        return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+    return bool(triples(first) & triples(second))
+
+
+def question_sentence_of(line: str) -> bool:
+    """Whether ``line`` ends as a question."""
+    return line.rstrip().endswith("?")
+
+
+def _stem(word: str) -> str:
+    """ "brothers" and "brother", "holidays" and "holiday" count as one word."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _same_words(first: str, second: str) -> bool:
@@ -1086,6 +1503,11 @@ def story_hero(text: str) -> str | None:
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
         r"^\W*(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b)",
+        # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
+        # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
+        r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? )(?:a|an) ((?:\w+ )?\w+?)"
+        r"(?: (?:in|from|at|on|with|of) [A-Z]?\w+)? (?:\w+ed|woke|found|finds?|saw|sees?|had|has"
+        r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets)\b",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
@@ -1116,7 +1538,9 @@ def fact_of_kind(
         named = asked & kind
         known = [f for f in secret.facts if names(f, kind) and not _NOT.search(f)]
         if named and closed and not any(names(f, named) for f in known):
-            return fill(no, {"word": sorted(named)[0]})  # "Does it have legs?": no fact, no legs
+            # "Does it have legs?": no fact, no legs; a fact that says no says it best.
+            said_no = [f for f in secret.facts if names(f, named) and _NOT.search(f)]
+            return said_no[0] if said_no else fill(no, {"word": sorted(named)[0]})
         if not named or not known:
             continue
         if agreeing := [f for f in known if names(f, named)]:
@@ -1126,7 +1550,6 @@ def fact_of_kind(
 
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
-EASIER = re.compile(r"\b(easier|simpler|simply|different way|other words|easy words)\b", re.I)
 # A student telling what happened: the box asks about it rather than change the subject.
 _TELLING = re.compile(
     r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed)\b", re.I
@@ -1135,14 +1558,28 @@ _TELLING = re.compile(
 _NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)
 
 
-def own_words(text: str, most: int = 6) -> str:
+def own_words(
+    text: str,
+    most: int = 6,
+    swaps: tuple[tuple[str, str], ...] = (),
+    never: tuple[re.Pattern[str], ...] = (),
+    cut: re.Pattern[str] | None = None,
+) -> str:
     """The student's words up to the end of their clause, as the box says them: "my
-    sister in Spain because…" → "your sister in Spain"; "" when that is too long."""
+    sister in Spain because…" → "your sister in Spain"; "" when that is too long, or
+    when it holds a learner's mistake the box must not say back (``never``)."""
     clause = re.split(r"[,.!?;]| because\b| but\b| and then\b| so\b", text, maxsplit=1)[0]
+    if cut is not None:
+        clause = cut.split(" " + clause, maxsplit=1)[0]
     words = clause.split()
     if not words or len(words) > most:
         return ""
-    return to_second_person_from_box(" ".join(words)).replace("your're", "you're")
+    said = " ".join(words)
+    if any(pattern.search(said) for pattern in never):
+        return ""
+    if swaps:
+        return swap_words(said, swaps)
+    return to_second_person_from_box(said).replace("your're", "you're")
 
 
 def place_in_words(text: str) -> str:
@@ -1153,7 +1590,10 @@ def place_in_words(text: str) -> str:
     found = re.search(rf"\b((?:at|in|on|inside) (?:the|a|an|my) [\w' ]+?){end}", text, re.I)
     if found is None:
         found = re.search(
-            rf"\b(?:now|next|go to|going to) ((?:the|a|an) [\w' ]+?){end}", text, re.I
+            rf"\b(?:now|next|go to|going to|switch to|change to|move to) "
+            rf"((?:the|a|an) [\w' ]+?){end}",
+            text,
+            re.I,
         )
         if found is None:
             return ""
@@ -1186,6 +1626,20 @@ _TO_YOU = (
 )
 
 
+def swap_words(text: str, swaps: tuple[tuple[str, str], ...]) -> str:
+    """``text`` with each word or phrase of ``swaps`` (longest first) put the other way
+    round, in one pass: "my sister and I" → "your sister and you"."""
+    if not swaps:
+        return text
+    table = dict(swaps)
+    pattern = "|".join(re.escape(key).replace(r"\ ", r"\s+") for key, _ in swaps)
+
+    def swap(found: re.Match[str]) -> str:
+        return table.get(re.sub(r"\s+", " ", found[0].lower()), found[0])
+
+    return re.sub(rf"(?<![\w'])(?:{pattern})(?![\w'])", swap, text, flags=re.I)
+
+
 def to_second_person_from_box(text: str) -> str:
     """What the student asked about, as the box says it: "watch my films" → "watch your films"."""
     return re.sub(r"\bmy\b", "your", re.sub(r"\bI\b", "you", text))
@@ -1200,7 +1654,12 @@ def to_second_person(text: str) -> str:
 def student_twist(text: str) -> str:
     """The student's own twist for a scene: "…, and I have missed my train" → "you have
     missed your train"; "Again, but this time I'm very angry" → "you are very angry"."""
-    patterns = (r"\bthis time,? (.+?)[.!?]*$", r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$")
+    patterns = (
+        r"\bthis time,? (.+?)[.!?]*$",
+        r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$",
+        r"\bbut now,? (.+?)[.!?]*$",
+        r"\b(?:and|but) ((?:it|there)(?:'s| is| are) .+?)[.!?]*$",
+    )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
             twist = found[1].strip()
@@ -1213,7 +1672,11 @@ def student_twist(text: str) -> str:
 
 def student_role(text: str) -> str:
     """The role the student takes: "I'm the patient" → "the patient"."""
-    found = re.search(r"\bI(?:'m| am) (the|a|an) (\w+)\b", text)
+    found = re.search(
+        r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be) (the|a|an) "
+        r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
+        text,
+    )
     return f"{found[1]} {found[2]}" if found else ""
 
 

@@ -140,17 +140,30 @@ def content_words(text: str, classroom: Classroom) -> frozenset[str]:
     )
 
 
-def student_name(text: str, language: str = "en") -> str | None:
+def student_name(
+    text: str, language: str = "en", not_names: frozenset[str] = frozenset()
+) -> str | None:
     """The name the student gives: "My name is Lena", "I'm Kenji" (a capitalised word
-    that is not a common word: not "I'm English", "I'm Happy")."""
-    if found := _NAME.search(text.replace("’", "'")):
+    that is not a common word: not "I'm English", "I'm Happy"). Right after a greeting
+    ("Hi, I'm Daniel", "Hi Parlo, it's Giulia") a common word is a name too, unless it
+    is one of ``not_names`` ("Hi, I'm Fine" is not a name)."""
+    text = text.replace("’", "'")
+    if found := _NAME.search(text):
         return found[1]
     common = common_words(language)
-    for found in _I_AM.finditer(text.replace("’", "'")):
+    for sentence in sentences_of(text)[:2] if GREETING.search(text) else ():
+        if found := _GREETED_NAME.search(sentence):
+            word = found[1]
+            if word.lower() not in not_names and word.lower() not in NUMBER_WORDS:
+                return word
+    for found in _I_AM.finditer(text):
         word = found[1]
         if word.lower() not in common and word.lower() not in NUMBER_WORDS:
             return word
     return None
+
+
+_GREETED_NAME = re.compile(r"\b(?:I'm|I am|it's|it is|this is)\s+([A-Z][^\W\d_]+)\W*$")
 
 
 def question_sentence(text: str, classroom: Classroom) -> str:
@@ -177,11 +190,29 @@ def topic_of(text: str, topics: tuple[Topic, ...]) -> str | None:
 
 
 def sentiment_of(text: str, classroom: Classroom) -> str:
+    """The feeling of the line; with words of both, the one said last wins ("I've loved
+    them for years, and honestly, I was a bit disappointed" is negative)."""
+    text = _GREETINGS.sub(" ", text)  # "Good evening." says nothing of the feeling
     negative = key_score(text, classroom.negative_words)
     positive = key_score(text, classroom.positive_words)
+    if negative and positive:
+        last_negative = _last_at(text, classroom.negative_words)
+        last_positive = _last_at(text, classroom.positive_words)
+        if last_negative != last_positive:
+            return "negative" if last_negative > last_positive else "positive"
     if negative > positive:
         return "negative"
     return "positive" if positive else "neutral"
+
+
+_GREETINGS = re.compile(r"\bgood (morning|afternoon|evening|night|day)\b", re.I)
+
+
+def _last_at(text: str, keys: tuple[str, ...]) -> int:
+    """Where the last of ``keys`` in ``text`` ends (-1 if none)."""
+    lowered = text.lower()
+    ends = [m.end() for key in keys for m in _key_pattern(key).finditer(lowered)]
+    return max(ends, default=-1)
 
 
 def understand(text: str, content: LessonContent) -> Understanding:
@@ -192,7 +223,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
     question = question_sentence(cleaned, classroom)
     off_task = next((kind for kind, p in classroom.off_task.items() if find(p, cleaned)), None)
     identity = {
-        "name": student_name(cleaned, content.language),
+        "name": student_name(cleaned, content.language, classroom.not_names),
         "age": (found[1] if (found := _AGE.search(cleaned)) else None),
         "origin": (found[1] if (found := _ORIGIN.search(cleaned)) else None),
     }
@@ -207,7 +238,14 @@ def understand(text: str, content: LessonContent) -> Understanding:
         **identity,
     }
     # A long turn that mentions "again" is more likely a story or an answer than a request.
-    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24:
+    # "Sorry, I didn't catch that. What flavours do you have?": a new question, not a
+    # request to repeat.
+    asks_anew = (
+        bool(question)
+        and not find(acts["repeat"], question)
+        and not find(acts["asks_box_to"], question)
+    )
+    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24 and not asks_anew:
         act = Act.REPEAT
     elif find(acts["give_up"], cleaned):
         act = Act.GIVE_UP

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.cli import UserError
+from appliance.core.errors import UserError
 
 if TYPE_CHECKING:
     from appliance.models.store import ModelStore
@@ -116,6 +116,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importing.add_argument("path", type=Path, help="a stick's mount point or a parlo-models/ dir")
     importing.add_argument(
         "--force", action="store_true", help="install even an older or incompatible pack"
+    )
+    importing.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="take a pack no trusted key signed (you, at the box's shell, vouch for it)",
     )
     importing.set_defaults(handler=_guarded(run_import))
 
@@ -281,18 +286,23 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
-    from appliance.core.paths import parlo_home
-    from appliance.models.signing import generate_key_pair
+    from appliance.models.signing import generate_key_pair, key_dirs
 
     private_path, public_path, key = generate_key_pair(args.out)
     print(f"key {key}: keep {private_path} secret; {public_path} is what boxes trust")
     if args.install:
-        keys = parlo_home() / "keys"
-        keys.mkdir(parents=True, exist_ok=True)
+        keys = key_dirs()[0]
         installed = keys / public_path.name
-        if installed.exists():
-            raise UserError(f"{installed} already exists; not replacing it")
-        installed.write_bytes(public_path.read_bytes())
+        try:
+            keys.mkdir(parents=True, exist_ok=True)
+            if installed.exists():
+                raise UserError(f"{installed} already exists; not replacing it")
+            installed.write_bytes(public_path.read_bytes())
+        except PermissionError:
+            raise UserError(
+                f"cannot write to {keys} (it is root's); install the key as root: "
+                f"sudo install -m 0644 {public_path} {keys}/"
+            ) from None
         print(f"installed {installed}: this box now only takes packs signed by trusted keys")
     return 0
 
@@ -311,6 +321,7 @@ def run_import(args: argparse.Namespace) -> int:
             allow_unsigned=_allow_unsigned(),
             force=args.force,
             progress=progress,
+            confirm_presence=(lambda kind, summary: True) if args.allow_unsigned else None,
         )
     finally:
         progress.close()
@@ -319,15 +330,23 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_usb(args: argparse.Namespace) -> int:
+    from appliance.core.presence import PresenceGate
     from appliance.models.progress import TerminalProgress
     from appliance.models.usb import handle_stick
 
+    if os.geteuid() == 0:
+        raise UserError(
+            "refusing to read a USB stick as root: a stick is untrusted, and its model files "
+            "go to native parsers; run it as the parlo user (parlo-usb-import@.service does)"
+        )
     # Outcomes are logged (to the journal, under systemd) by handle_stick itself.
+    # A PIN reset or an untrusted pack waits here for the daemon to see a hold at the box.
     outcome = handle_stick(
         args.mount_point,
         open_store(),
         allow_unsigned=_allow_unsigned(),
         progress=TerminalProgress(),
+        gate=PresenceGate(),
     )
     return 1 if outcome.failed else 0
 

@@ -52,6 +52,7 @@ from appliance.models.manifest import (
 from appliance.models.pack import PACK_DIR_NAME
 from appliance.models.signing import (
     MAX_SIGNATURE_BYTES,
+    NeedsPresence,
     SignatureError,
     TrustedKeys,
     check_signature,
@@ -60,6 +61,9 @@ from appliance.models.smoke import SmokeTestFailed, smoke_test_in_child
 from appliance.models.store import ModelSet, ModelStore, StoreError
 
 SmokeTest = Callable[[str, Path], None]
+# (kind, summary) -> whether someone at the box confirmed it; see appliance.core.presence.
+ConfirmPresence = Callable[[str, str], bool]
+UNSIGNED_PACK = "unsigned-pack"
 
 
 class ImportRefused(RuntimeError):
@@ -173,17 +177,22 @@ def import_pack(
     force: bool = False,
     progress: ProgressCallback | None = None,
     smoke_test: SmokeTest | None = smoke_test_in_child,
+    confirm_presence: ConfirmPresence | None = None,
 ) -> ImportResult:
     """Check, copy, test and install a pack; see the module doc.
 
     ``pack`` is a path (a mount point or pack directory) or an open :class:`PackSource`.
     ``smoke_test=None`` skips loading the models (for tests of the checks alone).
+    A pack no trusted key signed, under ``allow_unsigned = "until-key-installed"``
+    with no key installed, goes ahead only if ``confirm_presence`` (a hold of the
+    button at the box) says so; without one it is refused.
     Raises :class:`ImportRefused` (or :class:`StoreError` if the store is busy).
     """
+    options = (trusted_keys, allow_unsigned, force, progress, smoke_test, confirm_presence)
     if isinstance(pack, PackSource):
-        return _import(pack, store, trusted_keys, allow_unsigned, force, progress, smoke_test)
+        return _import(pack, store, *options)
     with PackSource(find_pack_dir(pack)) as source:
-        return _import(source, store, trusted_keys, allow_unsigned, force, progress, smoke_test)
+        return _import(source, store, *options)
 
 
 def _import(
@@ -194,6 +203,7 @@ def _import(
     force: bool,
     progress: ProgressCallback | None,
     smoke_test: SmokeTest | None,
+    confirm_presence: ConfirmPresence | None,
 ) -> ImportResult:
     manifest_bytes = source.read_small(MANIFEST_NAME, MAX_MANIFEST_BYTES)
     if manifest_bytes is None:
@@ -202,6 +212,8 @@ def _import(
         manifest = Manifest.from_toml(manifest_bytes, f"{source}/{MANIFEST_NAME}")
         signature = source.read_small(SIGNATURE_NAME, MAX_SIGNATURE_BYTES)
         trust = check_signature(manifest_bytes, signature, trusted_keys, allow_unsigned)
+    except NeedsPresence as error:
+        trust = _confirmed_at_box(manifest, str(error), confirm_presence)
     except (ManifestError, SignatureError) as error:
         raise ImportRefused(str(error)) from None
     with store.lock():
@@ -232,6 +244,23 @@ def _import(
     return ImportResult(
         model_set, True, f"installed {model_set} ({trust}); it is now in use", tested
     )
+
+
+def _confirmed_at_box(
+    manifest: Manifest, why: str, confirm_presence: ConfirmPresence | None
+) -> str:
+    summary = (
+        f"A model pack that is not signed, {manifest.name} {manifest.version}, "
+        "wants to be installed."
+    )
+    if confirm_presence is None:
+        raise ImportRefused(
+            f"{why}; nobody can confirm it here (sign the pack, or run "
+            "`parlo models import --allow-unsigned` at the box's shell)"
+        )
+    if not confirm_presence(UNSIGNED_PACK, summary):
+        raise ImportRefused(f"{why}, and nobody held the button at the box in time")
+    return "not signed by a trusted key; accepted: confirmed by a hold at the box"
 
 
 def _same_content_as(manifest: Manifest) -> Callable[[Manifest], bool]:

@@ -11,15 +11,21 @@ and signs each pack (``parlo models pack ... --sign school.key``), which writes
     key = "3f2a9c1b0e4d5a6b"              # which key signed (see key_id)
     signature = "base64 of 64 bytes"
 
-A box trusts the public keys (``*.pub``, PEM) in ``$PARLO_HOME/keys/`` and next
+A box trusts the public keys (``*.pub``, PEM) in ``$PARLO_KEYS_DIR``
+(``/etc/parlo-keys`` on an appliance, root's), or else in ``$PARLO_HOME/keys/`` and next
 to its config file. Whether it also takes *unsigned* packs is the config's
 ``models.allow_unsigned``:
 
 =======================  =====================================================
-``until-key-installed``  (default) yes, until the first key is installed
-``always``               yes
+``until-key-installed``  (default) only once someone at the box confirms it
+                         with a button hold (:class:`NeedsPresence`), and
+                         never once the first key is installed
+``always``               yes, without asking (development boxes only)
 ``never``                no: every pack must be signed by a trusted key
 =======================  =====================================================
+
+An unsigned pack can hold any language model, so it decides what the box says:
+out of the box nobody can install one from a stick without being at the box.
 
 A signature that does not match its manifest is refused whatever the setting:
 that pack was changed after it was signed.
@@ -49,6 +55,11 @@ class SignatureError(ValueError):
     """A pack's signature is missing, malformed or wrong, or a key file is unusable."""
 
 
+class NeedsPresence(SignatureError):
+    """The pack is not signed by a trusted key: it may go ahead only if someone at the
+    box confirms it (``until-key-installed`` before any key is installed)."""
+
+
 @dataclass(frozen=True)
 class TrustedKeys:
     """The public keys a box accepts signatures from, by :func:`key_id`."""
@@ -63,10 +74,21 @@ class TrustedKeys:
         return " or ".join(str(place) for place in self.searched) or "no key directory"
 
 
+KEYS_ENV = "PARLO_KEYS_DIR"
+
+
 def key_dirs() -> tuple[Path, ...]:
-    """Where trusted public keys live: ``$PARLO_HOME/keys`` and the config file's directory."""
+    """Where trusted public keys live.
+
+    ``$PARLO_KEYS_DIR`` alone when it is set: the appliance's units set it to
+    ``/etc/parlo-keys``, owned by root and only readable by ``parlo``, so nothing
+    running as ``parlo`` (the page, a model parser gone wrong) can add a key.
+    Otherwise (a development machine) ``$PARLO_HOME/keys`` and the config file's directory.
+    """
     from appliance.core.paths import config_path, parlo_home
 
+    if explicit := os.environ.get(KEYS_ENV):
+        return (Path(explicit),)
     places = [parlo_home() / "keys", config_path().parent]
     unique: list[Path] = []
     for place in places:
@@ -166,12 +188,16 @@ def check_signature(
     """
     if allow_unsigned not in UNSIGNED_POLICIES:
         raise SignatureError(f"models.allow_unsigned: unknown setting {allow_unsigned!r}")
-    unverified_ok = allow_unsigned == "always" or (
-        allow_unsigned == "until-key-installed" and not trusted
-    )
+    unverified_ok = allow_unsigned == "always"
+    ask_at_box = allow_unsigned == "until-key-installed" and not trusted
     if signature_file is None:
         if unverified_ok:
             return "unsigned pack, accepted: " + _why_unverified_ok(allow_unsigned)
+        if ask_at_box:
+            raise NeedsPresence(
+                f"the pack is not signed ({SIGNATURE_NAME} is missing) and no signing key is "
+                "installed on this box: it needs a button hold at the box to be installed"
+            )
         if allow_unsigned == "never":
             raise SignatureError(
                 f"the pack is not signed ({SIGNATURE_NAME} is missing) and "
@@ -187,6 +213,11 @@ def check_signature(
         if unverified_ok:
             return f"signed by key {signer}, which is not installed here; accepted: " + (
                 _why_unverified_ok(allow_unsigned)
+            )
+        if ask_at_box:
+            raise NeedsPresence(
+                f"the pack is signed by key {signer}, but no signing key is installed on this "
+                "box: it needs a button hold at the box to be installed"
             )
         known = ", ".join(sorted(trusted.keys)) or "none"
         raise SignatureError(
@@ -204,9 +235,7 @@ def check_signature(
 
 
 def _why_unverified_ok(allow_unsigned: str) -> str:
-    if allow_unsigned == "always":
-        return "models.allow_unsigned is 'always'"
-    return "no signing key is installed on this box yet"
+    return "models.allow_unsigned is 'always'"
 
 
 def _parse_signature_file(data: bytes) -> tuple[str, bytes]:

@@ -16,13 +16,14 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from appliance.speech.protocols import Message
+
 if TYPE_CHECKING:
     from llama_cpp.llama_types import (
         ChatCompletionRequestMessage,
         CreateChatCompletionStreamResponse,
     )
 
-Message = dict[str, str]
 GGML_TYPE_Q8_0 = 8  # ggml's number for the 8-bit block type
 # The chat template wraps each message in a few tokens ("<|im_start|>user\n" ... "<|im_end|>\n").
 TEMPLATE_TOKENS_PER_MESSAGE = 8

@@ -14,19 +14,23 @@ ones are dropped, so a failure leaves the models in use working.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from appliance.audio.wav import Resampler, resample
 from appliance.core.config import Config, LlmSettings
-from appliance.speech.remote_llm import FallbackLlm, LanguageModel, language_model
+from appliance.speech.protocols import LanguageModel, TextToSpeech
+from appliance.speech.remote_llm import FallbackLlm, language_model
 from appliance.speech.stt import WhisperStt
 from appliance.speech.tts import PiperTts
 from appliance.speech.vad import SileroVad
+
+if TYPE_CHECKING:  # only the type: the store, above this layer, is what calls load()
+    from appliance.models.store import ModelSet
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +56,12 @@ class Models:
     vad: SileroVad
     stt: WhisperStt
     llm: LanguageModel
-    tts: Any  # a PiperTts, or a _ResampledVoice after a switch to a voice at another rate
-    model_set: Any = None
+    tts: TextToSpeech  # a PiperTts, or a ResampledVoice after a switch to a voice at another rate
+    model_set: ModelSet | None = None
     voice_name: str = ""
 
     @classmethod
-    def load(cls, model_set: Any, config: Config) -> Models:
+    def load(cls, model_set: ModelSet, config: Config) -> Models:
         """Load the models of ``model_set`` for ``config.language`` (and ``voice.name``).
 
         Raises :class:`~appliance.models.store.ModelChoiceError` (a ConfigError
@@ -100,7 +104,7 @@ class Models:
         self.tts.rate = config.voice.rate
         self.vad.threshold = config.vad.threshold
 
-    def _new_voice(self, previous: Config, config: Config) -> tuple[Any, str] | None:
+    def _new_voice(self, previous: Config, config: Config) -> tuple[TextToSpeech, str] | None:
         """The voice ``config`` wants, loaded, with its name; None if it is the one in use."""
         if self.model_set is None:
             return None
@@ -119,7 +123,7 @@ class Models:
         log.info("now speaking with the voice %s", voice.voice_name)
         if loaded.sample_rate != self.tts.sample_rate:
             # The speaker was opened for the first voice's rate.
-            return _ResampledVoice(loaded, self.tts.sample_rate), voice.voice_name
+            return ResampledVoice(loaded, self.tts.sample_rate), voice.voice_name
         return loaded, voice.voice_name
 
     def _new_llm(self, previous: Config, config: Config) -> LanguageModel | None:
@@ -142,11 +146,8 @@ class Models:
         return built
 
 
-class _ResampledVoice:
-    """A voice whose audio is resampled to the rate the speaker was opened with.
-
-    Anything else (``streams``, ``gain``...) is the voice's own.
-    """
+class ResampledVoice:
+    """A voice whose audio is resampled to the rate the speaker was opened with."""
 
     def __init__(self, voice: PiperTts, sample_rate: int) -> None:
         self.voice = voice
@@ -163,17 +164,14 @@ class _ResampledVoice:
     def synthesize(self, text: str) -> np.ndarray:
         return resample(self.voice.synthesize(text), self.voice.sample_rate, self.sample_rate)
 
-    def stream(self, text: str, **options: Any) -> Iterator[np.ndarray]:
+    def stream(self, text: str, *, slower: float = 1.0) -> Generator[np.ndarray, None, None]:
         resampler = Resampler(self.voice.sample_rate, self.sample_rate)
-        with closing(self.voice.stream(text, **options)) as pieces:  # closed when we are
+        with closing(self.voice.stream(text, slower=slower)) as pieces:  # closed when we are
             for piece in pieces:
                 if (resampled := resampler.process(piece)).size:
                     yield resampled
         if (tail := resampler.flush()).size:
             yield tail
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.voice, name)
 
 
 def _llm_settings(settings: LlmSettings, keys: tuple[str, ...]) -> tuple[Any, ...]:

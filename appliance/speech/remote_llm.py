@@ -21,6 +21,12 @@ word within ``timeout_seconds`` — or fails in any way before that — the loca
 model answers that turn instead, and the log says so. If the server fails in the
 middle of a reply, the reply just ends there (``stop_reason = "error"``), and
 the engine does not speak the cut-off sentence.
+
+A dead server would cost every turn the whole timeout before the local model
+starts. So :class:`FallbackLlm` has a :class:`CircuitBreaker`: after a failure
+before the first word, turns go straight to the local model, and a background
+thread asks the server (``GET /v1/models``) every few seconds, backing off to a
+minute; once it answers, the next turn tries it again.
 """
 
 from __future__ import annotations
@@ -28,54 +34,19 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from appliance.core.config import Config
+from appliance.speech.protocols import LanguageModel, Message
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
 CHAT_PATH = "/v1/chat/completions"
-
-
-class LanguageModel(Protocol):
-    """What the engine needs of a language model: LocalLlm, RemoteLlm and FallbackLlm.
-
-    ``all_threads`` and :meth:`use_threads`: how many threads may generate (every core
-    until the first words reach the voice); ``context_tokens`` and :meth:`count_tokens`:
-    the box's own context, so the history is fitted to it (0: the model fits its own).
-    """
-
-    @property
-    def stop_reason(self) -> str: ...
-
-    @property
-    def all_threads(self) -> int: ...
-
-    @property
-    def context_tokens(self) -> int: ...
-
-    def use_threads(self, threads: int) -> None: ...
-
-    def count_tokens(self, messages: list[Message]) -> int: ...
-
-    def close(self) -> None: ...
-
-    def prefill(self, messages: list[Message]) -> None: ...
-
-    def stream(
-        self,
-        messages: list[Message],
-        max_tokens: int,
-        should_stop: Callable[[], bool] = ...,
-        *,
-        temperature: float = ...,
-        max_seconds: float = ...,
-    ) -> Generator[str, None, None]: ...
 
 
 class RemoteLlmError(ConnectionError):
@@ -196,6 +167,22 @@ class RemoteLlm:
                 response.close()
             connection.close()
 
+    def reachable(self) -> bool:
+        """Whether the server answers HTTP at all (``GET /v1/models``, any status below 500).
+
+        The circuit breaker's probe: cheap for the server, bounded by the timeout.
+        """
+        connection = self._connection()
+        try:
+            connection.request("GET", self.path.removesuffix(CHAT_PATH) + "/v1/models")
+            response = connection.getresponse()
+            response.read(4096)
+            return response.status < 500
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+
     def _connection(self) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         return kind(self.host, self.port, timeout=self.timeout_seconds)
@@ -271,21 +258,106 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+class CircuitBreaker:
+    """Keeps a dead server from costing every turn its timeout.
+
+    Closed (the server is used) until :meth:`failed`; then open: :meth:`allow` says
+    no, and a daemon thread calls ``probe()`` after ``retry_every`` seconds, then
+    twice as long each time it fails, up to ``max_retry``. A probe that succeeds
+    closes the breaker. :meth:`close` stops the thread (the box shutting down).
+    """
+
+    def __init__(
+        self,
+        probe: Callable[[], bool],
+        *,
+        retry_every: float = 5.0,
+        max_retry: float = 60.0,
+        name: str = "the LAN model",
+    ) -> None:
+        if retry_every <= 0 or max_retry < retry_every:
+            raise ValueError("retry_every must be positive and at most max_retry")
+        self.probe = probe
+        self.retry_every = retry_every
+        self.max_retry = max_retry
+        self.name = name
+        self._open = False
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def allow(self) -> bool:
+        """Whether to try the server this turn."""
+        return not self._open
+
+    def succeeded(self) -> None:
+        self._open = False
+
+    def failed(self) -> None:
+        """The server failed before its first word: stop using it until a probe succeeds."""
+        with self._lock:
+            if self._open or self._closed:
+                return
+            self._open = True
+            log.warning(
+                "%s is not answering: the local model answers until it is back "
+                "(retried in the background)",
+                self.name,
+            )
+            self._thread = threading.Thread(target=self._retry, name="llm-breaker", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+    def _retry(self) -> None:
+        wait = self.retry_every
+        while not self._wake.wait(wait):
+            try:
+                ok = self.probe()
+            except Exception:
+                log.exception("probing %s failed", self.name)
+                ok = False
+            if ok:
+                with self._lock:
+                    self._open = False
+                log.warning("%s answers again: it is used from the next turn", self.name)
+                return
+            wait = min(wait * 2, self.max_retry)
+
+
 class FallbackLlm:
     """The LAN model, and the local model for any turn where the LAN model fails to start.
 
     A failure before the first word (a dead server, a refused connection, no
     word within the timeout, an HTTP error) is logged and the same turn is
-    answered by ``fallback`` with the time left. A failure after the first word
-    ends the reply there; the next turn tries the LAN model again.
+    answered by ``fallback`` with the time left, and the ``breaker`` opens: the
+    following turns go straight to ``fallback`` (no wait) until a background probe
+    finds the server again. A failure after the first word ends the reply there;
+    the next turn tries the LAN model again.
     ``used`` says which model answered the last turn: ``"primary"`` or ``"fallback"``.
     """
 
-    def __init__(self, primary: LanguageModel, fallback: LanguageModel) -> None:
+    def __init__(
+        self,
+        primary: LanguageModel,
+        fallback: LanguageModel,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.primary = primary
         self.fallback = fallback
         self.used = ""
         self._active: LanguageModel | None = None
+        if breaker is None:
+            probe = getattr(primary, "reachable", None)
+            breaker = CircuitBreaker(probe if callable(probe) else lambda: True)
+        self.breaker = breaker
 
     @property
     def stop_reason(self) -> str:
@@ -307,12 +379,14 @@ class FallbackLlm:
         return self.fallback.count_tokens(messages)
 
     def close(self) -> None:
+        self.breaker.close()
         self.primary.close()
         self.fallback.close()
 
     def prefill(self, messages: list[Message]) -> None:
         """Prefill both: the local model must be quick to step in."""
-        self.primary.prefill(messages)
+        if self.breaker.allow():
+            self.primary.prefill(messages)
         self.fallback.prefill(messages)
 
     def stream(
@@ -325,6 +399,12 @@ class FallbackLlm:
         max_seconds: float = 10.0,
     ) -> Generator[str, None, None]:
         started = time.monotonic()
+        if not self.breaker.allow():  # the server is down: no waiting for it this turn
+            self._active, self.used = self.fallback, "fallback"
+            yield from self.fallback.stream(
+                messages, max_tokens, should_stop, temperature=temperature, max_seconds=max_seconds
+            )
+            return
         self._active, self.used = self.primary, "primary"
         replies = self.primary.stream(
             messages, max_tokens, should_stop, temperature=temperature, max_seconds=max_seconds
@@ -338,12 +418,14 @@ class FallbackLlm:
                 "the LAN model did not answer (%s): the local model answers this turn",
                 _describe(error),
             )
+            self.breaker.failed()
             self._active, self.used = self.fallback, "fallback"
             left = max(1.0, max_seconds - (time.monotonic() - started))
             yield from self.fallback.stream(
                 messages, max_tokens, should_stop, temperature=temperature, max_seconds=left
             )
             return
+        self.breaker.succeeded()
         try:
             yield first
             yield from replies

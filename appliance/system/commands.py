@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _daemon(args: argparse.Namespace) -> int:
-    from appliance.app.daemon import run_daemon
+    from appliance.app.wiring import run_daemon
 
     return run_daemon(interactive=args.keyboard, fake_engine=args.fake_engine, verbose=args.verbose)
 

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
-# Memory tiers, in GiB: below the first the models do not fit at all.
-TIERS = ((1.5, "too small"), (3.0, "small"), (6.0, "standard"), (math.inf, "large"))
+# The model catalog's hardware tiers (models/catalog.toml) decide what a board's RAM is
+# good for; this is what is assumed when the catalog cannot be read.
+FALLBACK_TIERS = ((700, "tiny-en"),)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ class Doctor:
         beep: bool = False,
         hardware: bool = True,
         rehash: bool = True,
+        tiers: Callable[[], tuple[tuple[int, str], ...]] | None = None,
     ) -> None:
         self.config_loader = config_loader
+        self.tiers = tiers or _catalog_tiers
         self._sd = sounddevice
         self.run = run
         self.model_store = model_store or _open_model_store
@@ -320,12 +323,23 @@ class Doctor:
 
     def check_machine(self) -> Iterator[Finding]:
         memory = _mem_total_gib(self.proc / "meminfo")
+        ram_mb = memory * 1024
         cpus = os.cpu_count() or 1
-        tier = next(name for limit, name in TIERS if memory < limit)
-        detail = f"{_machine_name(self.proc)}, {memory:.1f} GiB RAM, {cpus} CPUs: tier {tier}"
-        if suits := self._suited_set():
+        machine = f"{_machine_name(self.proc)}, {memory:.1f} GiB RAM, {cpus} CPUs"
+        tiers = sorted(self.tiers())
+        fitting = [name for min_mb, name in tiers if min_mb <= ram_mb]
+        if not fitting:
+            smallest_mb, smallest = tiers[0]
+            yield Finding(
+                FAIL,
+                "machine",
+                f"{machine}: too small, even {smallest} needs {smallest_mb} MB of RAM",
+            )
+            return
+        detail = f"{machine}: tier {fitting[-1]}"
+        if suits := self._suited_set():  # among the sets the catalog holds, for the language
             detail += f", model set {suits}"
-        yield Finding(FAIL if tier == "too small" else OK, "machine", detail)
+        yield Finding(OK, "machine", detail)
 
     def _suited_set(self) -> str:
         """The catalog's set for this board's RAM and the class's language ("" if none)."""
@@ -360,6 +374,18 @@ def _pair(value: Any) -> tuple[int, int]:
         return int(first if first is not None else -1), int(second if second is not None else -1)
     except (TypeError, ValueError):
         return -1, -1
+
+
+def _catalog_tiers() -> tuple[tuple[int, str], ...]:
+    """(min_ram_mb, pack) for each tier of the model catalog, planned sets included."""
+    try:
+        from appliance.models.catalog import CatalogError, load_catalog
+
+        catalog = load_catalog()
+    except (ImportError, CatalogError, OSError) as error:
+        log.warning("doctor: cannot read the model catalog (%s); assuming its tiers", error)
+        return FALLBACK_TIERS
+    return tuple((tier.min_ram_mb, tier.pack) for tier in catalog.tiers) or FALLBACK_TIERS
 
 
 def _mem_total_gib(meminfo: Path) -> float:

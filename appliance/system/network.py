@@ -13,6 +13,7 @@ import socket
 import struct
 
 from appliance.core.config import Config
+from appliance.lessons.language import BoxLines, box_lines
 
 SIOCGIFADDR = 0x8915
 # Interfaces that are not how a teacher's laptop reaches the box.
@@ -39,18 +40,23 @@ def local_ipv4_addresses() -> list[str]:
     return [address for _, address in found]
 
 
-def spoken_address(addresses: list[str], port: int) -> str:
-    """``"My web page is at 192 dot 168 dot 1 dot 20, port 8080."``, said twice."""
+def spoken_address(addresses: list[str], port: int, lines: BoxLines | None = None) -> str:
+    """``"My web page is at 192 dot 168 dot 1 dot 20, port 8080."``, said twice, in the
+    words of ``lines`` (English by default)."""
+    lines = lines or box_lines("en")
     if not addresses:
-        return "I am not connected to a network, so my web page cannot be reached."
-    places = " or at ".join(address.replace(".", " dot ") for address in addresses[:2])
-    line = f"My web page is at {places}, port {port}."
-    return f"{line} Again: {line}"
+        return lines.no_network
+    places = f" {lines.or_at} ".join(
+        address.replace(".", f" {lines.dot} ") for address in addresses[:2]
+    )
+    line = lines.page_at.format(places=places, port=port)
+    return f"{line} {lines.again} {line}"
 
 
 def address_announcement(config: Config) -> str:
     """What the box says when asked for its address, from its current config."""
+    lines = box_lines(config.language)
     if not config.web.enabled:
-        return "My web page is switched off."
+        return lines.page_off
     bound = [address for address in config.web.bind if address not in ("0.0.0.0", "::")]
-    return spoken_address(bound or local_ipv4_addresses(), config.web.port)
+    return spoken_address(bound or local_ipv4_addresses(), config.web.port, lines)

@@ -97,12 +97,42 @@ def live_turn(engine: Engine, devices: FileDevices, clip: np.ndarray) -> dict[st
         engine.finish_listening()
         while True:
             event = finished.get(timeout=120)
+            if isinstance(event, TurnFinished) and not event.heard:
+                return {"transcript": "", "reply": "", "not_heard": "no speech heard"}
             if isinstance(event, TurnFinished):
                 return {"transcript": event.transcript, "reply": event.reply, **event.timings_ms}
             if isinstance(event, StateChanged) and event.state == State.IDLE and event.detail:
                 return {"transcript": "", "reply": "", "not_heard": event.detail}
     finally:
         unsubscribe()
+
+
+# Long enough that the box is still talking when the student presses.
+BARGE_IN_LINE = (
+    "Once upon a time there was a tiny dragon who lived in a library by the sea. "
+    "Every night she read one book, and every morning she told the fish about it."
+)
+BARGE_IN_AFTER_S = 0.6  # of reply played before the press
+
+
+def barge_in(engine: Engine, devices: FileDevices) -> float:
+    """Press while the box talks: ms until the speaker falls silent (its last sample is
+    played). The press is ``engine.cancel()``, the first thing a barge-in's ``listen()``
+    does; the press earcon that follows is new sound, not the reply going on."""
+    engine.earcon("press")  # one block through the speaker, so it is open
+    devices.played_until = None
+    done = engine.say(BARGE_IN_LINE)
+    started = time.perf_counter()
+    while devices.played_until is None or devices.played_until - started < BARGE_IN_AFTER_S:
+        if time.perf_counter() - started > 30:
+            raise RuntimeError("the reply never started playing")
+        time.sleep(0.005)
+    pressed = time.perf_counter()
+    engine.cancel()
+    done.result(timeout=30)
+    time.sleep(0.3)  # anything still playing would have played by now
+    assert devices.played_until is not None
+    return max(0.0, (devices.played_until - pressed) * 1000)
 
 
 def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
@@ -118,7 +148,7 @@ def sequential_turn(engine: Engine, audio: np.ndarray) -> dict[str, float]:
         parts.append(engine.planner.plan(transcript).text)
     else:
         for text in models.llm.stream(
-            engine._messages(transcript), config.reply.max_tokens,
+            engine.prompt(transcript), config.reply.max_tokens,
             temperature=config.llm.temperature, max_seconds=config.reply.max_seconds,
         ):  # fmt: skip
             parts.append(text)
@@ -233,6 +263,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
             }
         )
     peak_turns = peak_rss_mb()  # the daemon's own peak: live turns (loading is measured above)
+    barge_ins = [barge_in(engine, devices) for _ in range(max(3, min(runs, 10)))]
     engine.reset()
     reset_peak_rss()
     for run in range(runs):
@@ -268,6 +299,7 @@ def measure(runs: int, config: Config, scaling: bool = False) -> dict[str, Any]:
         "sequential_stages_ms": {
             s: percentiles([t[s] for t in sequential])["p50"] for s in ("vad", "stt", "llm", "tts")
         },
+        "barge_in_ms": percentiles(barge_ins),
         "overhead_ms": percentiles(overhead) if overhead else None,
         "overhead_percent": round(100 * float(np.median(overhead) / np.median(first_audio)), 1)
         if overhead
@@ -321,6 +353,8 @@ def render_table(result: dict[str, Any]) -> str:
         f"  sequential baseline     p50 {sequential['p50']:7.0f} ms   "
         f"p95 {sequential['p95']:7.0f} ms",
         f"  speed-up vs sequential  {result['speedup_vs_sequential']:.2f}×",
+        f"  press → reply silent    p50 {result['barge_in_ms']['p50']:7.0f} ms   "
+        f"p95 {result['barge_in_ms']['p95']:7.0f} ms   (barge-in)",
         "",
         "  stage medians (ms):",
     ]

@@ -22,11 +22,6 @@ measures, per activity and level:
 Targets (the "good classroom partner" issue): no role confusion; ``conversation``
 at B1: ≥ 90 % of replies ≤ 30 words *and* ending with a question; no filter hit
 reaches the speaker; at A1 and A2 a median ≤ 8 words per sentence.
-
-When the engine does not filter yet, the eval applies the filter itself after the
-fact (``filter_mode: "eval post-check"``): replies are measured as the filter
-would have left them, and ``filter_hits_speaker`` still counts what the engine
-really sent to the voice.
 """
 
 from __future__ import annotations
@@ -38,12 +33,14 @@ import re
 import statistics
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from appliance.core.config import CEFR_LEVELS, Config
+from appliance.engine.conversation import Engine
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
     Secret,
@@ -59,8 +56,9 @@ from appliance.lessons.safety import (
     language_mismatch,
     role_confusion,
 )
-from appliance.lessons.text import SentenceSplitter, sentences_of, speakable, words_of
+from appliance.lessons.text import sentences_of, words_of
 from appliance.lessons.understand import Act, understand
+from appliance.speech.protocols import LanguageModel, Message
 
 DATA = Path(__file__).parent / "data"
 UTTERANCES = DATA / "eval_utterances.toml"
@@ -80,7 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--levels", help=f"comma-separated CEFR levels (default: {','.join(DEFAULT_LEVELS)})"
     )
     parser.add_argument("--limit", type=int, help="at most N student lines per session")
-    parser.add_argument("--utterances", type=Path, default=UTTERANCES, help="the sessions file")
+    parser.add_argument(
+        "--utterances", type=Path, default=None,
+        help=f"the sessions file (default: the package's {UTTERANCES.name})",
+    )  # fmt: skip
     parser.add_argument(
         "--judged", action="store_true",
         help="run the judged classroom sessions (every level), the set a teacher scored",
@@ -94,11 +95,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from appliance.cli import UserError
     from appliance.core.config import load_config
+    from appliance.core.errors import UserError
 
+    if args.judged and args.utterances is not None:
+        raise UserError(
+            "--judged runs the judged sessions; give --utterances alone to run another file"
+        )
     if args.judged:
         args.utterances = JUDGED_SESSIONS
+    elif args.utterances is None:
+        args.utterances = UTTERANCES
     try:
         sessions = load_session_list(args.utterances)
     except (OSError, tomllib.TOMLDecodeError, ValueError) as error:
@@ -196,20 +203,53 @@ def load_sessions(path: Path) -> dict[str, dict[str, list[str]]]:
 
 
 class RecordingLlm:
-    """Wraps the engine's language model and keeps the raw text of each reply."""
+    """The engine's language model, keeping the raw text of each reply it writes."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: LanguageModel) -> None:
         self.inner = inner
         self.raw: list[str] = []
 
-    def __getattr__(self, name: str) -> Any:  # stop_reason, prefill, ...
-        return getattr(self.inner, name)
+    @property
+    def stop_reason(self) -> str:
+        return self.inner.stop_reason
 
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+    @property
+    def all_threads(self) -> int:
+        return self.inner.all_threads
+
+    @property
+    def context_tokens(self) -> int:
+        return self.inner.context_tokens
+
+    def use_threads(self, threads: int) -> None:
+        self.inner.use_threads(threads)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return self.inner.count_tokens(messages)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def prefill(self, messages: list[Message]) -> None:
+        self.inner.prefill(messages)
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        *,
+        temperature: float = 0.7,
+        max_seconds: float = 60.0,
+    ) -> Generator[str, None, None]:
         self.raw = []
-        for text in self.inner.stream(*args, **kwargs):
-            self.raw.append(text)
-            yield text
+        replies = self.inner.stream(
+            messages, max_tokens, should_stop, temperature=temperature, max_seconds=max_seconds
+        )
+        with closing(replies):
+            for text in replies:
+                self.raw.append(text)
+                yield text
 
 
 @dataclass
@@ -219,16 +259,10 @@ class Turn:
     student: str
     raw: str  # what the model wrote ("" when the engine did not ask it)
     reply: str  # what reached the speaker
-    measured: str  # the reply the metrics use (the spoken one, or post-checked)
     seconds: float
     flags: dict[str, Any] = field(default_factory=dict)
     session: str = ""  # the session's id
     plan: dict[str, str] = field(default_factory=dict)  # the planner's decision, if it planned
-
-
-def engine_filters(engine: Any) -> bool:
-    """Whether the engine applies the classroom filter itself (the lead's integration)."""
-    return isinstance(getattr(engine, "filter", None), ClassroomFilter)
 
 
 def run_eval(
@@ -238,7 +272,7 @@ def run_eval(
     levels: list[str] | None = None,
     *,
     limit: int | None = None,
-    engine: Any = None,
+    engine: Engine | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every chosen session through a real engine; the report as a JSON-ready dict.
@@ -283,7 +317,6 @@ def run_eval(
     return build_report(
         turns,
         config,
-        filter_mode="engine" if engine_filters(engine) else "eval post-check",
         seconds=time.perf_counter() - started,
     )
 
@@ -304,14 +337,13 @@ def _session_config(config: Config, session: Session) -> Config:
 
 
 def _run_session(
-    engine: Any,
+    engine: Engine,
     recorder: RecordingLlm,
     config: Config,
     session: Session,
     progress: Callable[[str], None] | None,
 ) -> list[Turn]:
     word_filter = ClassroomFilter(config.filter, config.language)
-    post_check = not engine_filters(engine)
     content = load_content(config.language) if has_content(config.language) else None
     said_so_far: list[str] = []
     earlier: list[str] = []
@@ -325,27 +357,28 @@ def _run_session(
         result = engine.run_text_turn(line)
         seconds = time.perf_counter() - begun
         raw = "".join(recorder.raw)
-        measured = filtered_reply(line, raw, word_filter) if post_check else result.reply
         said_so_far.append(line)
-        turn = Turn(session.activity, session.level, line, raw, result.reply, measured, seconds)
+        turn = Turn(session.activity, session.level, line, raw, result.reply, seconds)
         turn.session = session.id
-        turn.plan = dict(getattr(result, "plan", {}) or {})
+        turn.plan = dict(result.plan)
         turn.flags = _flags(turn, " ".join(said_so_far), earlier, config, word_filter)
         turn.flags |= _guess_flags(turn, secret)
         if content is not None:
-            turn.flags |= sense_flags(session.activity, line, measured, earlier, secret, content)
+            turn.flags |= sense_flags(
+                session.activity, line, result.reply, earlier, secret, content
+            )
             if turn.flags.get("revealed") is not None:
                 turn.flags["secret_leak"] = False  # the student gave up: naming it is right
         # What the engine's guard rails did, so a met target shows what it cost.
         turn.flags |= {
-            "regenerated": getattr(result, "regenerated", False),
-            "pieces_dropped": getattr(result, "pieces_dropped", 0),
-            "asked_back": getattr(result, "asked_back", False),
+            "regenerated": result.regenerated,
+            "pieces_dropped": result.pieces_dropped,
+            "asked_back": result.asked_back,
         }
-        earlier.append(measured)
+        earlier.append(result.reply)
         turns.append(turn)
         if progress:
-            progress(f"{session.activity} {session.level}: {line!r} -> {measured!r}")
+            progress(f"{session.activity} {session.level}: {line!r} -> {result.reply!r}")
     return turns
 
 
@@ -442,28 +475,6 @@ def _is_replay(reply: str, earlier: list[str]) -> bool:
     return index > 0 and _letters(earlier[index - 1]) in _letters(reply)
 
 
-def filtered_reply(transcript: str, raw: str, word_filter: ClassroomFilter) -> str:
-    """What the engine would say with the filter, from the model's raw text (post-check).
-
-    A blocked transcript gets the redirect; otherwise the reply's pieces are spoken
-    until one hits the filter, and the fallback line is said if none was spoken.
-    """
-    if (redirect := word_filter.redirect_for(transcript)) is not None:
-        return redirect
-    splitter = SentenceSplitter()
-    pieces = splitter.feed(raw)
-    if rest := splitter.flush():
-        pieces.append(rest)
-    spoken: list[str] = []
-    for piece in pieces:
-        text = speakable(piece)
-        if word_filter.blocks(text):
-            return " ".join(spoken) if spoken else word_filter.fallback
-        if text:
-            spoken.append(text)
-    return " ".join(spoken)
-
-
 def _flags(
     turn: Turn,
     student_so_far: str,
@@ -471,7 +482,7 @@ def _flags(
     config: Config,
     word_filter: ClassroomFilter,
 ) -> dict[str, Any]:
-    reply = turn.measured
+    reply = turn.reply
     words = len(words_of(reply))
     sentences = sentences_of(reply)
     level = check_level(reply, turn.level, config.language)
@@ -489,13 +500,13 @@ def _flags(
     }
 
 
-def secret_in_play(engine: Any) -> Secret | None:
+def secret_in_play(engine: Engine) -> Secret | None:
     """The guessing game's object the engine is playing with: the one it keeps, once it
     keeps one (``engine.secret``), else the level's fixed one that its prompt names.
     Asked on the engine's thread, so a config change still queued there has been made."""
 
     def in_play() -> Secret | None:
-        return getattr(engine, "secret", None) or activity_for(engine.config).secret
+        return engine.secret or activity_for(engine.config).secret
 
     return engine.run_exclusive(in_play)
 
@@ -510,13 +521,13 @@ def _guess_flags(turn: Turn, secret: Secret | None) -> dict[str, Any]:
     if secret is None:
         return {}
     expected = true_answer(secret, turn.student)
-    answer = yes_or_no(turn.measured)
+    answer = yes_or_no(turn.reply)
     return {
         "secret": secret.name,
         "expected_answer": expected,
         "answer": answer,
         "truthful": None if expected is None else answer == expected,
-        "secret_leak": guessed_right(secret, turn.measured)
+        "secret_leak": guessed_right(secret, turn.reply)
         and not guessed_right(secret, turn.student),
     }
 
@@ -594,9 +605,7 @@ def _asks_questions(activity: str) -> bool:
     return bool(builtin and builtin.ends_with_question)
 
 
-def build_report(
-    turns: list[Turn], config: Config, *, filter_mode: str, seconds: float
-) -> dict[str, Any]:
+def build_report(turns: list[Turn], config: Config, *, seconds: float) -> dict[str, Any]:
     groups = []
     for key in dict.fromkeys((turn.activity, turn.level) for turn in turns):
         group = [turn for turn in turns if (turn.activity, turn.level) == key]
@@ -611,7 +620,6 @@ def build_report(
     }
     return {
         "language": config.language,
-        "filter_mode": filter_mode,
         "seconds": round(seconds, 1),
         "totals": summarize(turns),
         "groups": groups,
@@ -728,7 +736,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("")
     lines.append(
-        f"filter: {report['filter_mode']}; language: {report['language']}; "
+        f"language: {report['language']}; "
         f"{report['totals']['replies']} replies in {report['seconds']:.0f} s"
     )
     for target in report["targets"]:

@@ -4,6 +4,7 @@ Layers, outermost first::
 
     SecurityHeaders          every response, errors included
       ServerErrorMiddleware  (Starlette) a crash becomes a calm 500 page, never a traceback
+        AllowedHosts         400 for a Host that is not the box (DNS rebinding)
         BodyLimit            413 for big bodies; uploads have their own limit
           SameOrigin         403 for unsafe requests from another site
             RequireSession   default deny: only /login and /static/ are open
@@ -13,6 +14,7 @@ Layers, outermost first::
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -27,7 +29,14 @@ from starlette.types import ASGIApp
 from appliance.web import sse, views_auth, views_models, views_pages
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing
-from appliance.web.security import BodyLimit, RequireSession, SameOrigin, SecurityHeaders
+from appliance.web.security import (
+    AllowedHosts,
+    BodyLimit,
+    RequireSession,
+    SameOrigin,
+    SecurityHeaders,
+    box_names,
+)
 from appliance.web.webapp import WebApp, web_of
 
 log = logging.getLogger(__name__)
@@ -48,9 +57,16 @@ ERROR_TITLES = {
 
 
 def build_app(
-    context: WebContext, log_ring: LogRing | None = None, session_hours: float = 12.0
+    context: WebContext,
+    log_ring: LogRing | None = None,
+    session_hours: float = 12.0,
+    host_names: Iterable[str] | None = None,
 ) -> tuple[ASGIApp, WebApp]:
-    """The ASGI app to serve, and its shared state (for the server and for tests)."""
+    """The ASGI app to serve, and its shared state (for the server and for tests).
+
+    ``host_names``: the names besides IP addresses that requests may be addressed to
+    (default :func:`~appliance.web.security.box_names`).
+    """
     web = WebApp(context, log_ring, session_hours)
     post = ["POST"]
     routes = [
@@ -78,6 +94,7 @@ def build_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(AllowedHosts, names=box_names() if host_names is None else host_names),
             Middleware(
                 BodyLimit,
                 limit=BODY_LIMIT,

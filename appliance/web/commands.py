@@ -16,7 +16,7 @@ import argparse
 import getpass
 import sys
 
-from appliance.cli import UserError
+from appliance.core.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     passwd = subparsers.add_parser("passwd", help="set the web page's password, from stdin")
     passwd.add_argument(
         "--generate", action="store_true", help="make a random PIN, set it and print it"
+    )
+    passwd.add_argument(
+        "--first-boot",
+        action="store_true",
+        help="only if no secret is set: make this box's own PIN, kept for the daemon to say "
+        "on the first long hold (what parlo-first-boot.service runs)",
     )
     passwd.set_defaults(handler=run_passwd)
 
@@ -61,8 +67,22 @@ def run_web(args: argparse.Namespace) -> int:
 
 
 def run_passwd(args: argparse.Namespace) -> int:
-    from appliance.web.auth import SecretError, generate_pin, secret_path, set_secret
+    from appliance.web.auth import (
+        SecretError,
+        generate_pin,
+        make_first_boot_pin,
+        secret_path,
+        set_secret,
+    )
 
+    if args.first_boot:
+        if args.generate:
+            raise UserError("--first-boot makes its own PIN; leave out --generate")
+        made = make_first_boot_pin()
+        print("This box's PIN was made; hold the button to hear it." if made
+              else f"A secret is set already ({secret_path()}); nothing was changed.",
+              file=sys.stderr)  # fmt: skip
+        return 0
     if args.generate:
         secret = generate_pin()
     elif sys.stdin.isatty():

@@ -31,7 +31,7 @@ class WebContext:
 
     events: EventStream
     config_path: Path
-    say: Callable[[str], None] | None = None
+    say: Callable[[str], object] | None = None
     reset_conversation: Callable[[], None] | None = None
     list_sound_devices: Callable[[], list[str]] | None = None
     health: Callable[[], dict[str, Any]] | None = None
@@ -39,5 +39,7 @@ class WebContext:
     # Defaults: $PARLO_HOME/models and $PARLO_HOME/web-secret.
     model_store_root: Path | None = None
     secret_file: Path | None = None
+    # Where holds of the button at the box are recorded (default $PARLO_HOME/presence).
+    presence_dir: Path | None = None
     # True for `parlo web`: no daemon behind the page at all, and the page says so.
     standalone: bool = False

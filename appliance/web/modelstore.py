@@ -81,9 +81,16 @@ ROLE_NAMES = {
 class ModelsBridge:
     """Everything the Models page does, on the store at ``root``."""
 
-    def __init__(self, root: Path | None, changed: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        root: Path | None,
+        changed: Callable[[], None] | None,
+        presence_dir: Path | None = None,
+    ) -> None:
         self._root = root
         self._changed = changed
+        # Where an unsigned upload waits for a hold at the box (default $PARLO_HOME/presence).
+        self._presence_dir = presence_dir
         self._job_lock = threading.Lock()
         self.job: ImportJob | None = None
         # Extra arguments for import_pack; tests pass {"smoke_test": None} to skip loading models.
@@ -96,6 +103,25 @@ class ModelsBridge:
         from appliance.core.paths import model_store_root
 
         return model_store_root()
+
+    def clean_leftovers(self) -> None:
+        """Remove uploads a crash or power cut left behind (no import can be using them:
+        this runs before the page serves anyone)."""
+        uploads = self.root.parent / "uploads"
+        try:
+            leftovers = list(uploads.iterdir())
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            log.warning("cannot look for upload leftovers in %s: %s", uploads, error)
+            return
+        for path in leftovers:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if leftovers:
+            log.info("removed %d upload leftover(s) from %s", len(leftovers), uploads)
 
     def store(self) -> Any | None:
         try:
@@ -187,14 +213,21 @@ class ModelsBridge:
                 raise RuntimeError("importing packs is not part of this build")
             from appliance.models.signing import load_trusted_keys
 
+            def confirm_at_box(kind: str, summary: str) -> bool:
+                from appliance.core.presence import PresenceGate
+
+                job.step, job.done, job.total = "waiting for a button hold at the box", 0, 0
+                return PresenceGate(self._presence_dir).ask_and_wait(kind, summary)
+
             job.step, job.done, job.total = "checking the pack", 0, 0
+            options: dict[str, Any] = {"confirm_presence": confirm_at_box, **self.import_options}
             result = import_pack(
                 pack_dir,
                 self._store_or_fail(),
                 trusted_keys=load_trusted_keys(),
                 allow_unsigned=allow_unsigned,
                 progress=progress,
-                **self.import_options,
+                **options,
             )
             job.result = result.message
             log.info("model pack from the web page: %s", result.message)

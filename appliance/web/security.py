@@ -1,5 +1,8 @@
 """Middleware that every request passes through, whatever route it is for.
 
+- :class:`AllowedHosts`: only requests addressed to the box (an IP address, or one of
+  its own names) are answered, so a DNS-rebinding page cannot reach it by a name of
+  its own;
 - :class:`SecurityHeaders`: a strict CSP (no inline script or style), no
   framing, no sniffing, no referrer to other sites, no caching of pages with student words.
 - :class:`BodyLimit`: small bodies everywhere, a bigger limit only on upload routes.
@@ -11,7 +14,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
@@ -46,6 +51,52 @@ HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+def box_names() -> set[str]:
+    """The names the box answers to: ``localhost``, its hostname and ``<hostname>.local``
+    (mDNS). No DNS lookup: an offline box would wait for it."""
+    names = {"localhost"}
+    hostname = socket.gethostname().lower()
+    if hostname:
+        names |= {hostname, f"{hostname}.local"}
+    return names
+
+
+class AllowedHosts:
+    """Answers 400 to a request whose ``Host`` is neither an IP address nor one of ``names``.
+
+    A DNS-rebinding attack has a student's browser load ``evil.example`` and then point
+    that name at the box: the browser then sends ``Host: evil.example``, which is refused.
+    """
+
+    def __init__(self, app: ASGIApp, names: Iterable[str]) -> None:
+        self.app = app
+        self.names = {name.lower().rstrip(".") for name in names}
+
+    def allowed(self, host: str | None) -> bool:
+        if host is None:
+            return True  # HTTP/1.0 without Host: no browser sends that
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+        except ValueError:
+            return False
+        name = name.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name in self.names
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allowed(_header(scope, b"host")):
+            response = PlainTextResponse(
+                "Unknown host name: open the box by its address or its own name.",
+                status_code=400,
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:

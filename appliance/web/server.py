@@ -25,11 +25,17 @@ import uvicorn
 from appliance.core.config import Config, ConfigError, load_config
 from appliance.web.app import build_app
 from appliance.web.context import WebContext
+from appliance.web.guard import HEADER_TIMEOUT, PER_ADDRESS, guarded_protocol
 from appliance.web.logbuffer import LogRing, install_log_buffer
+from appliance.web.security import box_names
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTIONS = 64  # open event streams included; a Pi should not be drowned by a class
+# Open event streams included. Each device may hold PER_ADDRESS of them, and a connection
+# that has not sent its headers in HEADER_TIMEOUT seconds is closed (appliance.web.guard),
+# so half-open connections from a few devices cannot fill them. Each idle connection costs
+# a file descriptor and a few KB (parlo.service raises LimitNOFILE for them).
+MAX_CONNECTIONS = 512
 
 
 class WebServer:
@@ -42,7 +48,12 @@ class WebServer:
         hosts: Sequence[str] | None = None,
         port: int | None = None,
         log_ring: LogRing | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        per_address: int = PER_ADDRESS,
+        host_names: Sequence[str] | None = None,
     ) -> None:
+        """``host_names``: names the page answers to besides IP addresses and the box's own
+        (:func:`~appliance.web.security.box_names`), e.g. a name the school's DNS gives it."""
         try:
             settings = load_config(context.config_path).web
         except (ConfigError, OSError) as error:
@@ -51,8 +62,12 @@ class WebServer:
         self.hosts = tuple(hosts or settings.bind)
         self.port = settings.port if port is None else port
         self.asgi, self.web = build_app(
-            context, log_ring or install_log_buffer(), settings.session_hours
+            context,
+            log_ring or install_log_buffer(),
+            settings.session_hours,
+            host_names=None if host_names is None else [*box_names(), *host_names],
         )
+        self.protocol = guarded_protocol(header_timeout, per_address)
         self.addresses: list[tuple[str, int]] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -67,6 +82,7 @@ class WebServer:
     def start(self, timeout: float = 10.0) -> None:
         """Listen and serve on a daemon thread; return once it accepts connections."""
         sockets = self._bind()
+        self.web.models.clean_leftovers()
         self._server = uvicorn.Server(self._uvicorn_config())
         self._thread = threading.Thread(
             target=self._run, args=(sockets,), name="web-server", daemon=True
@@ -94,6 +110,7 @@ class WebServer:
     def serve_forever(self) -> None:
         """Serve in this thread until Ctrl-C or SIGTERM (``parlo web``)."""
         sockets = self._bind()
+        self.web.models.clean_leftovers()
         self._server = uvicorn.Server(self._uvicorn_config())
         log.info("web page listening on %s", ", ".join(self._pretty()))
         try:
@@ -118,6 +135,7 @@ class WebServer:
             log_config=None,  # keep the daemon's logging as it is
             access_log=False,
             lifespan="off",
+            http=self.protocol,
             proxy_headers=False,
             server_header=False,
             limit_concurrency=MAX_CONNECTIONS,

@@ -10,7 +10,10 @@ Two event types go out, as JSON::
     event: state   data: {"state": "listening", "label": "Listening", "detail": ""}
     event: turn    data: {"transcript": "...", "reply": "...", "cancelled": false, "at": 1.7e9}
 
-The stream ends when the session ends (logout, expiry, new password) or the server stops.
+The stream ends when the session ends (logout, expiry, new password) or the
+server stops; the session is checked before every event, so nothing is sent
+after a logout. A session may hold at most :data:`STREAMS_PER_SESSION` streams
+(429 beyond): each one holds a connection and a queue.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from appliance.core.events import Event, StateChanged, TurnFinished
 from appliance.web.security import SESSION_COOKIE
@@ -30,6 +34,7 @@ from appliance.web.webapp import STATE_LABELS, web_of
 QUEUE_SIZE = 64
 HEARTBEAT_SECONDS = 15.0
 CHECK_SECONDS = 1.0  # how often a quiet stream looks at its session and the server
+STREAMS_PER_SESSION = 4  # a phone and a laptop, each with a tab or two
 
 
 def state_payload(event: StateChanged) -> dict:
@@ -45,6 +50,7 @@ def turn_payload(event: TurnFinished) -> dict:
         "transcript": event.transcript,
         "reply": event.reply,
         "cancelled": event.cancelled,
+        "heard": event.heard,
         "at": event.at,
     }
 
@@ -61,8 +67,25 @@ def format_event(event: Event) -> str:
 async def event_stream(request: Request) -> Response:
     web = web_of(request)
     events = web.context.events
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(SESSION_COOKIE) or ""
     loop = asyncio.get_running_loop()
+    with web.streams_lock:
+        if web.streams[token] >= STREAMS_PER_SESSION:
+            return PlainTextResponse(
+                f"At most {STREAMS_PER_SESSION} live pages per login; close one.", status_code=429
+            )
+        web.streams[token] += 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        with web.streams_lock:
+            if not released:
+                released = True
+                web.streams[token] -= 1
+                if web.streams[token] <= 0:
+                    del web.streams[token]
+
     queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
 
     def offer(event: Event) -> None:
@@ -74,9 +97,8 @@ async def event_stream(request: Request) -> Response:
         with contextlib.suppress(RuntimeError):  # the loop has closed: the server stopped
             loop.call_soon_threadsafe(offer, event)
 
-    unsubscribe = events.subscribe(deliver)
-
     async def stream() -> AsyncIterator[str]:
+        unsubscribe = events.subscribe(deliver)
         try:
             yield "retry: 3000\n\n"
             yield format_event(events.last_state)
@@ -94,13 +116,17 @@ async def event_stream(request: Request) -> Response:
                         quiet = 0.0
                         yield ": still here\n\n"
                     continue
+                if web.sessions.get(token) is None:
+                    return  # logged out meanwhile: not one more transcript
                 quiet = 0.0
                 yield format_event(event)
         finally:
             unsubscribe()
+            release()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"x-accel-buffering": "no"},
+        background=BackgroundTask(release),
     )

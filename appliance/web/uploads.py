@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+DISK_RESERVE = 64 * 1024 * 1024  # what an upload always leaves free for the rest of the box
+CHECK_EVERY = 1024 * 1024  # a chunked body has no length: free space is checked as it comes
 MAX_FILES = 16
 MAX_FIELD_BYTES = 256
 
@@ -135,15 +137,23 @@ async def receive_pack(request: Request, session: Session, target: Path, job: Im
         raise HTTPException(400, "Send the model pack with the upload form.")
     declared = int(request.headers.get("content-length", "0") or 0)
     free = _free_bytes(target)
-    if declared and declared > free - 64 * 1024 * 1024:
+    if declared and declared > free - DISK_RESERVE:
         raise HTTPException(507, f"Not enough free disk space: {free // 10**6} MB free.")
     receiver = _PackReceiver(session, target)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())
     job.step, job.done, job.total = "uploading", 0, declared
+    unchecked = 0
     try:
         async for chunk in request.stream():
             await run_in_threadpool(parser.write, chunk)
             job.done += len(chunk)
+            unchecked += len(chunk)
+            if not declared and unchecked >= CHECK_EVERY:
+                unchecked = 0
+                if (free := _free_bytes(target)) < DISK_RESERVE:
+                    raise HTTPException(
+                        507, f"Not enough free disk space: {free // 10**6} MB free."
+                    )
         parser.finalize()
     finally:
         receiver.close()

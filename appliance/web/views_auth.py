@@ -2,11 +2,14 @@
 
 Checking a password costs one scrypt hash (16 MiB, tens of milliseconds), so it
 runs off the event loop and at most two at a time: a flood of guesses cannot
-starve the page or the Pi's memory. The throttle is asked *before* hashing.
+starve the page or the Pi's memory. The attempt is reserved with the throttle
+(counted as failed, one in flight per address) *before* hashing; see
+:class:`~appliance.web.sessions.LoginThrottle`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -17,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from appliance.web.auth import SecretError, check_secret_shape, set_secret, verify_secret
 from appliance.web.security import SESSION_COOKIE
-from appliance.web.sessions import Session
+from appliance.web.sessions import Attempt, Session, TooManyTries
 from appliance.web.views_pages import tools_page
 from appliance.web.webapp import first, limited_form, read_form, session_of, web_of
 
@@ -45,14 +48,14 @@ async def login(request: Request) -> Response:
 
     if not web.has_secret():
         return page(403, "No password has been set yet.")
-    if (wait := web.throttle.retry_after(address)) > 0:
-        response = page(429, f"Too many wrong tries. Wait {wait:.0f} seconds, then try again.")
-        response.headers["retry-after"] = str(int(wait) + 1)
+    try:
+        attempt = await _reserve(request, address)
+    except TooManyTries as refused:
+        response = page(429, f"{refused.reason} Then try again.")
+        response.headers["retry-after"] = str(int(refused.wait) + 1)
         return response
-    if not await run_in_threadpool(_verify, candidate, web.secret_file):
-        web.throttle.failed(address)
+    if not await _check(attempt, candidate, web.secret_file, request):
         return page(401, "That password is not right.")
-    web.throttle.succeeded(address)
     return _logged_in(request, web.sessions.create(), "/")
 
 
@@ -71,12 +74,13 @@ async def change_password(request: Request) -> Response:
     address = request.client.host if request.client else "?"
     current, new, again = (first(form, key) for key in ("current", "new", "again"))
     errors: dict[str, str] = {}
-    if (wait := web.throttle.retry_after(address)) > 0:
-        errors["current"] = f"Too many wrong tries. Wait {wait:.0f} seconds."
-    elif not await run_in_threadpool(_verify, current, web.secret_file):
-        web.throttle.failed(address)
+    try:
+        attempt: Attempt | None = await _reserve(request, address)
+    except TooManyTries as refused:
+        attempt, errors["current"] = None, refused.reason
+    if attempt is not None and not await _check(attempt, current, web.secret_file, request):
         errors["current"] = "That is not the current password."
-    else:
+    elif attempt is not None:
         try:
             check_secret_shape(new)
         except SecretError as error:
@@ -85,10 +89,34 @@ async def change_password(request: Request) -> Response:
             errors["again"] = "The two new passwords are different."
     if errors:
         return await tools_page(request, password_errors=errors, status_code=400)
-    web.throttle.succeeded(address)
     await run_in_threadpool(set_secret, new, web.secret_file)
     web.sessions.end_all()
     return _logged_in(request, web.sessions.create(), "/tools?done=password")
+
+
+async def _reserve(request: Request, address: str) -> Attempt:
+    """Reserve an attempt (raises :class:`TooManyTries`), and wait out the global slow lane."""
+    web = web_of(request)
+    web.lift_cap_after_a_hold()
+    attempt = web.throttle.reserve(address)
+    if attempt.delay > 0:
+        try:
+            await asyncio.sleep(attempt.delay)
+        except BaseException:
+            web.throttle.failed(attempt)  # the client went away while waiting
+            raise
+    return attempt
+
+
+async def _check(attempt: Attempt, candidate: str, secret_file: Path, request: Request) -> bool:
+    throttle = web_of(request).throttle
+    try:
+        ok = await run_in_threadpool(_verify, candidate, secret_file)
+    except BaseException:
+        throttle.failed(attempt)
+        raise
+    (throttle.succeeded if ok else throttle.failed)(attempt)
+    return ok
 
 
 def _verify(candidate: str, secret_file: Path) -> bool:

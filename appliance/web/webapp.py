@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.responses import HTMLResponse
 
 from appliance.core.config import Config, ConfigError, load_config, save_config
 from appliance.core.events import State
+from appliance.core.presence import PresenceGate
 from appliance.web.auth import has_secret, secret_path
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing
@@ -49,10 +51,17 @@ class WebApp:
         self.secret_file = context.secret_file or secret_path()
         self.sessions = SessionStore(self.secret_file, session_hours)
         self.throttle = LoginThrottle()
+        self.presence = PresenceGate(context.presence_dir)
+        self._hold_seen = self.presence.last_hold()
         self.log_ring = log_ring
-        self.models = ModelsBridge(context.model_store_root, context.models_changed)
+        self.models = ModelsBridge(
+            context.model_store_root, context.models_changed, presence_dir=context.presence_dir
+        )
         self.started_at = time.time()
         self.stopping = threading.Event()
+        # Open event streams per session token (appliance.web.sse caps them).
+        self.streams: Counter[str] = Counter()
+        self.streams_lock = threading.Lock()
         # Saves from two tabs queue up here; save_config's rename keeps each file whole anyway.
         self.config_lock = threading.Lock()
         self.templates = Environment(
@@ -60,6 +69,14 @@ class WebApp:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self.templates.globals["state_label"] = lambda state: STATE_LABELS.get(state, str(state))
+
+    def lift_cap_after_a_hold(self) -> None:
+        """A hold of the button at the box since the last look lifts the login throttle's
+        global cap (the daemon records every hold: :mod:`appliance.core.presence`)."""
+        held = self.presence.last_hold()
+        if held > self._hold_seen:
+            self._hold_seen = held
+            self.throttle.lift_global_cap()
 
     def has_secret(self) -> bool:
         return has_secret(self.secret_file)

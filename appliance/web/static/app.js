@@ -20,7 +20,7 @@
 
   function showTurn(data) {
     const turn = document.querySelector("[data-turn]");
-    if (!turn) return;
+    if (!turn || data.heard === false) return; // a press with no speech: keep the last exchange
     turn.querySelector("[data-turn-transcript]").textContent = data.transcript;
     turn.querySelector("[data-turn-reply]").textContent = data.reply;
     turn.querySelector("[data-turn-note]").textContent = data.cancelled ? "Interrupted." : "";
