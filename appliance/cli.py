@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "appliance.web.commands",  # web, passwd
     "appliance.system.commands",  # daemon, doctor
     "appliance.tools.eval",  # eval
+    "appliance.lessons.commands",  # lessons
 )
 
 

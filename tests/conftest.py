@@ -82,6 +82,8 @@ OUR_THREADS = frozenset(
         "fake-engine",
         "file-input",
         "keyboard-button",
+        "lesson-writer",
+        "llm-breaker",
         "speaker",
         "static",
         "stt-chunks_0",

@@ -758,3 +758,13 @@ def test_the_guessing_game_starts_when_asked_and_keeps_the_next_object_secret():
     assert compared.startswith(("Yes!", "No!")), "a learner's 'more big' is a fair question"
     new_object = game.state.secret
     assert new_object is not None and new_object.name.lower() not in bye.lower()
+
+
+def test_the_lessons_target_words_bring_the_topic_and_question_that_invite_them():
+    lines = ("Hi, I'm Ana.", "I'm fine, thanks.", "Yes.")
+    plain = talk(planner("conversation", seed=3), *lines)
+    targets = ("breakfast", "cook")
+    invited = talk(TurnPlanner(CONTENT, "conversation", "A2", seed=3, target_words=targets), *lines)
+    said = " ".join(invited).lower()
+    assert any(word in said for word in targets), invited
+    assert not any(word in " ".join(plain).lower() for word in targets), "a fair test: not anyway"

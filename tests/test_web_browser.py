@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,3 +193,131 @@ def test_settings_work_with_javascript_off(browser, running) -> None:
     assert config.activity.level == "C1" and not config.filter.enabled
     screenshot(page, "phone-settings-no-js", PHONE["width"])
     context.close()
+
+
+@pytest.fixture
+def lesson_box(tmp_path, monkeypatch) -> Iterator[tuple[Running, list[str]]]:
+    """A page with the daemon's lesson recorder and power switch behind it."""
+    from appliance.core.config import Config, save_config
+    from appliance.lessons.recorder import LessonRecorder
+    from appliance.lessons.store import LessonStore
+
+    home = tmp_path / "home"
+    config_file = home / "config.toml"
+    start = time.time() - 3600
+    now = [start]  # the recorder's clock: an hour ago while the past lesson is played
+    recorder = LessonRecorder(
+        LessonStore(home / "lessons"),
+        config=lambda: load_config(config_file),
+        clock=lambda: now[0] if now else time.time(),
+    )
+    powered: list[str] = []
+    running = start_server(tmp_path, monkeypatch, lessons=recorder, power=powered.append)
+    save_config(
+        Config().with_changes({"lessons.target_words": ["bread", "cake", "milk"]}), config_file
+    )
+    running.events.subscribe(recorder.on_event)
+    # A past lesson (an hour ago, twelve turns) for the charts.
+    recorder.start(start)
+    for n in range(12):
+        running.events.publish(
+            TurnFinished(
+                "I would like some bread and milk please" if n % 3 else "Cake!",
+                "Here you are.",
+                {},
+                at=start + 60 + n * 40,
+                student_seconds=1.0 + (n * 7) % 5,
+                box_seconds=2.0 + (n * 3) % 4,
+                activity="roleplay",
+                level="A2",
+                heard=n != 5,
+                filtered=n == 8,
+            )
+        )
+        now[0] = start + 60 + n * 40
+    recorder.end(start + 1200)
+    now.clear()  # from here on, the clock is the real one
+    yield running, powered
+    running.server.stop()
+    recorder.close()
+
+
+def test_the_lessons_page_follows_a_lesson_live_at_both_widths(browser, lesson_box) -> None:
+    running, powered = lesson_box
+    page, console_errors = logged_in_page(browser, running, PHONE)
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Lessons").click()
+    page.wait_for_url("**/lessons")
+    assert page.get_by_role("button", name="Start a lesson").is_visible()
+    assert page.get_by_label("Words or short phrases", exact=False).input_value() == (
+        "bread\ncake\nmilk"
+    )
+    past = page.locator("article.lesson")
+    assert past.count() == 1
+    assert past.locator('[data-lesson-figure="turns"]').inner_text() == "11"
+    assert past.locator('[data-lesson-figure="targets"]').inner_text() == "3 of 3"
+    chart = past.locator("img.chart")
+    chart.scroll_into_view_if_needed()
+    assert chart.bounding_box()["width"] > 300
+
+    # A lesson starts by itself at the next turn; the page follows it with no reload.
+    wait_for_stream(page)
+    live = page.locator("[data-lesson-live]")
+    running.events.publish(
+        TurnFinished(
+            "Can I have a cake?",
+            "Of course!",
+            {},
+            student_seconds=2.0,
+            box_seconds=1.5,
+            activity="roleplay",
+            level="A2",
+        )
+    )
+    live.locator('[data-lesson-figure="turns"]').filter(has_text="1").wait_for()
+    assert live.locator("[data-lesson-running]").is_visible()
+    assert live.locator('[data-lesson-figure="targets"]').inner_text() == "1 of 3"
+    assert live.locator('[data-lesson-figure="students"]').inner_text() == "2 s"
+    assert "cake" not in live.inner_text().lower()
+    screenshot(page, "phone-lessons", PHONE["width"])
+
+    # End it (the browser asks first), then Shut down: asked, then done.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="End the lesson").click()
+    page.wait_for_url("**/lessons?done=ended")
+    assert page.locator("article.lesson").count() == 2
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Shut down").click()
+    assert powered == [] and page.url.endswith("done=ended")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Shut down").click()
+    page.get_by_role("heading", name="Shutting down…").wait_for()
+    assert console_errors == [], console_errors
+    page.context.close()
+
+    page, console_errors = logged_in_page(browser, running, DESKTOP)
+    page.goto(f"{running.url}/lessons")
+    assert page.get_by_role("link", name="Download all as CSV").count() == 1
+    screenshot(page, "desktop-lessons", DESKTOP["width"])
+    assert console_errors == [], console_errors
+    page.context.close()
+    assert powered == ["poweroff"]
+
+
+def test_shut_down_asks_on_a_page_with_javascript_off(browser, lesson_box) -> None:
+    running, powered = lesson_box
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{running.url}/login")
+    page.get_by_label("Password or PIN").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{running.url}/lessons")
+    page.get_by_role("button", name="Restart").click()
+    page.get_by_role("heading", name="Restart the box?").wait_for()
+    assert powered == []
+    page.get_by_role("button", name="Yes, restart").click()
+    page.get_by_role("heading", name="Restarting…").wait_for()
+    context.close()
+    deadline = time.monotonic() + 5
+    while not powered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert powered == ["reboot"]

@@ -27,11 +27,13 @@ from appliance.audio.supervised import SupervisedAudio
 from appliance.core.config import Config, load_config
 from appliance.core.events import EventStream, State
 from appliance.core.memory import limit_malloc_arenas, release_free_memory
-from appliance.core.paths import config_path, model_store_root
+from appliance.core.paths import config_path, lessons_dir, model_store_root
 from appliance.engine.controls import EngineControls
 from appliance.engine.conversation import Engine
 from appliance.hardware.buttons import ButtonLike, NoButtonError, make_button
 from appliance.hardware.leds import make_led
+from appliance.lessons.recorder import LessonRecorder
+from appliance.lessons.store import LessonStore
 from appliance.models.store import ModelSet, ModelStore
 from appliance.speech.loaded import Models
 from appliance.system.journal import setup_logging
@@ -120,7 +122,9 @@ def fake_engine_factory(config: Config, events: EventStream) -> FakeEngine:
     return FakeEngine(events, think_seconds=0.8, speak_seconds=1.5, vad_end_seconds=3.0)
 
 
-def web_page_for(daemon: Daemon, audio: SoundBackend | None) -> Service:
+def web_page_for(
+    daemon: Daemon, audio: SoundBackend | None, lessons: LessonRecorder | None = None
+) -> Service:
     """The teacher's page (:class:`~appliance.web.server.WebServer`), wired to this
     daemon's parts."""
     from appliance.web.context import WebContext
@@ -148,6 +152,8 @@ def web_page_for(daemon: Daemon, audio: SoundBackend | None) -> Service:
             list_sound_devices=lambda: _device_names(audio),
             health=health,
             models_changed=lambda: daemon.restart("the models changed"),
+            lessons=lessons,
+            power=daemon.power_action if daemon.power is not None else None,
         )
     )
 
@@ -225,8 +231,16 @@ def build_daemon(
     else:
         engine_factory = _no_sound_system
 
+    # The lessons: every finished turn on the shown stream, counted (no words unless the
+    # teacher turned transcripts on); written by the recorder's own thread.
+    recorder = LessonRecorder(
+        LessonStore(lessons_dir()), config=lambda: holder[0].config if holder else config
+    )
+    closers.append(status.shown.subscribe(recorder.on_event))
+    closers.append(recorder.close)  # the lesson so far is written at shutdown
+
     def web_page(daemon: Daemon) -> Service:
-        return web_page_for(daemon, audio)
+        return web_page_for(daemon, audio, recorder)
 
     web_factory: Callable[[Daemon], Service] | None = None
     if config.web.enabled:
@@ -273,9 +287,6 @@ class ModelWatch:
 
     @staticmethod
     def current() -> str | None:
-        from appliance.core.paths import model_store_root
-        from appliance.models.store import ModelStore
-
         model_set = ModelStore(model_store_root()).current()
         return str(model_set.path) if model_set is not None else None
 

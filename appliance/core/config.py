@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from appliance.core.durable import write_atomically
+from appliance.core.paths import config_path
+
 CEFR_LEVELS = ("A1", "A2", "B1", "B2", "C1")
 # The activities the box knows without a teacher's prompt (their content is language data).
 BUILTIN_ACTIVITY_NAMES = ("conversation", "roleplay", "improv", "story", "interview", "guess")
@@ -181,6 +184,20 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class LessonSettings:
+    # A lesson starts at the first turn after this many minutes with none, and ends
+    # after as many with none (or when the teacher starts or ends it on the page).
+    idle_minutes: int = between(20, 1, 480)
+    # The lesson's target words (or short phrases), set on the Lessons page: a lesson
+    # counts how many of them students said (the count only, never which).
+    target_words: tuple[str, ...] = ()
+
+
+MAX_TARGET_WORDS = 100
+MAX_TARGET_WORD_CHARS = 40
+
+
+@dataclass(frozen=True)
 class WebSettings:
     enabled: bool = True
     port: int = between(8080, 1, 65535)
@@ -209,6 +226,7 @@ class Config:
     llm: LlmSettings = LlmSettings()
     filter: FilterSettings = FilterSettings()
     privacy: PrivacySettings = PrivacySettings()
+    lessons: LessonSettings = LessonSettings()
     web: WebSettings = WebSettings()
     models: ModelSettings = ModelSettings()
 
@@ -244,6 +262,7 @@ class Config:
             raise ConfigError("button.shutdown_hold", "must be longer than button.very_long_hold")
         if self.llm.backend == "openai" and not self.llm.base_url:
             raise ConfigError("llm.base_url", "is required when llm.backend is 'openai'")
+        _check_target_words(self.lessons.target_words)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,9 +286,26 @@ class Config:
         return Config.from_dict(data)
 
 
+def _check_target_words(words: tuple[str, ...]) -> None:
+    if len(words) > MAX_TARGET_WORDS:
+        raise ConfigError(
+            "lessons.target_words", f"at most {MAX_TARGET_WORDS} words, got {len(words)}"
+        )
+    for word in words:
+        if (
+            not word.strip()
+            or len(word) > MAX_TARGET_WORD_CHARS
+            or not any(c.isalnum() for c in word)
+        ):
+            raise ConfigError(
+                "lessons.target_words",
+                f"each word needs a letter and at most {MAX_TARGET_WORD_CHARS} characters,"
+                f" got {word!r}",
+            )
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the config file, or the defaults if there is none."""
-    from appliance.core.paths import config_path
 
     path = path or config_path()
     if not path.exists():
@@ -279,8 +315,6 @@ def load_config(path: Path | None = None) -> Config:
 
 def save_config(config: Config, path: Path | None = None) -> None:
     """Write atomically: concurrent saves never leave a broken file; the last one wins whole."""
-    from appliance.core.durable import write_atomically
-    from appliance.core.paths import config_path
 
     write_atomically(path or config_path(), config.to_toml())
 

@@ -4,6 +4,8 @@ Everything Parlo writes lives under one state directory, ``PARLO_HOME``:
 
 - ``$PARLO_HOME/config.toml``: the teacher's settings (see :mod:`appliance.core.config`);
 - ``$PARLO_HOME/models/``: the model store, with ``current`` and ``previous`` pointers;
+- ``$PARLO_HOME/lessons/``: one record per lesson (counts and durations; no words
+  unless ``privacy.log_transcripts``), and ``word-lists.json``, the saved target words;
 - ``$PARLO_HOME/cache/``: things derived from the models that are slow to make, such
   as the voices cut for streaming (safe to delete: they are made again).
 
@@ -47,3 +49,13 @@ def model_store_root() -> Path:
 def voice_cache_dir() -> Path:
     """Voices cut in two for streaming (see :mod:`appliance.speech.voice_graph`)."""
     return parlo_home() / "cache" / "voices"
+
+
+def lessons_dir() -> Path:
+    """The lesson records, one file each (see :mod:`appliance.lessons.store`)."""
+    return parlo_home() / "lessons"
+
+
+def word_lists_path() -> Path:
+    """The teacher's saved lists of target words."""
+    return parlo_home() / "word-lists.json"

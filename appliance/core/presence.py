@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.core.durable import write_atomically
+from appliance.core.paths import parlo_home
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ class PresenceRequest:
 
 
 def presence_dir() -> Path:
-    from appliance.core.paths import parlo_home
 
     return parlo_home() / DIRECTORY_NAME
 

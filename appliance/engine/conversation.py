@@ -57,6 +57,7 @@ from appliance.lessons.text import (
     ends_sentence,
     word_count,
 )
+from appliance.lessons.vocabulary import target_words
 from appliance.speech.loaded import Models
 from appliance.speech.protocols import Message
 from appliance.speech.vad import RATE, VadStream
@@ -546,6 +547,7 @@ class Engine:
             character=config.activity.character,
             setting=config.activity.setting,
             seed=self._random.randrange(2**31),
+            target_words=target_words(config),
         )
 
     def _planning(self) -> str:
@@ -648,6 +650,8 @@ class Engine:
             self.microphone.device_name = config.audio.input_device
         if _conversation_settings(previous) != _conversation_settings(config):
             self._new_game()  # a new activity, language or model is a new conversation
+        elif self.planner is not None:
+            self.planner.target_words = target_words(config)  # the lesson's words, from now
         self._prefill()  # evaluate the prompt (which names the level, language...) now
 
     def _state(self, state: State, detail: str = "", turn: int | None = None) -> None:

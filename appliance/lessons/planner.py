@@ -53,6 +53,7 @@ from appliance.lessons.understand import (
     parse_number,
     understand,
 )
+from appliance.lessons.vocabulary import TargetMatcher
 
 # The stock reactions that say nothing of the student's line.
 FEELING_REACTIONS = (
@@ -166,6 +167,7 @@ class TurnPlanner:
         setting: str = "",
         seed: int = 0,
         secret: Secret | None = None,
+        target_words: tuple[str, ...] = (),
     ) -> None:
         if activity not in PLANNED_ACTIVITIES:
             raise ValueError(f"no planner for activity {activity!r}")
@@ -182,7 +184,23 @@ class TurnPlanner:
         self.place_text = classroom.definite(where) if where else ""
         self.character = content.character_for(character, setting)
         self.seed = seed
+        self.target_words = target_words
         self.state = PlannerState(secret=secret or self._new_secret(None, 0))
+
+    @property
+    def target_words(self) -> tuple[str, ...]:
+        """The lesson's words: a new topic, and a question in it, that invite them come first."""
+        return self._targets
+
+    @target_words.setter
+    def target_words(self, words: tuple[str, ...]) -> None:
+        self._targets = tuple(words)
+        self._target_matcher = TargetMatcher(words, self.content.language) if words else None
+
+    def _invites(self, text: str) -> int:
+        """How many of the lesson's target words ``text`` has (in any plain form)."""
+        matcher = self._target_matcher
+        return len(matcher.hits(text)) if matcher is not None else 0
 
     # --- the planner's two calls ---
 
@@ -682,6 +700,8 @@ class TurnPlanner:
             order.append(state.topic)
         others = [t.name for t in self.content.topics if t.name not in state.topics_done]
         rng.shuffle(others)
+        if self._target_matcher is not None:  # the lesson's words: topics that invite them first
+            others.sort(key=lambda name: -self._invites(self._topic_text(name)))
         order += others
         for name in dict.fromkeys(order):  # keeps order, drops repeats
             answered = stay and name in (topic, state.topic)
@@ -715,7 +735,14 @@ class TurnPlanner:
         near = [q for q in eligible if rank - 1 <= CEFR_LEVELS.index(q.level) <= rank]
         if prefer_easy:
             return min(eligible, key=lambda q: CEFR_LEVELS.index(q.level))
-        return (near or eligible)[0]
+        candidates = near or eligible
+        if self._target_matcher is not None:  # a question that invites a target word first
+            candidates = sorted(candidates, key=lambda q: -self._invites(q.for_level(self.level)))
+        return candidates[0]
+
+    def _topic_text(self, name: str) -> str:
+        topic = self._topic(name)
+        return " ".join([*topic.keys, *(q.for_level(self.level) for q in topic.questions)])
 
     def _may_ask(self, question: Question, state: PlannerState) -> bool:
         if CEFR_LEVELS.index(question.level) > CEFR_LEVELS.index(self.level):

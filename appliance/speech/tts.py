@@ -28,6 +28,8 @@ import numpy as np
 import onnxruntime
 
 from appliance.core.memory import release_free_memory
+from appliance.core.paths import voice_cache_dir
+from appliance.speech import voice_graph
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +220,9 @@ class PiperTts:
 
     def _load_sessions(self, path: Path, threads: int) -> None:
         """Encoder and decoder sessions of the voice (cut once, then kept), or the whole voice."""
-        from appliance.core.paths import voice_cache_dir
-        from appliance.speech.voice_graph import cached_split
 
         try:
-            split = cached_split(path, voice_cache_dir())
+            split = voice_graph.cached_split(path, voice_cache_dir())
         except RuntimeError as error:
             log.warning("%s; the voice %s runs whole", error, path.name)
             split = None

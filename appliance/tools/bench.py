@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from appliance.audio.files import FileDevices
-from appliance.audio.wav import resample
-from appliance.core.config import Config, load_config
+from appliance.audio.wav import resample, write_wav
+from appliance.core.config import Config, load_config, save_config
 from appliance.core.events import State, StateChanged, TurnFinished
 from appliance.core.memory import release_free_memory
 from appliance.engine.conversation import Engine
@@ -192,8 +192,6 @@ def measure_startup() -> dict[str, float]:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         config = load_config().with_changes({"web.port": port, "web.bind": ("127.0.0.1",)})
-        from appliance.audio.wav import write_wav
-        from appliance.core.config import save_config
 
         save_config(config, folder / "config.toml")
         write_wav(folder / "silence.wav", np.zeros(1600, dtype=np.float32), 16000)

@@ -39,7 +39,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from appliance.core.config import CEFR_LEVELS, Config
+from appliance.audio.files import FileDevices
+from appliance.core.config import CEFR_LEVELS, Config, load_config
+from appliance.core.errors import UserError
 from appliance.engine.conversation import Engine
 from appliance.lessons.activities import (
     BUILTIN_ACTIVITIES,
@@ -95,8 +97,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from appliance.core.config import load_config
-    from appliance.core.errors import UserError
 
     if args.judged and args.utterances is not None:
         raise UserError(
@@ -283,7 +283,6 @@ def run_eval(
     shared models).
     """
     from appliance.app.wiring import build_engine
-    from appliance.audio.files import FileDevices
 
     if isinstance(sessions, dict):
         sessions = [

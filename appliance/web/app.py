@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from appliance.web import sse, views_auth, views_models, views_pages
+from appliance.web import sse, views_auth, views_lessons, views_models, views_pages
 from appliance.web.context import WebContext
 from appliance.web.logbuffer import LogRing
 from appliance.web.security import (
@@ -88,6 +88,16 @@ def build_app(
         Route("/tools/say", views_pages.say, methods=post),
         Route("/tools/reset", views_pages.reset_conversation, methods=post),
         Route("/tools/password", views_auth.change_password, methods=post),
+        Route("/lessons", views_lessons.lessons_page),
+        Route("/lessons/current", views_lessons.current_lesson),
+        Route("/lessons/chart/{lesson}.svg", views_lessons.lesson_chart),
+        Route("/lessons.csv", views_lessons.lessons_export),
+        Route("/lessons/start", views_lessons.start_lesson, methods=post),
+        Route("/lessons/end", views_lessons.end_lesson, methods=post),
+        Route("/lessons/words", views_lessons.save_words, methods=post),
+        Route("/lessons/words/use", views_lessons.use_word_list, methods=post),
+        Route("/lessons/words/delete", views_lessons.delete_word_list, methods=post),
+        Route("/power", views_lessons.power, methods=post),
         Route("/favicon.ico", lambda _: RedirectResponse("/static/icon.svg", status_code=301)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

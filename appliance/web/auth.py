@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.core.durable import write_atomically
+from appliance.core.paths import parlo_home
 from appliance.core.presence import RESET_PIN, PresenceGate
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ class SecretError(ValueError):
 
 def secret_path() -> Path:
     """Where the hashed secret lives: ``$PARLO_HOME/web-secret``."""
-    from appliance.core.paths import parlo_home
 
     return parlo_home() / SECRET_FILE_NAME
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.core.events import EventStream
+from appliance.lessons.recorder import LessonRecorder
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class WebContext:
 
     ``models_changed()`` is called after the page switched, rolled back or
     imported models, so the daemon can load the new set.
+
+    ``power("poweroff")`` or ``power("reboot")`` is called (on a thread, after the
+    page has answered) once the teacher has confirmed Shut down or Restart.
     """
 
     events: EventStream
@@ -43,3 +47,7 @@ class WebContext:
     presence_dir: Path | None = None
     # True for `parlo web`: no daemon behind the page at all, and the page says so.
     standalone: bool = False
+    # The lessons (the Lessons page): the daemon's recorder; None reads them from the disk.
+    lessons: LessonRecorder | None = None
+    # Shut down ("poweroff") or restart ("reboot") the box; None: the page cannot.
+    power: Callable[[str], None] | None = None

@@ -38,7 +38,7 @@
     // Marks the page as following the box live (tests wait for it, CSS may use it).
     source.addEventListener("open", function () { document.documentElement.dataset.live = "on"; });
     source.addEventListener("state", function (e) { showState(JSON.parse(e.data)); });
-    source.addEventListener("turn", function (e) { showTurn(JSON.parse(e.data)); });
+    source.addEventListener("turn", function (e) { showTurn(JSON.parse(e.data)); showLesson(); });
     source.addEventListener("error", function () {
       document.documentElement.dataset.live = "off";
       // Logged out or the box restarted: the browser retries; after a while, reload to log in.
@@ -61,9 +61,45 @@
   function confirmations() {
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (e) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+        if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); return; }
+        // Asked here: the server need not ask again on a page of its own (no-JS path).
+        const confirmed = form.querySelector("input[name=confirmed]");
+        if (confirmed) confirmed.value = "yes";
       });
     });
+  }
+
+  // The Lessons page: the running lesson's figures and chart, after each turn and
+  // every 30 s (a lesson also ends by itself). Counts only: no student words here.
+  function showLesson() {
+    const card = document.querySelector("[data-lesson-live]");
+    if (!card) return;
+    fetch("/lessons/current", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (lesson) {
+        if (!lesson) return;
+        card.querySelector("[data-lesson-none]").hidden = lesson.running;
+        card.querySelector("[data-lesson-running]").hidden = !lesson.running;
+        card.querySelector("[data-lesson-running-pill]").hidden = !lesson.running;
+        if (!lesson.running) { delete card.dataset.lessonId; return; }
+        card.dataset.lessonId = lesson.id;
+        card.querySelector("[data-lesson-title]").textContent = lesson.title;
+        card.querySelector("[data-lesson-activities]").textContent = lesson.activities;
+        Object.keys(lesson.figures).forEach(function (key) {
+          const cell = card.querySelector('[data-lesson-figure="' + key + '"]');
+          if (cell) cell.textContent = lesson.figures[key];
+        });
+        const chart = card.querySelector("[data-lesson-chart]");
+        if (chart.getAttribute("src") !== lesson.chart) {
+          chart.setAttribute("src", lesson.chart);
+          chart.setAttribute("alt", lesson.chart_alt);
+        }
+      })
+      .catch(function () {});
+  }
+
+  function followLesson() {
+    if (document.querySelector("[data-lesson-live]")) setInterval(showLesson, 30000);
   }
 
   function showJob(job) {
@@ -128,5 +164,6 @@
     rolePlayFields();
     confirmations();
     uploads();
+    followLesson();
   });
 })();
