@@ -86,6 +86,7 @@ OUR_THREADS = frozenset(
         "llm-breaker",
         "speaker",
         "static",
+        "stt-chunks_0",
         "stt-guess",
         "sysfs-led",
         "tts",

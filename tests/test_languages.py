@@ -31,7 +31,13 @@ from appliance.audio.files import FileDevices
 from appliance.core.config import Config, ConfigError
 from appliance.core.events import EventStream, State
 from appliance.models.importer import import_pack
-from appliance.models.manifest import FileEntry, Manifest, ManifestError, ModelEntry
+from appliance.models.manifest import (
+    FileEntry,
+    Manifest,
+    ManifestError,
+    ModelEntry,
+    serves_language,
+)
 from appliance.models.pack import PackError, make_pack
 from appliance.models.signing import TrustedKeys
 from appliance.models.store import ModelChoiceError, ModelSet, ModelStore
@@ -227,9 +233,12 @@ def test_an_english_only_set_refuses_french_in_one_clear_sentence(model_set):
     with pytest.raises(ModelChoiceError) as refused:
         Models.load(model_set, french)
     assert isinstance(refused.value, ConfigError) and refused.value.key == "language"
+    # tiny.en hears English only; whisper base hears French, but the LLM and voice do not.
+    hears_french = serves_language(model_set.manifest.model("stt").languages, "fr")
+    lacking = "" if hears_french else "speech-to-text model, "
     assert str(refused.value) == (
-        f"language: the model set {model_set.name} {model_set.version} has no speech-to-text "
-        "model, language model or voice for 'fr' (it speaks en): set language to 'en', "
+        f"language: the model set {model_set.name} {model_set.version} has no {lacking}"
+        "language model or voice for 'fr' (it speaks en): set language to 'en', "
         "or install a model pack for 'fr'"
     )
     with pytest.raises(ModelChoiceError, match=r"voice\.name: there is no voice 'nobody'.*"):
@@ -255,12 +264,12 @@ def test_parlo_says_so_in_one_line(model_set, tmp_path: Path):
     assert (
         finished.stderr.strip()
         .splitlines()[-1]
-        .startswith("parlo converse: language: the model set tiny-en")
+        .startswith(f"parlo converse: language: the model set {model_set.name} ")
     )
     assert "Traceback" not in finished.stderr
 
 
-def test_the_daemon_shows_the_error_and_restarts_when_the_config_changes(tmp_path: Path):
+def test_the_daemon_shows_the_error_and_restarts_when_the_config_changes(model_set, tmp_path: Path):
     french = Config().with_changes({"language": "fr"})
     devices = FileDevices(output_path=tmp_path / "speaker.wav", realtime=False)
     events = EventStream()
@@ -276,7 +285,8 @@ def test_the_daemon_shows_the_error_and_restarts_when_the_config_changes(tmp_pat
     try:
         wait_until(lambda: events.last_state.state is State.ERROR, timeout=60)
         detail = events.last_state.detail
-        assert detail.startswith("the engine failed to start: language: the model set tiny-en")
+        failed = f"the engine failed to start: language: the model set {model_set.name} "
+        assert detail.startswith(failed)
         assert "install a model pack for 'fr'" in detail
         daemon.apply_config(Config())  # the teacher puts English back
         thread.join(30)

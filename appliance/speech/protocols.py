@@ -14,9 +14,12 @@ no stand-in, so it needs no Protocol.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from appliance.speech.stt import Transcript
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -31,7 +34,20 @@ class SpeechToText(Protocol):
         fit_window: bool = True,
         should_stop: Callable[[], bool] | None = None,
     ) -> str:
-        """The words in ``audio`` ("" for none); ``should_stop`` is polled to give up early."""
+        """The words in ``audio`` ("" for none, and for speech whisper could only loop on);
+        ``should_stop`` is polled to give up early."""
+        ...
+
+    def hear(
+        self,
+        audio: np.ndarray,
+        *,
+        fit_window: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Transcript:
+        """The words in ``audio`` as a :class:`~appliance.speech.stt.Transcript`, never a
+        degenerate one: ``unintelligible`` when speech gave only loops, even after a
+        retry (the student should be asked to say it again)."""
         ...
 
 

@@ -64,6 +64,7 @@ class Doctor:
         sounddevice: Any = None,
         run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
         model_store: Callable[[], Any] | None = None,
+        catalog: Callable[[], Any] | None = None,
         proc: Path = Path("/proc"),
         state_dir: Callable[[], Path] | None = None,
         test_sound: bool = True,
@@ -77,6 +78,7 @@ class Doctor:
         self._sd = sounddevice
         self.run = run
         self.model_store = model_store or _open_model_store
+        self.catalog = catalog or _load_catalog
         self.proc = proc
         self.state_dir = state_dir or _state_dir
         self.test_sound = test_sound
@@ -299,8 +301,24 @@ class Doctor:
         problems = current.problems(rehash=self.rehash)
         if problems:
             yield Finding(FAIL, "models", f"{current.name}: {'; '.join(problems)}")
+            return
+        checked = "verified" if self.rehash else "all files there (checksums not read)"
+        suits = self._suited_set()
+        catalog = self.catalog()
+        if (
+            suits
+            and catalog is not None
+            and current.name in catalog.packs
+            and suits != current.name
+        ):
+            # A catalog set other than the one for this board and class: say which would do.
+            yield Finding(
+                WARN,
+                "models",
+                f"{current.name}: {checked}; this board and a class in "
+                f"{self.config.language!r} suit {suits}: run `parlo models fetch {suits}`",
+            )
         else:
-            checked = "verified" if self.rehash else "all files there (checksums not read)"
             yield Finding(OK, "models", f"{current.name}: {checked}")
 
     def check_machine(self) -> Iterator[Finding]:
@@ -318,7 +336,23 @@ class Doctor:
                 f"{machine}: too small, even {smallest} needs {smallest_mb} MB of RAM",
             )
             return
-        yield Finding(OK, "machine", f"{machine}: tier {fitting[-1]}")
+        detail = f"{machine}: tier {fitting[-1]}"
+        if suits := self._suited_set():  # among the sets the catalog holds, for the language
+            detail += f", model set {suits}"
+        yield Finding(OK, "machine", detail)
+
+    def _suited_set(self) -> str:
+        """The catalog's set for this board's RAM and the class's language ("" if none)."""
+        from appliance.models.catalog import CatalogError
+
+        catalog = self.catalog()
+        if catalog is None:
+            return ""
+        ram = int(_mem_total_gib(self.proc / "meminfo") * 2**30)
+        try:
+            return str(catalog.pick_tier(ram, self.config.language).pack)
+        except CatalogError:
+            return ""  # no catalog set hears the language: the models check says what is wrong
 
     def check_disk(self) -> Iterator[Finding]:
         path = self.state_dir()
@@ -386,6 +420,16 @@ def _open_model_store() -> Any:
     except ImportError:
         return None
     return ModelStore(model_store_root())
+
+
+def _load_catalog() -> Any:
+    """The model catalog, or None where this install has none (a box with packs only)."""
+    from appliance.models.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog()
+    except CatalogError:
+        return None
 
 
 def _state_dir() -> Path:
