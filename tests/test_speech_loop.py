@@ -16,6 +16,7 @@ from waiting import wait_until
 from appliance.audio.wav import read_wav, resample, write_wav
 from appliance.core.config import Config
 from appliance.core.events import State, StateChanged, TurnFinished
+from appliance.lessons.language import box_lines
 from appliance.tools.bench import load_utterances
 
 RATE = 16000
@@ -318,3 +319,21 @@ def test_sound_devices_chosen_on_the_page_are_used_from_the_next_turn(make_engin
     assert result.reply, "the turn after the change is spoken"
     assert engine.speaker.device_name == "file output"
     assert engine.microphone.device_name == "file input"
+
+
+def test_a_looping_transcript_is_answered_with_say_it_again(make_engine, models):
+    """Whisper loops on "no no no…" even after its retry: the box asks again, and neither
+    the planner nor the conversation sees the garbage."""
+    engine = make_engine()
+    voice = models.tts
+    looping = np.concatenate(list(voice.stream("no " * 20, noise_scale=0.0, noise_w=0.0)))
+    audio = resample(looping, voice.sample_rate, 16000)
+    events: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: events.append(e) if isinstance(e, TurnFinished) else None)
+    turns_before = engine.planner.state.turn if engine.planner else 0
+    result = engine.run_turn(np.concatenate([silence(0.3), audio, silence(0.3)]), 16000)
+    assert result.reply == box_lines("en").not_caught
+    assert result.transcript == "" and not result.heard_speech
+    assert engine.history == [], "nothing of it is remembered"
+    assert engine.planner is None or engine.planner.state.turn == turns_before
+    assert events and events[-1].reply == result.reply and events[-1].student_seconds > 1

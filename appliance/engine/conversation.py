@@ -57,7 +57,7 @@ from appliance.lessons.text import (
     ends_sentence,
     word_count,
 )
-from appliance.lessons.vocabulary import target_words
+from appliance.lessons.vocabulary import recognition_hint, target_words
 from appliance.speech.loaded import Models
 from appliance.speech.protocols import Message
 from appliance.speech.vad import RATE, VadStream
@@ -287,7 +287,11 @@ class Engine:
     def _listen_settings(self, end_after_silence: float | None = None) -> ListenSettings:
         vad = self.config.vad
         return ListenSettings(
-            vad.min_speech_ms, vad.pad_ms, self.config.stt.guess_after_pause, end_after_silence
+            vad.min_speech_ms,
+            vad.pad_ms,
+            self.config.stt.guess_after_pause,
+            end_after_silence,
+            prompt=recognition_hint(target_words(self.config)),
         )
 
     def _begin_thinking(self, turn: int) -> None:
@@ -309,12 +313,40 @@ class Engine:
             return self._not_heard(timings, turn, "no speech heard")
         self._begin_thinking(turn)
         started = time.perf_counter()
-        transcript = recording.transcribe(self.models.stt, speech, self._cancel.is_set)
+        settings = self._listen_settings()
+        heard = recording.transcribe(self.models.stt, speech, self._cancel.is_set, settings.prompt)
         self.guesses_used += recording.guesses_used
         timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
-        if not transcript or _is_non_speech(transcript):
+        if heard.stopped or self._cancel.is_set():
+            self._state(State.IDLE, "cancelled", turn=turn)
+            return TurnResult("", "", timings, cancelled=True)
+        if heard.unintelligible:
+            # Whisper only looped ("no no no..."), even after a retry: ask again; nothing
+            # reaches the planner or the model, and the conversation is as it was.
+            log.info("the student was not understood: %s", heard.reason)
+            return self._not_caught(timings, turn, len(speech) / RATE)
+        if not heard.text or _is_non_speech(heard.text):
             return self._not_heard(timings, turn, "nothing recognisable was said")
-        return self._respond(transcript, released_at, timings, turn, len(speech) / RATE)
+        return self._respond(heard.text, released_at, timings, turn, len(speech) / RATE)
+
+    def _not_caught(self, timings: dict[str, float], turn: int, seconds: float) -> TurnResult:
+        line = box_lines(self.config.language).not_caught
+        if self.filter.blocks(line):
+            line = self.filter.fallback
+        voice = self._voice(turn)
+        voice.start()
+        voice.say(line)
+        voice.finish()
+        self._wait_for_speaker()
+        activity = self.config.activity
+        box_seconds = voice.samples / self.models.tts.sample_rate
+        self.events.publish(
+            TurnFinished("", line, dict(timings), self._cancel.is_set(),
+                         student_seconds=seconds, box_seconds=box_seconds,
+                         activity=activity.name, level=activity.level)
+        )  # fmt: skip
+        self._state(State.IDLE, "not understood", turn=turn)
+        return TurnResult("", line, timings, heard_speech=False)
 
     def _not_heard(self, timings: dict[str, float], turn: int, why: str) -> TurnResult:
         if not self._cancel.is_set():

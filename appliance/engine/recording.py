@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.speech.protocols import SpeechToText
+from appliance.speech.stt import Transcript
 from appliance.speech.vad import VadStream
 
 MAX_LISTEN_SECONDS = 30.0
@@ -34,21 +35,25 @@ class ListenSettings:
     pad_ms: int
     guess_after_pause: float  # seconds of pause before a guess starts; 0: never
     end_after_silence: float | None = None  # tap mode: end the turn after this silence
+    prompt: str = ""  # whisper's initial prompt: the lesson's target words
 
 
 class PauseGuess(threading.Thread):
     """A transcription started during a pause while the button is still held."""
 
-    def __init__(self, stt: SpeechToText, speech: np.ndarray, last_speech_frame: int) -> None:
+    def __init__(
+        self, stt: SpeechToText, speech: np.ndarray, last_speech_frame: int, prompt: str = ""
+    ) -> None:
         super().__init__(name="stt-guess", daemon=True)
         self.stt = stt
         self.speech = speech
         self.last_speech_frame = last_speech_frame
-        self.transcript = ""
+        self.prompt = prompt
+        self.heard = Transcript("")
         self.stale = threading.Event()
 
     def run(self) -> None:
-        self.transcript = self.stt.transcribe(self.speech, should_stop=self.stale.is_set)
+        self.heard = self.stt.hear(self.speech, should_stop=self.stale.is_set, prompt=self.prompt)
 
     def drop(self) -> None:
         self.stale.set()
@@ -114,18 +119,23 @@ class Recording:
         return self.stream.speech(settings.min_speech_ms, settings.pad_ms)
 
     def transcribe(
-        self, stt: SpeechToText, speech: np.ndarray, should_stop: Callable[[], bool]
-    ) -> str:
-        """The words of ``speech``: the guess made during the pause, if it still holds."""
+        self,
+        stt: SpeechToText,
+        speech: np.ndarray,
+        should_stop: Callable[[], bool],
+        prompt: str = "",
+    ) -> Transcript:
+        """What was heard in ``speech``: the guess made during the pause, if it still
+        holds (never a degenerate transcript: see :meth:`WhisperStt.hear`)."""
         guess = self.guess
         if guess is not None:
             if guess.last_speech_frame == self.stream.last_speech_frame:
                 guess.join()
                 if not guess.stale.is_set():
                     self.guesses_used += 1
-                    return guess.transcript
+                    return guess.heard
             guess.drop()
-        return stt.transcribe(speech, should_stop=should_stop)
+        return stt.hear(speech, should_stop=should_stop, prompt=prompt)
 
     def _guess_during_pause(
         self, settings: ListenSettings, stt: SpeechToText, spoke: bool, silence: float
@@ -138,5 +148,5 @@ class Recording:
         if guess is None and spoke and pause and silence >= pause:
             speech = stream.speech(settings.min_speech_ms, settings.pad_ms)
             if speech is not None:
-                self.guess = PauseGuess(stt, speech, stream.last_speech_frame)
+                self.guess = PauseGuess(stt, speech, stream.last_speech_frame, settings.prompt)
                 self.guess.start()

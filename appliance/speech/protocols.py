@@ -44,6 +44,7 @@ class SpeechToText(Protocol):
         *,
         fit_window: bool = True,
         should_stop: Callable[[], bool] | None = None,
+        prompt: str = "",
     ) -> Transcript:
         """The words in ``audio`` as a :class:`~appliance.speech.stt.Transcript`, never a
         degenerate one: ``unintelligible`` when speech gave only loops, even after a

@@ -142,6 +142,7 @@ class WhisperStt:
         *,
         fit_window: bool = True,
         should_stop: Callable[[], bool] | None = None,
+        prompt: str = "",
     ) -> Transcript:
         """Transcribe ``audio``; retry once if the text is degenerate; never return it.
 
@@ -151,7 +152,11 @@ class WhisperStt:
         :data:`RETRY_TEMPERATURE`), for at most ``retry_seconds``. If that fails
         too, the :class:`Transcript` is ``unintelligible``. ``should_stop`` is polled
         during decoding; when it returns True the work ends early (``stopped``).
-        Raises :class:`ValueError` for audio that is not one-dimensional.
+        ``prompt`` is whisper's initial prompt: the lesson's target words
+        (:func:`appliance.lessons.vocabulary.recognition_hint`); with them, WER in noise
+        went from 18.3% to 10.8% and from 11.8% to 9.7% clean, on 16 sentences
+        (``bench/target_word_hints.py``). Raises :class:`ValueError` for audio that is
+        not one-dimensional.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -159,7 +164,7 @@ class WhisperStt:
         seconds = len(audio) / RATE
         stop = should_stop or _never
         first_ctx = audio_ctx_for(seconds) if fit_window else 0  # 0: whisper's full window
-        text = self._decode(audio, first_ctx, 0.0, stop)
+        text = self._decode(audio, first_ctx, 0.0, stop, prompt)
         reason = degeneracy(text, seconds)
         if reason is None:
             return Transcript(text, stopped=stop())
@@ -172,7 +177,7 @@ class WhisperStt:
         def out_of_time() -> bool:
             return stop() or time.monotonic() > deadline
 
-        text = self._decode(audio, retry_ctx, temperature, out_of_time)
+        text = self._decode(audio, retry_ctx, temperature, out_of_time, prompt)
         if stop():
             return Transcript("", reason=reason, attempts=2, stopped=True)
         if time.monotonic() > deadline:
@@ -185,7 +190,12 @@ class WhisperStt:
         return Transcript("", unintelligible=True, reason=reason, attempts=2)
 
     def _decode(
-        self, audio: np.ndarray, audio_ctx: int, temperature: float, stop: Callable[[], bool]
+        self,
+        audio: np.ndarray,
+        audio_ctx: int,
+        temperature: float,
+        stop: Callable[[], bool],
+        prompt: str = "",
     ) -> str:
         seconds = len(audio) / RATE
         with self._lock:
@@ -196,6 +206,7 @@ class WhisperStt:
                 temperature=temperature,
                 max_tokens=math.ceil(seconds * MAX_TOKENS_PER_SECOND) + 16,
                 language=self.language,
+                initial_prompt=prompt,  # "" too: a prompt once given would stay otherwise
                 abort_callback=stop,
             )
         text = without_repeats(" ".join(segment.text.strip() for segment in segments))
