@@ -26,7 +26,6 @@ from appliance.audio.files import FileDevices
 from appliance.core.config import Config, load_config, save_config
 from appliance.core.events import EventStream, State, TurnFinished
 from appliance.core.paths import model_store_root, voice_cache_dir
-from appliance.lessons.recorder import LessonRecorder
 from appliance.lessons.store import LessonStore
 
 SENTENCES = (
@@ -75,10 +74,8 @@ def run_lesson(home: Path, log_path: Path, speak, mock_gpio, monkeypatch, **chan
     events = EventStream()
     turns: list[TurnFinished] = []
     events.subscribe(lambda e: turns.append(e) if isinstance(e, TurnFinished) else None)
+    # The daemon's own recorder follows its shown stream and writes under $PARLO_HOME.
     daemon = build_daemon(config, devices, events=events)
-    # As the daemon will wire it: the recorder on the shown stream, reading the config in use.
-    recorder = LessonRecorder(LessonStore(home / "lessons"), config=lambda: daemon.config)
-    unsubscribe = daemon.events.subscribe(recorder.on_event)
     runner = threading.Thread(target=daemon.run, daemon=True)
     runner.start()
     try:
@@ -95,12 +92,9 @@ def run_lesson(home: Path, log_path: Path, speak, mock_gpio, monkeypatch, **chan
             button.drive_high()
             wait_until(lambda n=number: len(turns) >= n, timeout=120)
             wait_until(lambda: events.last_state.state == State.IDLE, timeout=60)
-        recorder.flush()
     finally:
-        daemon.stop("test over")
+        daemon.stop("test over")  # the recorder writes the lesson so far as it closes
         runner.join(15)
-        unsubscribe()
-        recorder.close()
         root.removeHandler(handler)
         root.setLevel(level)
         handler.close()
