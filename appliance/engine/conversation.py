@@ -694,7 +694,7 @@ class Engine:
         self.events.publish(StateChanged(state, detail))
 
 
-def _conversation_settings(config: Config) -> tuple[Any, ...]:
+def _conversation_settings(config: Config) -> tuple[object, ...]:
     """What, when changed, makes a new conversation: the activity, the language, the model."""
     llm = config.llm
     return (config.activity, config.custom_activities, config.language,

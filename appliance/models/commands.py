@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +130,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     usb.set_defaults(handler=_guarded(run_usb))
 
 
-def _guarded(handler: Any) -> Any:
+def _guarded(
+    handler: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)

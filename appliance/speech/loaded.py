@@ -17,7 +17,7 @@ import logging
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -174,7 +174,7 @@ class ResampledVoice:
             yield tail
 
 
-def _llm_settings(settings: LlmSettings, keys: tuple[str, ...]) -> tuple[Any, ...]:
+def _llm_settings(settings: LlmSettings, keys: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(getattr(settings, key) for key in keys)
 
 

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from appliance.core.config import Config, ConfigError, load_config
+from appliance.core.paths import model_store_root
+from appliance.models.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Doctor:
         config_loader: Callable[[], Config] = load_config,
         sounddevice: Any = None,
         run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-        model_store: Callable[[], Any] | None = None,
+        model_store: Callable[[], ModelStore | None] | None = None,
         catalog: Callable[[], Any] | None = None,
         proc: Path = Path("/proc"),
         state_dir: Callable[[], Path] | None = None,
@@ -412,13 +414,7 @@ def _import_sounddevice() -> Any:
     return sounddevice
 
 
-def _open_model_store() -> Any:
-    from appliance.core.paths import model_store_root
-
-    try:
-        from appliance.models.store import ModelStore
-    except ImportError:
-        return None
+def _open_model_store() -> ModelStore:
     return ModelStore(model_store_root())
 
 

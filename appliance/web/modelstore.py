@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.models.store import ModelSet, ModelStore
+
 log = logging.getLogger(__name__)
 
 
@@ -123,11 +125,7 @@ class ModelsBridge:
         if leftovers:
             log.info("removed %d upload leftover(s) from %s", len(leftovers), uploads)
 
-    def store(self) -> Any | None:
-        try:
-            from appliance.models.store import ModelStore
-        except ImportError:
-            return None
+    def store(self) -> ModelStore | None:
         return ModelStore(self.root)
 
     def view(self) -> ModelsView:
@@ -240,7 +238,7 @@ class ModelsBridge:
             shutil.rmtree(pack_dir, ignore_errors=True)
             job.finished = True
 
-    def _store_or_fail(self) -> Any:
+    def _store_or_fail(self) -> ModelStore:
         store = self.store()
         if store is None:
             raise RuntimeError("the model store is not part of this build")
@@ -263,7 +261,9 @@ def importer() -> Callable[..., Any] | None:
     return import_pack
 
 
-def _summary(model_set: Any, current: Any, previous: Any) -> SetSummary:
+def _summary(
+    model_set: ModelSet, current: ModelSet | None, previous: ModelSet | None
+) -> SetSummary:
     manifest = model_set.manifest
     path = model_set.path.resolve()
     return SetSummary(
