@@ -146,6 +146,7 @@ def test_a_dead_port_falls_back_to_the_local_model(models, caplog):
     )
     with caplog.at_level(logging.WARNING, logger="appliance.speech.remote_llm"):
         reply = "".join(fallback.stream(QUESTION, max_tokens=12))
+    fallback.breaker.close()  # not fallback.close(): the local model is the shared one
     assert reply.strip()
     assert fallback.used == "fallback"
     assert fallback.stop_reason in ("stop", "length")
@@ -161,6 +162,7 @@ def test_a_server_that_never_answers_falls_back_after_the_timeout(models, caplog
         fallback = FallbackLlm(remote, models.llm)
         with caplog.at_level(logging.WARNING, logger="appliance.speech.remote_llm"):
             reply = "".join(fallback.stream(QUESTION, max_tokens=12))
+        fallback.breaker.close()  # not fallback.close(): the local model is the shared one
     assert reply.strip()
     assert fallback.used == "fallback"
     assert "the local model answers this turn" in caplog.text

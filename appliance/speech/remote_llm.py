@@ -313,8 +313,12 @@ class CircuitBreaker:
             self._thread.start()
 
     def close(self) -> None:
+        """Stop probing: the background thread ends (it is waited for, briefly)."""
         self._closed = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     def _retry(self) -> None:
         wait = self.retry_every
