@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the student lines are quoted whole, as the seventh set has them)
 """Can SmolLM2 answer, in role, the questions the planner has no fact for? Twelve from the
 seventh set (python bench/model_answers.py). Read the answers: one of twelve was usable."""
 
