@@ -308,12 +308,12 @@ class Engine:
         if not recording.done.wait(timeout=5):
             log.warning("the VAD fell behind; answering what it has seen")
         timings = {"vad": recording.vad_seconds * 1000}
-        speech = recording.speech(self._listen_settings())
+        settings = self._listen_settings()
+        speech = recording.speech(settings)
         if speech is None:
             return self._not_heard(timings, turn, "no speech heard")
         self._begin_thinking(turn)
         started = time.perf_counter()
-        settings = self._listen_settings()
         heard = recording.transcribe(self.models.stt, speech, self._cancel.is_set, settings.prompt)
         self.guesses_used += recording.guesses_used
         timings["stt"] = _ms_since(started)  # what the student waited for, guessed or not
