@@ -224,8 +224,7 @@ class Daemon:
 
     def say_address(self) -> None:
         """A very long hold: where the page is (never the PIN)."""
-        if self.engine is not None:
-            self.engine.say(address_announcement(self.config))
+        self._say(address_announcement(self.config))
 
     def confirm_at_box(self) -> bool:
         """A silent long hold: let what waits for someone at the box go ahead, and say
@@ -269,8 +268,7 @@ class Daemon:
 
     def ask_to_shut_down(self) -> None:
         """A 30 s hold: say that a second hold switches the box off."""
-        if self.engine is not None:
-            self.engine.say(box_lines(self.config.language).shutdown_ask)
+        self._say(box_lines(self.config.language).shutdown_ask)
 
     def shut_down(self) -> None:
         """A second hold after the 30 s one: switch off (on a thread: saying it takes time)."""
@@ -312,13 +310,9 @@ class Daemon:
     def _announce_activity(self, config: Config) -> None:
         """After a switch (a double tap, the page): the activity's name and its opening
         line, which sets the scene."""
-        if self.engine is None:
-            return
         activity = activity_for(config)
         name = activity.spoken_name.strip().rstrip(".")
-        self.engine.say(
-            " ".join(part for part in (f"{name}." if name else "", activity.opening) if part)
-        )
+        self._say(" ".join(part for part in (f"{name}." if name else "", activity.opening) if part))
 
     def _log_event(self, event: Event) -> None:
         """States and timings always; a student's words only if the teacher turned that on."""
