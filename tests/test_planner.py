@@ -768,3 +768,158 @@ def test_the_lessons_target_words_bring_the_topic_and_question_that_invite_them(
     said = " ".join(invited).lower()
     assert any(word in said for word in targets), invited
     assert not any(word in " ".join(plain).lower() for word in targets), "a fair test: not anyway"
+
+
+# --- asides, complaints, topic changes and the questions every activity answers ---
+
+
+@pytest.mark.parametrize(
+    ("line", "aside"),
+    [
+        ("Teacher, can I open the window? Is very hot here.", "teacher"),
+        ("By the way, are we doing this for homework or just in class?", "teacher"),
+        ("Wait, my phone... is my boss. She always call on my free day.", "other"),
+        ("Hang on, someone is knocking on the door.", "other"),
+        ("Oh, sorry, my son is texting me, give me one second.", "other"),
+    ],
+)
+def test_a_line_said_to_someone_else_is_an_aside_and_the_box_waits(line: str, aside: str) -> None:
+    heard = understand(line, CONTENT)
+    assert (heard.act, heard.aside) == (Act.ASIDE, aside)
+    for activity in ("conversation", "roleplay", "story", "improv"):
+        p = planner(activity, character="a vet", setting="a clinic")
+        talk(p, "Hello, my name is Ana.")
+        plan = p.plan(line)
+        assert plan.move == Move.WAIT, activity
+        kind = "teacher_aside" if aside == "teacher" else "aside"
+        assert plan.text in CONTENT.classroom.lines[kind] and "?" not in plan.text, activity
+
+
+def test_a_question_for_the_box_with_a_friend_asking_is_not_an_aside() -> None:
+    heard = understand("Sorry, what's the capital of Australia? My friend is asking me.", CONTENT)
+    assert heard.act == Act.QUESTION
+
+
+def test_after_an_aside_a_word_asked_about_brings_back_the_last_question() -> None:
+    p = planner("conversation")
+    first = talk(p, "Hi, I'm Ana.")[0]
+    talk(p, "Teacher, where is my pen?")
+    explained = talk(p, "What does weekend mean?")[0]
+    assert first.rsplit(". ", 1)[-1].split("! ")[-1] in explained
+
+
+def test_i_already_told_you_gets_a_sorry_and_not_the_same_question() -> None:
+    p = planner("conversation")
+    asked = talk(p, "Hello, I'm Thuy.", "I work in a nail salon.")
+    reply = talk(p, "I already tell you, I work in nail salon. Why you ask me again?")[0]
+    assert reply.startswith(("Sorry", "Oh, sorry"))
+    question = reply.rsplit("! ", 1)[-1]
+    assert question not in " ".join(asked)
+
+
+def test_a_complaint_with_a_question_gets_the_answer_after_the_sorry() -> None:
+    p = planner("conversation", level="B1")
+    talk(p, "Hi, I'm Tomasz. My daughter is going to Edinburgh.")
+    reply = talk(p, "I told you that just now. Have you ever been to Edinburgh?")[0]
+    assert reply.startswith(("Sorry", "Oh, sorry"))
+    assert "never been to Edinburgh" in reply
+
+
+def test_can_we_talk_about_something_else_moves_to_a_new_topic() -> None:
+    p = planner("conversation")
+    talk(p, "Hi, I'm Ana.", "I have a dog called Rex.")
+    before = p.state.topic
+    plan = p.plan("Can we talk about something else, please?")
+    assert plan.act == Act.CHANGE_TOPIC and plan.move == Move.NEW_TOPIC
+    assert plan.topic != before and plan.follow_up.endswith("?")
+
+
+def test_a_question_on_the_students_english_is_answered_even_with_a_goodbye() -> None:
+    p = planner("conversation")
+    talk(p, "Hi, I'm Thuy.")
+    reply = talk(p, "What do you think about my English, is good or bad? OK, bye bye!")[0]
+    assert "Your English is good" in reply and "Bye" in reply
+
+
+def test_a_question_the_student_answers_themselves_is_an_answer() -> None:
+    heard = understand("Why I want this job? Because I like animals. That's all.", CONTENT)
+    assert heard.act != Act.QUESTION and heard.question == ""
+    p = planner("interview")
+    talk(p, "Hello, my name is Kwame.")
+    assert "Goodbye" not in talk(p, "Why I want this job? Because I like animals. That's all.")[0]
+
+
+def test_two_questions_in_two_sentences_are_both_read() -> None:
+    heard = understand(
+        "Do I need to clean the elephants? And how much you pay for one hour?", CONTENT
+    )
+    assert heard.question == "And how much you pay for one hour?"
+    p = planner("interview")
+    talk(p, "Hello, my name is Kwame.")
+    assert "twelve euros an hour" in talk(p, heard.text)[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What time do you close today?", "six o'clock in the evening"),
+        ("And what time are you open on Saturday?", "nine in the morning"),
+        ("And how noisy is it at night?", "not too noisy"),
+        ("Do I have to pay for get my bag back?", "free"),
+        ("What's actually included in the rent?", "included"),
+        ("How many I take in one day? Three? Four?", "three times a day"),
+        ("Is it negotiable, and what's the earliest date I could move in?", "next Monday"),
+    ],
+)
+def test_a_characters_answer_fits_what_the_question_asks(question: str, answer: str) -> None:
+    p = planner("roleplay", character="an estate agent", setting="a flat to rent")
+    talk(p, "Hello.")
+    assert answer in talk(p, question)[0]
+
+
+def test_opinion_questions_get_a_side_that_fits_how_they_ask() -> None:
+    p = planner("conversation", level="B2")
+    talk(p, "Hi, I'm Tomasz.")
+    yes_no = talk(p, "Do you think people should be allowed to keep bees in the city?")[0]
+    why = talk(p, "Why do you think so many people leave their jobs?")[0]
+    assert "I think so" in yes_no or "I think yes" in yes_no
+    assert "because" in why.lower() or "maybe" in why.lower()
+
+
+def test_an_improv_scene_the_student_proposes_keeps_their_place_and_twist() -> None:
+    p = planner("improv")
+    scene = talk(p, "Can we do a dentist's, but the dentist is scared of teeth?")[0]
+    assert "dentist's" in scene and "the dentist is scared of teeth" in scene
+    assert scene.endswith("Action!")
+
+
+def test_a_twist_in_the_scene_is_played_not_replaced_by_a_new_scene() -> None:
+    p = planner("improv")
+    talk(p, "Can we do a dentist's, but the dentist is scared of teeth?", "My tooth hurts.")
+    plan = p.plan("Now a surprise: the patient is a vampire! He has very long teeth.")
+    assert plan.move == Move.IN_SCENE and "the patient is a vampire" in plan.text
+
+
+def test_swapping_roles_keeps_the_place_and_gives_the_roles_asked_for() -> None:
+    p = planner("improv")
+    talk(p, "Can we do a dentist's, but the dentist is scared of teeth?")
+    plan = p.plan("Can we change? I want to be the dentist now, and you are the vampire.")
+    assert plan.move == Move.SCENE
+    assert "you are the dentist" in plan.text and "I am the vampire" in plan.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Oh no! A dog take the umbrella and run!", "A old man with a bicycle come. He help Mia."],
+)
+def test_a_story_says_back_the_students_thing_without_their_verb(line: str) -> None:
+    p = planner("story", level="A1")
+    talk(p, "Once a girl, Mia. She have a red umbrella.")
+    reply = talk(p, line)[0]
+    assert not re.search(r"\b(?:umbrella and run|bicycle come)\b", reply), reply
+
+
+def test_the_storys_hero_described_is_not_a_new_thing() -> None:
+    p = planner("story", level="B1")
+    reply = talk(p, "Let's start with a lighthouse keeper called Oskar who lives alone.")[0]
+    assert "the lighthouse keeper began" not in reply

@@ -202,6 +202,12 @@ class Improv:
     partner_negative: tuple[str, ...] = ()
     who_am_i: tuple[str, ...] = ()  # "Who are you in this scene?"
     who_asks: tuple[re.Pattern[str], ...] = ()
+    # A twist the student adds in the scene ("Now a surprise: the patient is a vampire!"),
+    # in the group "twist", and the partner's lines for it ({twist}).
+    new_twist: tuple[re.Pattern[str], ...] = ()
+    twist_reactions: tuple[str, ...] = ()
+    # "Can we swap roles?": the roles change at the same place.
+    swap_asks: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,30 @@ class Opening:
     start: re.Pattern[str]
     answers: tuple[str, ...]
     scene: bool = False  # only in a scene (a character's "we have"), not from Parlo
+    # Fits only when the question also has this ("What time … open?"); its named groups
+    # are fields of the answer ("How noisy is it?" → {adj} "noisy").
+    contains: re.Pattern[str] | None = None
+
+    def fits(self, question: str) -> tuple[re.Match[str], dict[str, str]] | None:
+        """The start's match and the answer's fields, when this opening fits ``question``."""
+        found = self.start.search(question)
+        if found is None:
+            return None
+        if self.contains is None:
+            return found, {}
+        extra = self.contains.search(question)
+        if extra is None:
+            return None
+        return found, {key: value.lower() for key, value in extra.groupdict().items() if value}
+
+
+@dataclass(frozen=True)
+class BoxAnswer:
+    """``[[box_answer]]``: a question with the same answer in every activity ("Is my
+    English good?"), found by any of its patterns; it comes before a persona's facts."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    answers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -259,6 +289,7 @@ class Classroom:
     pronouns: frozenset[str] = frozenset()
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
     facts: tuple[Answer, ...] = ()
+    box_answers: tuple[BoxAnswer, ...] = ()
     # ``[glossary]``: a word a student asks about ("What does platform mean?"), explained
     # in easy words. The ``define`` act's patterns find the word (their group ``word``).
     glossary: dict[str, str] = field(default_factory=dict)
@@ -355,6 +386,18 @@ ACT_KEYS = (
     "define",
     "easier",
 )
+# Acts a language may leave out, each with the line the box says for it: without the
+# patterns the act is never read, so a new language pack works before it has them.
+OPTIONAL_ACTS = {
+    "aside": "aside",  # "Wait, my phone…": said to someone else
+    "teacher_aside": "teacher_aside",  # "Teacher, can I open the window?"
+    "complaint": "sorry_told",  # "I already told you!"
+    "change_topic": "new_topic",  # "Can we talk about something else?"
+    "opinion_why": "opinion_why",  # "Why do you think so many drivers leave?"
+    "opinion_yes": "opinion_yes",  # "Do you think people should…?": a yes, with a but
+}
+# Lines a language may leave out; the planner says a plainer one without them.
+OPTIONAL_LINES = ("about_it",)
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
     "repeat",
@@ -400,8 +443,14 @@ def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tu
     return tuple(compiled)
 
 
-def _acts(file: TomlFile, acts: dict[str, Any]) -> dict[str, tuple[re.Pattern[str], ...]]:
+def _acts(
+    file: TomlFile, acts: dict[str, Any], lines: dict[str, Any]
+) -> dict[str, tuple[re.Pattern[str], ...]]:
     found = {key: _patterns(file, acts, key, "acts") for key in ACT_KEYS}
+    for key, line in OPTIONAL_ACTS.items():
+        found[key] = _optional_patterns(file, acts, key, "acts")
+        if found[key] and line not in lines:
+            raise file.error(f"acts.{key} needs the line lines.{line}, said for it", "acts", key)
     for pattern in found["define"]:
         if "word" not in pattern.groupindex:
             raise file.error(
@@ -409,6 +458,22 @@ def _acts(file: TomlFile, acts: dict[str, Any]) -> dict[str, tuple[re.Pattern[st
                 pattern.pattern,
             )
     return found
+
+
+def _optional_patterns(
+    file: TomlFile, table: dict[str, Any], key: str, where: str
+) -> tuple[re.Pattern[str], ...]:
+    return _patterns(file, table, key, where) if key in table else ()
+
+
+def _box_answers(file: TomlFile) -> tuple[BoxAnswer, ...]:
+    return tuple(
+        BoxAnswer(
+            _patterns(file, entry, "pattern", "box_answer"),
+            texts_of(file, entry, "answer", "box_answer"),
+        )
+        for entry in tables_of(file, file.data, "box_answer", "box_answer")
+    )
 
 
 def _glossary(file: TomlFile) -> dict[str, str]:
@@ -480,11 +545,13 @@ def _openings(file: TomlFile, key: str) -> tuple[Opening, ...]:
     for entry in tables_of(file, file.data, key, key):
         start = text_of(file, entry, "start", key)
         words = "|".join(re.escape(part.strip()) for part in start.split("|"))
+        contains = _patterns(file, entry, "contains", start) if "contains" in entry else ()
         openings.append(
             Opening(
                 re.compile(rf"^{COURTESY}(?:{words})\b\s*(.*?)\W*$", re.IGNORECASE),
                 texts_of(file, entry, "answer", start),
                 scene=bool(entry.get("scene", False)),
+                contains=contains[0] if contains else None,
             )
         )
     return tuple(openings)
@@ -495,9 +562,17 @@ def _classroom(file: TomlFile) -> Classroom:
     lines, reactions = _section(file, "lines"), _section(file, "reactions")
     words = _section(file, "words")
     return Classroom(
-        acts=_acts(file, acts),
+        acts=_acts(file, acts, lines),
         off_task={key: _patterns(file, off_task, key, "off_task") for key in OFF_TASK_KEYS},
-        lines={key: texts_of(file, lines, key, "lines") for key in CLASSROOM_LINES},
+        lines={
+            **{key: texts_of(file, lines, key, "lines") for key in CLASSROOM_LINES},
+            **{
+                key: texts_of(file, lines, key, "lines")
+                for key in (*OPTIONAL_ACTS.values(), *OPTIONAL_LINES)
+                if key in lines
+            },
+        },
+        box_answers=_box_answers(file),
         reactions={key: texts_of(file, reactions, key, "reactions") for key in REACTION_KINDS},
         positive_words=texts_of(file, reactions, "positive_words", "reactions"),
         negative_words=texts_of(file, reactions, "negative_words", "reactions"),
@@ -723,6 +798,9 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         partner_negative=texts_of(file, table, "partner_negative", "director"),
         who_am_i=texts_of(file, table, "who_am_i", "director"),
         who_asks=_patterns(file, table, "who_asks", "director"),
+        new_twist=_optional_patterns(file, table, "new_twist", "director"),
+        twist_reactions=texts_of(file, table, "twist_reactions", "director", required=False),
+        swap_asks=_optional_patterns(file, table, "swap_asks", "director"),
     )
 
 

@@ -80,6 +80,8 @@ class Move(StrEnum):
     EXPLAIN = "explain"  # what a word the student asked about means
     GOODBYE = "goodbye"
     ENCOURAGE = "encourage"
+    WAIT = "wait"  # the student spoke to someone else
+    NEW_TOPIC = "new_topic"
     BEAT = "beat"  # the story's next event
     ENDING = "ending"
     SCENE = "scene"  # an improv scene is set
@@ -219,6 +221,15 @@ class TurnPlanner:
             return self._explain(word, heard, state)
         if heard.act == Act.REPEAT and not scene_words:
             return self._repeat(heard, state, rng)
+        if heard.act == Act.ASIDE:
+            return self._aside(heard, state, rng)
+        if heard.complaint and heard.act != Act.GOODBYE:
+            return self._after_complaint(heard, state, rng)
+        return self._by_activity(heard, state, rng)
+
+    def _by_activity(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> TurnPlan:
         planners = {
             "conversation": self._conversation,
             "roleplay": self._roleplay,
@@ -257,7 +268,9 @@ class TurnPlanner:
         glossary = classroom.glossary
         known = glossary.get(word) or glossary.get(word.removesuffix("s"))
         explained = known or fill(classroom.lines["no_definition"][0], {"word": word})
-        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", state.said[-1])] if state.said else []
+        # The last reply that asked something: after "I'll wait" it is the one before.
+        last = next((said for said in reversed(state.said) if "?" in said), "")
+        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", last)]
         again = asked[-1] if asked and words_of(asked[-1]) else ""
         return TurnPlan(
             heard.act,
@@ -381,15 +394,26 @@ class TurnPlanner:
                 )
                 for part in parts
             ]
-            facts = list(dict.fromkeys(text for text, fallback in each if not fallback))
-            if len(facts) > 1:
-                return join(*facts), ""
+            # Each question its answer, in order, but not "I'm not sure" beside a real one.
+            answered = list(
+                dict.fromkeys(text for text, fallback in each if fallback != "unknown question")
+            )
+            if answered:
+                stock = all(fallback for text, fallback in each)
+                return join(*answered), "stock answers" if stock else ""
         question = heard.question or heard.text
-        answer = best_answer(question, answers)
         lines = self.content.classroom.lines
+        if told := self._box_answer(heard, state, rng):
+            return told, ""
+        answer = best_answer(question, answers)
         phrase_matched = answer is not None and any(
             len(key.split()) > 1 and matches(question, key) for key in answer.keys
         )
+        if heard.opinion_why and not phrase_matched and "opinion_why" in lines:
+            return _pick(lines["opinion_why"], state, rng), "opinion"
+        choosing = find(self.content.classroom.acts["choice"], question)
+        if heard.opinion_yes and not phrase_matched and not choosing and "opinion_yes" in lines:
+            return _pick(lines["opinion_yes"], state, rng), "opinion"
         if heard.opinion and not phrase_matched:
             if choice := find(self.content.classroom.acts["choice"], question):
                 swaps = self.content.classroom.to_me
@@ -409,20 +433,70 @@ class TurnPlanner:
             for opening in classroom.yes_no:
                 if opening.scene and not in_scene:
                     continue
-                if found := opening.start.search(question):
+                if fits := opening.fits(question):
+                    found, fields = fits
                     to_me = classroom.to_me
                     rest = (
                         swap_words(found[1], to_me)
                         if to_me
                         else to_second_person_from_box(found[1])
                     )
-                    return fill(_pick(opening.answers, state, rng), {"rest": rest}), "yes or no"
+                    answer_text = fill(_pick(opening.answers, state, rng), {**fields, "rest": rest})
+                    return answer_text, "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
-                    if opening.start.search(question):
-                        return _pick(opening.answers, state, rng), "in the scene"
+                    if fits := opening.fits(question):
+                        return fill(_pick(opening.answers, state, rng), fits[1]), "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
+
+    def _box_answer(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
+        """The answer every activity gives to this question ("Is my English good?"), or ""."""
+        if not heard.question:
+            return ""
+        for entry in self.content.classroom.box_answers:
+            if found := find(entry.patterns, heard.question):
+                fields = {key: value for key, value in found.groupdict().items() if value}
+                return fill(_pick(entry.answers, state, rng), fields)
+        return ""
+
+    def _aside(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        """Said to the teacher or someone else: the box waits, and the scene stays as it is."""
+        lines = self.content.classroom.lines
+        kind = "teacher_aside" if heard.aside == "teacher" else "aside"
+        text = _pick(lines[kind], state, rng)
+        return TurnPlan(heard.act, Move.WAIT, text, "", _use(state, text), fallback=kind)
+
+    def _after_complaint(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> TurnPlan:
+        """ "I already told you!": sorry, then what the rest of the turn asks, else a new
+        move (not the question the student says they answered)."""
+        classroom = self.content.classroom
+        sorry = _pick(classroom.lines["sorry_told"], state, rng)
+        rest = " ".join(
+            part.strip()
+            for part in re.findall(r"[^.!?…]+[.!?…]*", heard.text)
+            if not find(classroom.acts["complaint"], part) and question_sentence_of(part)
+        )
+        if rest:
+            plan = self._by_activity(understand(rest, self.content), state, rng)
+        else:
+            # As after a "No.": the box moves on to something else.
+            moved_on = Understanding(text="", act=Act.NO)
+            if state.last_question is not None:
+                state = replace(state, used=state.used | {state.last_question.text})
+            plan = self._by_activity(moved_on, state, rng)
+            stock = (*classroom.reactions["no"], *classroom.reactions["in_scene"])
+            if plan.reaction in stock:
+                plan = replace(plan, reaction="")
+        return replace(
+            plan,
+            act=heard.act,
+            reaction=join(sorry, plan.reaction),
+            after=_use(plan.after, sorry),
+            fallback=plan.fallback or "the student had told it",
+        )
 
     def _react(
         self,
@@ -569,6 +643,8 @@ class TurnPlanner:
         # With no name-less goodbye, a named one is said without the name.
         text = self._named_line(state, rng, with_name, without or with_name)
         text = fill(text, {"name": ""}).replace(" ,", ",")
+        # "Is my English good? OK, bye!": the question is answered before the goodbye.
+        text = join(self._box_answer(heard, state, rng), text)
         return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
 
     # --- conversation ---
@@ -581,6 +657,14 @@ class TurnPlanner:
             return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
+        if heard.act == Act.CHANGE_TOPIC and "new_topic" in lines:
+            reaction = _pick(lines["new_topic"], state, rng)
+            done = state.topics_done | ({state.topic} if state.topic else set())
+            moved = replace(state, topic=None, topic_questions=0, topics_done=frozenset(done))
+            question, moved = self._next_question(heard.topic, moved, rng, stay=False)
+            follow = question.for_level(self.level) if question else ""
+            moved = _use(moved, reaction, follow)
+            return TurnPlan(heard.act, Move.NEW_TOPIC, reaction, follow, moved, topic=moved.topic)
         greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
         fallback, topic, own_ask = "", heard.topic, ""
         pronoun = _words(" ".join(words_of(heard.text)[:1])) & self.content.classroom.pronouns
@@ -652,6 +736,21 @@ class TurnPlanner:
             # that presumes "yes" ("Who do you play with?") must follow a yes.
             stay=heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION),
         )
+        if (
+            not own_ask
+            and heard.act == Act.STATEMENT
+            and heard.topic
+            and state.topic != heard.topic
+            and len(heard.content) >= 6
+        ):
+            # "My daughter is starting university in Scotland…", with no question left on
+            # it: ask about what they told, not about the last topic.
+            about = tuple(
+                q
+                for q in lines.get("about_it", asks)
+                if heard.sentiment == "neutral" or "feel" not in q
+            )
+            own_ask = _pick_fresh(about, state)
         follow = question.for_level(self.level) if question else ""
         if own_ask:
             # The reaction took the student's own words: the question is about the same
@@ -1107,6 +1206,10 @@ class TurnPlanner:
                 continue
             if hero and nouns & _words(hero):
                 continue
+            after = text[match.end() :]
+            after = after[len(thing) :] if after.lower().startswith(thing.lower()) else ""
+            if hero and re.match(rf"^\W*(?:called|named)\s+{re.escape(hero)}\b", after, re.I):
+                continue  # "a lighthouse keeper called Oskar": the hero, not a new thing
             return thing[:1].lower() + thing[1:]
         return ""
 
@@ -1127,6 +1230,14 @@ class TurnPlanner:
             # "Who are you in this scene?": the box's role, and the scene goes on.
             text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
             return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
+        if state.place is not None and (swapped := self._swapped_roles(heard, state)):
+            return swapped
+        if state.place is not None and (twist := _found_group(improv.new_twist, heard.text)):
+            # "Now a surprise: the patient is a vampire!": the partner takes it up in the
+            # scene; it is not a call for a new one.
+            twist = to_second_person(twist)
+            text = fill(_pick(improv.twist_reactions, state, rng), {"twist": twist})
+            return TurnPlan(heard.act, Move.IN_SCENE, capitalise(text), "", _use(state, text))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
         moving = re.search(
@@ -1170,6 +1281,28 @@ class TurnPlanner:
             reaction = _pick(lines, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         return replace(plan, move=Move.IN_SCENE if plan.move != Move.GOODBYE else plan.move)
+
+    def _swapped_roles(self, heard: Understanding, state: PlannerState) -> TurnPlan | None:
+        """ "Can we swap? I want to be the dentist now, and you are the vampire.": the same
+        place, the roles the student gives (the box takes the student's old one)."""
+        improv, place = self.content.improv, state.place
+        if place is None or not any(p.search(heard.text) for p in improv.swap_asks):
+            return None
+        theirs = student_role(heard.text) or place.box_role
+        box = re.search(
+            r"\byou (?:are|be|play|played|can be|could be|will be|'re) ((?:the|a|an) [\w ]+?)"
+            r"(?= now\b| instead\b|[,.!?]|$)",
+            heard.text,
+            re.I,
+        )
+        mine = box[1].lower() if box else place.student_role
+        if _words(theirs) == _words(mine):  # "I want to be the patient, you be the patient"
+            same = _words(theirs) == _words(place.student_role)
+            mine = place.box_role if same else place.student_role
+        swapped = replace(place, student_role=theirs, box_role=mine)
+        fields = {"student_role": theirs, "box_role": mine}
+        text = fill(_pick(improv.swap, state, random.Random(state.turn)), fields)
+        return self._scene_plan(heard, state, text, swapped)
 
     def _scene(
         self,
@@ -1623,6 +1756,14 @@ def place_in_words(text: str) -> str:
             re.I,
         )
         if found is None:
+            # "Can we do a dentist's?", "How about a hot-air balloon repair shop?"
+            found = re.search(
+                rf"\b(?:can we do|let'?s do|how about|what about|we could do|let'?s try) "
+                rf"((?:the|a|an) [\w' -]+?){end}",
+                text,
+                re.I,
+            )
+        if found is None:
             return ""
         where = f"at {found[1]}"
     else:
@@ -1630,6 +1771,14 @@ def place_in_words(text: str) -> str:
     if re.search(r"\b(time|morning|evening|afternoon|way|moment)\b", where, re.I):
         return ""
     return where.lower().replace("my ", "your ", 1)
+
+
+def _found_group(patterns: tuple[re.Pattern[str], ...], text: str, group: str = "twist") -> str:
+    """The named ``group`` of the first pattern found in ``text`` ("" if none)."""
+    for pattern in patterns:
+        if (found := pattern.search(text)) and found[group]:
+            return found[group].strip()
+    return ""
 
 
 def _asks_for_scene(text: str) -> bool:
@@ -1685,6 +1834,9 @@ def student_twist(text: str) -> str:
         r"\bthis time,? (.+?)[.!?]*$",
         r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$",
         r"\bbut now,? (.+?)[.!?]*$",
+        # "…, but the dentist is scared of teeth?", "…, where the owner is terrified of…"
+        r"\b(?:but|where) ((?:the|a|an) [\w' ]+? (?:is|are|has|hates|loves|can'?t|cannot|"
+        r"doesn'?t|never) [^,.!?]+?)(?:,| and | who |[.!?]|$)",
         r"\b(?:and|but) ((?:it|there)(?:'s| is| are) .+?)[.!?]*$",
     )
     for pattern in patterns:
@@ -1700,7 +1852,8 @@ def student_twist(text: str) -> str:
 def student_role(text: str) -> str:
     """The role the student takes: "I'm the patient" → "the patient"."""
     found = re.search(
-        r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be) (the|a|an) "
+        r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be| were|"
+        r"'ll play| will play| play) (the|a|an) "
         r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
         text,
     )

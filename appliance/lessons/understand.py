@@ -31,6 +31,8 @@ class Act(StrEnum):
     OFF_TASK = "off_task"  # homework, links, code, jokes, sums
     GOODBYE = "goodbye"
     GIVE_UP = "give_up"  # the guessing game
+    ASIDE = "aside"  # said to the teacher or someone else: "Wait, my phone…"
+    CHANGE_TOPIC = "change_topic"  # "Can we talk about something else?"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Understanding:
     topic: str | None = None
     off_task: str | None = None  # which: "homework", "link", "code", "joke", "sum"
     opinion: bool = False  # the student asks what the box thinks
+    opinion_why: bool = False  # … why something is so ("Why do you think they leave?")
+    opinion_yes: bool = False  # … whether ("Do you think people should…?")
+    aside: str | None = None  # to whom: "teacher" or "other"
+    complaint: bool = False  # "I already told you": the box asked again
     question: str = ""  # the question sentence, when there is one
     sentiment: str = "neutral"  # "positive", "negative" or "neutral"
     content: frozenset[str] = frozenset()
@@ -169,7 +175,9 @@ _GREETED_NAME = re.compile(r"\b(?:I'm|I am|it's|it is|this is)\s+([A-Z][^\W\d_]+
 def question_sentence(text: str, classroom: Classroom) -> str:
     """The sentence of ``text`` that asks something ("" if none). A one-word "Weakness?"
     is the student thinking aloud, not a question."""
-    for sentence in reversed(sentences_of(text) or [text]):
+    # Cut after each ".", "!", "?" with the mark kept: "…elephants? And how much…?"
+    pieces = [p for p in re.findall(r"[^.!?…]+[.!?…]*", text) if words_of(p)]
+    for sentence in reversed(pieces or sentences_of(text) or [text]):
         stripped = sentence.strip()
         ends = stripped.endswith("?") and len(words_of(stripped)) >= 2
         if ends or (QUESTION_START.search(stripped) and find(classroom.acts["question"], stripped)):
@@ -221,6 +229,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
     acts, words = classroom.acts, content_words(text, classroom)
     cleaned = text.strip()
     question = question_sentence(cleaned, classroom)
+    if question and _answers_itself(cleaned, question):
+        question = ""  # "Why I want this job? Because I like animals.": an answer
     off_task = next((kind for kind, p in classroom.off_task.items() if find(p, cleaned)), None)
     identity = {
         "name": student_name(cleaned, content.language, classroom.not_names),
@@ -232,6 +242,9 @@ def understand(text: str, content: LessonContent) -> Understanding:
         "greeting": GREETING.search(cleaned) is not None,
         "topic": topic_of(cleaned, content.topics),
         "opinion": find(acts["opinion"], cleaned) is not None,
+        "opinion_why": find(acts["opinion_why"], cleaned) is not None,
+        "opinion_yes": bool(question) and find(acts["opinion_yes"], question) is not None,
+        "complaint": find(acts["complaint"], cleaned) is not None,
         "question": question,
         "sentiment": sentiment_of(cleaned, classroom),
         "content": words,
@@ -245,12 +258,24 @@ def understand(text: str, content: LessonContent) -> Understanding:
         and not find(acts["repeat"], question)
         and not find(acts["asks_box_to"], question)
     )
+    aside = (
+        "teacher"
+        if find(acts["teacher_aside"], cleaned)
+        else "other"
+        # "What's the capital of Australia? My friend is asking me.": asked of the box.
+        if find(acts["aside"], cleaned) and len(words_of(cleaned)) <= 30 and not question
+        else None
+    )
     if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24 and not asks_anew:
         act = Act.REPEAT
     elif find(acts["give_up"], cleaned):
         act = Act.GIVE_UP
     elif find(acts["goodbye"], cleaned):
         act = Act.GOODBYE
+    elif aside is not None:
+        act = Act.ASIDE
+    elif find(acts["change_topic"], cleaned):
+        act = Act.CHANGE_TOPIC
     elif off_task is not None:
         act = Act.OFF_TASK
     elif question and find(acts["request"], question):
@@ -269,7 +294,23 @@ def understand(text: str, content: LessonContent) -> Understanding:
         act = Act.INTRODUCTION
     else:
         act = Act.STATEMENT
-    return Understanding(act=act, off_task=off_task if act == Act.OFF_TASK else None, **common)
+    return Understanding(
+        act=act,
+        off_task=off_task if act == Act.OFF_TASK else None,
+        aside=aside if act == Act.ASIDE else None,
+        **common,
+    )
+
+
+def _answers_itself(text: str, question: str) -> bool:
+    """Whether the student says a question over to themselves and answers it: "Why do I
+    want this job? Because…", "A difficult passenger? Honestly, I'd ignore them." """
+    after = text[text.find(question) + len(question) :].strip()
+    if not words_of(after):
+        return False
+    if re.match(r"^\W*because\b", after, re.I):
+        return True
+    return not QUESTION_START.search(question) and len(words_of(question)) <= 4
 
 
 def _little_else(text: str, found: re.Match[str], classroom: Classroom) -> bool:
