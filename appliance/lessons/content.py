@@ -75,6 +75,8 @@ class Question:
     # A scene step passed over once the student has told what they need in their own
     # words ("How can I help you?" after "I think I left my backpack on the train").
     skip_if_told: bool = False
+    # Asks the student's name: not asked once the box knows it.
+    asks_name: bool = False
     # A scene step that makes sense only before the student has asked for anything.
     before_order: bool = False
 
@@ -395,6 +397,7 @@ OPTIONAL_ACTS = {
     "change_topic": "new_topic",  # "Can we talk about something else?"
     "opinion_why": "opinion_why",  # "Why do you think so many drivers leave?"
     "opinion_yes": "opinion_yes",  # "Do you think people should…?": a yes, with a but
+    "open_question": "more_please",  # the box's own question that a "Yes." does not answer
 }
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = ("about_it",)
@@ -524,6 +527,7 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 react_if=texts_of(file, entry, "react_if", text, required=False),
                 skip_if_told=bool(entry.get("skip_if_told", False)),
                 before_order=bool(entry.get("before_order", False)),
+                asks_name=bool(entry.get("asks_name", False)),
             )
         )
     return tuple(questions)

@@ -406,6 +406,12 @@ class TurnPlanner:
         if told := self._box_answer(heard, state, rng):
             return told, ""
         answer = best_answer(question, answers)
+        if answer is None and heard.text != question:
+            # "The advert mentioned split shifts… How does it work here?": the turn says
+            # what "it" is.
+            context = best_answer(heard.text, answers)
+            if context is not None and key_score(heard.text, context.keys) >= 1:
+                answer = context
         phrase_matched = answer is not None and any(
             len(key.split()) > 1 and matches(question, key) for key in answer.keys
         )
@@ -450,13 +456,37 @@ class TurnPlanner:
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
 
+    def _more_please(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> TurnPlan | None:
+        """ "Yes." to "What are you good at?": a yes or a no does not answer an open
+        question, so the box asks for a little more, in easier words."""
+        asked, classroom = state.last_question, self.content.classroom
+        if (
+            asked is None
+            or heard.act not in (Act.YES, Act.NO)
+            or len(heard.content) > 1
+            or "more_please" not in classroom.lines
+            or not find(classroom.acts["open_question"], asked.for_level(self.level))
+        ):
+            return None
+        again = next((q for q in (asked.easier, asked.simple) if q and q not in state.used), "")
+        reaction = _pick(classroom.lines["more_please"], state, rng)
+        after = _use(state, reaction, again)
+        return TurnPlan(heard.act, Move.ENCOURAGE, reaction, again, after, topic=state.topic)
+
     def _box_answer(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
         """The answer every activity gives to this question ("Is my English good?"), or ""."""
         if not heard.question:
             return ""
         for entry in self.content.classroom.box_answers:
             if found := find(entry.patterns, heard.question):
-                fields = {key: value for key, value in found.groupdict().items() if value}
+                # "The dog" said inside the box's sentence: "I think the dog is good!"
+                fields = {
+                    key: re.sub(r"^(?:The|A|An|This|That)\b", lambda m: m[0].lower(), value)
+                    for key, value in found.groupdict().items()
+                    if value
+                }
                 return fill(_pick(entry.answers, state, rng), fields)
         return ""
 
@@ -639,12 +669,17 @@ class TurnPlanner:
         rng: random.Random,
         with_name: tuple[str, ...],
         without: tuple[str, ...],
+        answers: tuple[Answer, ...] = (),
     ) -> TurnPlan:
         # With no name-less goodbye, a named one is said without the name.
         text = self._named_line(state, rng, with_name, without or with_name)
         text = fill(text, {"name": ""}).replace(" ,", ",")
-        # "Is my English good? OK, bye!": the question is answered before the goodbye.
-        text = join(self._box_answer(heard, state, rng), text)
+        # "Is my English good? OK, bye!", "When can I start? Thank you, goodbye.": the
+        # question is answered before the goodbye, when a fact answers it.
+        told = self._box_answer(heard, state, rng)
+        if not told and heard.question and (fact := best_answer(heard.question, answers)):
+            told = fill(fact.text, {"character": self.character_text})
+        text = join(told, text)
         return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
 
     # --- conversation ---
@@ -654,7 +689,9 @@ class TurnPlanner:
     ) -> TurnPlan:
         persona, lines = self.content.conversation, self.content.classroom.lines
         if heard.act == Act.GOODBYE:
-            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+            return self._goodbye(
+                heard, state, rng, persona.goodbye, persona.goodbye_no_name, persona.answers
+            )
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work abroad" tells, not asks
         if heard.act == Act.CHANGE_TOPIC and "new_topic" in lines:
@@ -849,6 +886,8 @@ class TurnPlanner:
         text = question.for_level(self.level)
         if text in state.used or any(_same_question(text, said) for said in state.said):
             return False
+        if question.asks_name and state.name:
+            return False
         heard = " ".join(state.heard).lower()
         if any(matches(heard, phrase) for phrase in question.skip_if):
             return False
@@ -902,7 +941,9 @@ class TurnPlanner:
     ) -> TurnPlan:
         persona, lines = character.persona, self.content.classroom.lines
         if heard.act == Act.GOODBYE:
-            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+            return self._goodbye(
+                heard, state, rng, persona.goodbye, persona.goodbye_no_name, persona.answers
+            )
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
         fallback, frame_ask = "", ""
         items = items_named(heard.text, character)
@@ -910,9 +951,10 @@ class TurnPlanner:
             reaction = self._off_task(heard, rng, state)
         elif heard.act == Act.QUESTION or (heard.act == Act.REQUEST and heard.question):
             answer = best_answer(heard.question or heard.text, persona.answers)
+            several = len(question_parts(heard.text, self.content.classroom.acts["question_join"]))
             if heard.act == Act.REQUEST and items and (answer is None or _weak(answer, heard)):
                 reaction = self._item_reaction(character, items, state, rng)
-            elif answer is None and heard.act == Act.REQUEST:
+            elif answer is None and heard.act == Act.REQUEST and several < 2:
                 reaction = _pick(("Of course!", "Certainly!"), state, rng)
             else:
                 reaction, fallback = self._answer(heard, persona.answers, state, rng, in_scene=True)
@@ -1034,10 +1076,14 @@ class TurnPlanner:
         if heard.act == Act.REQUEST and not heard.question:
             heard = replace(heard, act=Act.STATEMENT)  # "I want to work here because…"
         if heard.act == Act.GOODBYE:
-            return self._goodbye(heard, state, rng, persona.goodbye, persona.goodbye_no_name)
+            return self._goodbye(
+                heard, state, rng, persona.goodbye, persona.goodbye_no_name, persona.answers
+            )
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
         fallback = ""
         answered = state.last_question
+        if (more := self._more_please(heard, state, rng)) is not None:
+            return more
         if heard.act == Act.OFF_TASK:
             reaction = self._off_task(heard, rng, state)
         elif heard.act in (Act.QUESTION, Act.REQUEST):
@@ -1151,6 +1197,8 @@ class TurnPlanner:
             )
         elif told is not None:
             reaction = capitalise_sentences(fill(told.text, fields))  # "Who is telling it?"
+        elif by_box := self._box_answer(heard, state, rng):
+            reaction = by_box  # "The dog is good or bad? You say.": "I think the dog is good!"
         elif any(p.search(heard.text) for p in story.handed_over):
             reaction = _pick(story.handed_reactions, state, rng)  # "You tell me."
         elif thing:
