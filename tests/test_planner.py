@@ -923,3 +923,63 @@ def test_the_storys_hero_described_is_not_a_new_thing() -> None:
     p = planner("story", level="B1")
     reply = talk(p, "Let's start with a lighthouse keeper called Oskar who lives alone.")[0]
     assert "the lighthouse keeper began" not in reply
+
+
+def test_back_from_an_aside_in_the_same_turn_the_rest_is_the_turn() -> None:
+    p = planner("guess", level="A1")
+    talk(p, "Is it big?")
+    plan = p.plan("Teacher, what is 'metal'? ... Ah ok. Is it a spoon?")
+    assert plan.act == Act.QUESTION and plan.move != Move.WAIT
+    still_away = planner("conversation")
+    talk(still_away, "Hi, I'm Thuy.")
+    assert still_away.plan("Wait, my phone... is my boss. She always calls.").move == Move.WAIT
+
+
+def test_please_go_on_after_an_aside_brings_back_the_last_question() -> None:
+    p = planner("interview", level="B1")
+    asked = talk(p, "Good morning, I'm Piotr.")[0]
+    plan = p.plan("Excuse me, one moment, my teacher is saying we have five minutes left. Sorry.")
+    assert plan.follow_up and plan.follow_up in asked
+
+
+def test_a_new_place_with_a_change_is_a_new_scene_not_a_swap() -> None:
+    p = planner("improv")
+    talk(p, "Can we do a dentist's, but the dentist is scared of teeth?")
+    plan = p.plan("Let's switch to a castle now. I want to be a king who has lost his crown.")
+    assert "castle" in plan.text
+
+
+def test_a_name_that_is_also_a_word_is_a_name_after_a_greeting() -> None:
+    heard = understand("Good evening. I'm Grace, I'm a nurse from the Philippines.", CONTENT)
+    assert heard.name == "Grace"
+
+
+def test_would_you_rather_gets_a_side() -> None:
+    p = planner("conversation", level="B2")
+    talk(p, "Hi, I'm Kenji.")
+    reply = talk(p, "Would you rather live somewhere quiet or somewhere busy?")[0]
+    assert "better to live somewhere quiet" in reply
+
+
+def test_a_sad_line_does_not_get_the_topics_cheerful_reaction() -> None:
+    p = planner("conversation")
+    talk(p, "Hi, I'm Rodrigo.")
+    reply = talk(p, "Last week I hurt my knee when I play football. I am very bored.")[0]
+    assert "popular" not in reply and "fun" not in reply.lower()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Okay, that's enough, thanks, that was great.",
+        "Here's fine. Keep the change, and thanks for getting me here on time.",
+    ],
+)
+def test_closing_words_end_the_scene(line: str) -> None:
+    assert understand(line, CONTENT).act == Act.GOODBYE
+
+
+def test_a_free_question_in_a_scene_is_not_answered_with_a_place() -> None:
+    p = planner("roleplay", character="a shop assistant", setting="a phone shop")
+    talk(p, "Hello.")
+    assert "on the left" not in talk(p, "Forty pounds? Is there a cheaper way?")[0]

@@ -292,6 +292,9 @@ class Classroom:
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
     facts: tuple[Answer, ...] = ()
     box_answers: tuple[BoxAnswer, ...] = ()
+    # Words of a reaction that cares ("Good luck!", "I hope…"): a topic's reaction fits a
+    # line that is negative only with one of them, or a negative word, in it.
+    caring_words: tuple[str, ...] = ()
     # ``[glossary]``: a word a student asks about ("What does platform mean?"), explained
     # in easy words. The ``define`` act's patterns find the word (their group ``word``).
     glossary: dict[str, str] = field(default_factory=dict)
@@ -433,7 +436,10 @@ REACTION_KINDS = (
     "in_scene_negative",
 )
 # What may come before the question itself: "Excuse me, are you the guide?"
-COURTESY = r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh)\W+)*"
+COURTESY = (
+    r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|please|oh|anyway|"
+    r"actually|by the way|right|honestly)\W+)*"
+)
 
 
 def _patterns(file: TomlFile, table: dict[str, Any], key: str, where: str) -> tuple:
@@ -580,6 +586,7 @@ def _classroom(file: TomlFile) -> Classroom:
         reactions={key: texts_of(file, reactions, key, "reactions") for key in REACTION_KINDS},
         positive_words=texts_of(file, reactions, "positive_words", "reactions"),
         negative_words=texts_of(file, reactions, "negative_words", "reactions"),
+        caring_words=texts_of(file, reactions, "caring_words", "reactions", required=False),
         stop_words=frozenset(text_of(file, words, "stop", "words").split()),
         yes_no=_openings(file, "yes_no"),
         frames=tuple(

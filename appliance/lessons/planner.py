@@ -51,6 +51,7 @@ from appliance.lessons.understand import (
     key_score,
     matches,
     parse_number,
+    sentiment_of,
     understand,
 )
 from appliance.lessons.vocabulary import TargetMatcher
@@ -222,7 +223,7 @@ class TurnPlanner:
         if heard.act == Act.REPEAT and not scene_words:
             return self._repeat(heard, state, rng)
         if heard.act == Act.ASIDE:
-            return self._aside(heard, state, rng)
+            return self._back_from_aside(heard, state, rng) or self._aside(heard, state, rng)
         if heard.complaint and heard.act != Act.GOODBYE:
             return self._after_complaint(heard, state, rng)
         return self._by_activity(heard, state, rng)
@@ -387,7 +388,7 @@ class TurnPlanner:
         Two questions in one turn ("When would it start, and is it only at weekends?")
         get an answer each when the facts have one for each."""
         parts = question_parts(heard.text, self.content.classroom.acts["question_join"])
-        if len(parts) > 1 and heard.question:
+        if len(parts) > 1 and heard.question and not heard.opinion:
             each = [
                 self._answer(
                     replace(heard, question=part, text=part), answers, state, rng, in_scene
@@ -406,7 +407,7 @@ class TurnPlanner:
         if told := self._box_answer(heard, state, rng):
             return told, ""
         answer = best_answer(question, answers)
-        if answer is None and heard.text != question:
+        if answer is None and heard.text != question and _REFERS_BACK.search(question):
             # "The advert mentioned split shifts… How does it work here?": the turn says
             # what "it" is.
             context = best_answer(heard.text, answers)
@@ -421,10 +422,13 @@ class TurnPlanner:
         if heard.opinion_yes and not phrase_matched and not choosing and "opinion_yes" in lines:
             return _pick(lines["opinion_yes"], state, rng), "opinion"
         if heard.opinion and not phrase_matched:
-            if choice := find(self.content.classroom.acts["choice"], question):
+            choices = self.content.classroom.acts["choice"]
+            if choice := find(choices, question) or find(choices, heard.text):
                 swaps = self.content.classroom.to_me
                 first = (
-                    swap_words(choice[1], swaps) if swaps else to_second_person_from_box(choice[1])
+                    swap_words(choice[1].rstrip(" ,;"), swaps)
+                    if swaps
+                    else to_second_person_from_box(choice[1].rstrip(" ,;"))
                 )
                 return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
@@ -497,6 +501,37 @@ class TurnPlanner:
         text = _pick(lines[kind], state, rng)
         return TurnPlan(heard.act, Move.WAIT, text, "", _use(state, text), fallback=kind)
 
+    def _back_from_aside(
+        self, heard: Understanding, state: PlannerState, rng: random.Random
+    ) -> TurnPlan | None:
+        """ "Teacher, what is 'metal'? ... Ah ok. Is it a spoon?": back from the aside in the
+        same turn ("Ah ok", "Sorry", "Anyway" after it), the rest is the turn; "… Sorry.
+        Please go on." brings the last question back. None while the student is away."""
+        classroom = self.content.classroom
+        text = heard.text.replace("…", "...")
+        sentences = re.findall(r"[^.!?]+[.!?]*", text)
+        asides = (*classroom.acts["aside"], *classroom.acts["teacher_aside"])
+        last_aside = max((i for i, part in enumerate(sentences) if find(asides, part)), default=-1)
+        rest = " ".join(sentences[last_aside + 1 :]).strip()
+        after_pause = text.rsplit("...", 1)[1] if "..." in text else ""
+        if (found := _BACK_FILLER.match(after_pause)) and found.group().strip():
+            rest = after_pause.strip()
+        marker = _BACK_FILLER.match(rest)
+        if not rest or marker is None or not marker.group().strip(" ."):
+            return None  # "…is my boss. She always calls.": still talking to them
+        rest = rest[marker.end() :].strip()
+        # "Okay, it's off now." is only the way back; "I like sandwich with pork." says more.
+        if len(_words(rest) - classroom.stop_words) >= 3 or question_sentence_of(rest):
+            back = understand(rest, self.content)
+            if back.act != Act.ASIDE:
+                return self._by_activity(back, state, rng)
+        last = next((said for said in reversed(state.said) if "?" in said), "")
+        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
+        if not asked:
+            return None
+        reaction = _pick(classroom.reactions["no"], state, rng)
+        return TurnPlan(heard.act, Move.REPEAT, reaction, asked[-1], _use(state, reaction))
+
     def _after_complaint(
         self, heard: Understanding, state: PlannerState, rng: random.Random
     ) -> TurnPlan:
@@ -550,8 +585,8 @@ class TurnPlanner:
     ) -> tuple[str, str]:
         """:meth:`_react`, and a question about the same thing when the reaction took the
         student's own words ("" otherwise)."""
-        reactions = self.content.classroom.reactions
-        lines = self.content.classroom.lines
+        classroom = self.content.classroom
+        reactions, lines = classroom.reactions, classroom.lines
         parts = []
         if heard.origin:
             parts.append(fill(_pick(lines["origin"], state, rng), {"place": heard.origin}))
@@ -564,6 +599,14 @@ class TurnPlanner:
             echo, ask = self._frame(heard, state, rng, negative_only=True)
         if not echo:
             echo = best_echo(heard.text, echoes, state)
+            if (
+                echo
+                and heard.sentiment == "negative"
+                and classroom.caring_words
+                and sentiment_of(echo, classroom) != "negative"
+                and not key_score(echo, classroom.caring_words)
+            ):
+                echo = ""  # "I hurt my knee playing football": not "Football is so popular!"
             framed, framed_ask = self._frame(heard, state, rng)
             keys = next((e.keys for e in echoes if e.text == echo), ())
             if echo and framed and any(matches(framed, key) for key in keys) and self._whole(heard):
@@ -738,8 +781,17 @@ class TurnPlanner:
         weak_topic = (
             heard.topic is None or key_score(heard.text, self._topic(heard.topic).keys) <= 1
         )
-        echoed = bool(heard.topic) and bool(
-            best_echo(heard.text, self._topic(heard.topic).echo, state)
+        # A long account that names a topic's word in passing ("…purple nails with
+        # little cats on every finger. Two hours!") is about what happened, not the topic.
+        in_passing = (
+            heard.topic is not None
+            and len(words_of(heard.text)) >= 12
+            and key_score(heard.text, self._topic(heard.topic).keys) <= 1
+        )
+        echoed = (
+            bool(heard.topic)
+            and not in_passing
+            and bool(best_echo(heard.text, self._topic(heard.topic).echo, state))
         )
         telling = (
             heard.act == Act.STATEMENT
@@ -1147,7 +1199,12 @@ class TurnPlanner:
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
         if heard.act == Act.GOODBYE:
-            wants_ending = re.search(r"\b(finish|end)\b.*\?|\bhave to go\b", heard.text, re.I)
+            wants_ending = re.search(
+                r"\b(finish|end)\b.*\?|\bhave to go\b"
+                r"|\b(?:decide|make|give it) (?:the|an) ending\b",
+                heard.text,
+                re.I,
+            )
             pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
             if wants_ending and not heard.text.lower().startswith("the end"):
                 options = story.ending
@@ -1191,7 +1248,7 @@ class TurnPlanner:
             choice := find(self.content.classroom.acts["choice"], heard.question)
         ):
             # "Should she wait until morning or go out now?": the box takes a side.
-            first = swap_words(choice[1], self.content.classroom.to_me)
+            first = swap_words(choice[1].rstrip(" ,;"), self.content.classroom.to_me)
             reaction = fill(
                 _pick(self.content.classroom.lines["opinion_choice"], state, rng), {"choice": first}
             )
@@ -1278,12 +1335,20 @@ class TurnPlanner:
             # "Who are you in this scene?": the box's role, and the scene goes on.
             text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
             return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
-        if state.place is not None and (swapped := self._swapped_roles(heard, state)):
+        names_place = bool(place_in_words(heard.text)) or (
+            place_named(heard.text, improv.places) not in (None, state.place)
+        )
+        if (
+            state.place is not None
+            and not names_place
+            and (swapped := self._swapped_roles(heard, state))
+        ):
             return swapped
         if state.place is not None and (twist := _found_group(improv.new_twist, heard.text)):
             # "Now a surprise: the patient is a vampire!": the partner takes it up in the
             # scene; it is not a call for a new one.
-            twist = to_second_person(twist)
+            to_you = self.content.classroom.to_you
+            twist = swap_words(twist, to_you) if to_you else to_second_person(twist)
             text = fill(_pick(improv.twist_reactions, state, rng), {"twist": twist})
             return TurnPlan(heard.act, Move.IN_SCENE, capitalise(text), "", _use(state, text))
         place = place_named(heard.text, improv.places)
@@ -1339,7 +1404,7 @@ class TurnPlanner:
         theirs = student_role(heard.text) or place.box_role
         box = re.search(
             r"\byou (?:are|be|play|played|can be|could be|will be|'re) ((?:the|a|an) [\w ]+?)"
-            r"(?= now\b| instead\b|[,.!?]|$)",
+            r"(?= now\b| instead\b| and\b|[,.!?]|$)",
             heard.text,
             re.I,
         )
@@ -1759,8 +1824,18 @@ def fact_of_kind(
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 # A student telling what happened: the box asks about it rather than change the subject.
+# Back from an aside in the same turn: "… Sorry. Please go on.", "… Ah ok. Is it…?"
+_BACK_FILLER = re.compile(
+    r"^\W*(?:(?:sorry about that|sorry|ok|okay|ah|oh|right|anyway|please go on|go on)"
+    r"\b\W*)*",
+    re.I,
+)
+# "How does it work here?": a question about something the turn said before it.
+_REFERS_BACK = re.compile(r"\b(it|that|this|they|them)\b", re.I)
 _TELLING = re.compile(
-    r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed)\b", re.I
+    r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed|yesterday|"
+    r"last (?:week|night|weekend|month|year|summer))\b",
+    re.I,
 )
 # "not too big", "no onions", "isn't cold": the negation and the two words after it.
 _NEGATED = re.compile(r"\b(?:not|no|never|\w+n't)(?:\s+\w+){1,2}", re.I)

@@ -169,7 +169,8 @@ def student_name(
     return None
 
 
-_GREETED_NAME = re.compile(r"\b(?:I'm|I am|it's|it is|this is)\s+([A-Z][^\W\d_]+)\W*$")
+# "Hi, I'm Daniel." and "Good evening. I'm Grace, I'm a nurse…": a name, even a word.
+_GREETED_NAME = re.compile(r"\b(?:I'm|I am|it's|it is|this is)\s+([A-Z][^\W\d_]+)(?:\W*$|\s*,)")
 
 
 def question_sentence(text: str, classroom: Classroom) -> str:
@@ -302,6 +303,11 @@ def understand(text: str, content: LessonContent) -> Understanding:
     )
 
 
+_OWN_QUESTION = re.compile(
+    r"^\W*(?:so,? |well,? |ok,? )?(?:why (?:do |did |would )?i|what (?:are|is|was) my)\b", re.I
+)
+
+
 def _answers_itself(text: str, question: str) -> bool:
     """Whether the student says a question over to themselves and answers it: "Why do I
     want this job? Because…", "A difficult passenger? Honestly, I'd ignore them." """
@@ -309,6 +315,10 @@ def _answers_itself(text: str, question: str) -> bool:
     if not words_of(after):
         return False
     if re.match(r"^\W*because\b", after, re.I):
+        return True
+    # "Why do I want this job? Well, I'd like to use my English…": the box's question,
+    # said over, then answered.
+    if _OWN_QUESTION.search(question) and len(words_of(after)) >= 4:
         return True
     return not QUESTION_START.search(question) and len(words_of(question)) <= 4
 
