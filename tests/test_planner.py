@@ -983,3 +983,24 @@ def test_a_free_question_in_a_scene_is_not_answered_with_a_place() -> None:
     p = planner("roleplay", character="a shop assistant", setting="a phone shop")
     talk(p, "Hello.")
     assert "on the left" not in talk(p, "Forty pounds? Is there a cheaper way?")[0]
+
+
+def test_a_question_before_a_goodbye_in_a_scene_is_answered() -> None:
+    p = planner("roleplay", character="a receptionist", setting="a gym")
+    talk(p, "Hi, I'm thinking of joining the gym.")
+    reply = talk(p, "Great, I'll try the free day. Can I come on Saturday? Thanks, see you then.")[
+        0
+    ]
+    assert reply.startswith("Yes") and "Goodbye" in reply
+
+
+def test_the_last_one_chosen_is_the_one_said_back() -> None:
+    p = planner("roleplay", character="an attendant", setting="a bike hire shop")
+    talk(p, "Hello. I want a bike, please.")
+    assert "The red one" in talk(p, "The blue one. No, sorry, the red one.")[0]
+
+
+def test_a_persona_recommendation_comes_before_the_stock_one() -> None:
+    p = planner("roleplay", character="a waiter", setting="a cafe")
+    talk(p, "Hello.")
+    assert "river" not in talk(p, "What do you recommend for lunch?")[0]

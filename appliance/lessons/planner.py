@@ -720,8 +720,11 @@ class TurnPlanner:
         # "Is my English good? OK, bye!", "When can I start? Thank you, goodbye.": the
         # question is answered before the goodbye, when a fact answers it.
         told = self._box_answer(heard, state, rng)
-        if not told and heard.question and (fact := best_answer(heard.question, answers)):
-            told = fill(fact.text, {"character": self.character_text})
+        if not told and heard.question:
+            in_scene = self.activity in ("roleplay", "improv")
+            said, fallback = self._answer(heard, answers, state, rng, in_scene=in_scene)
+            if fallback not in ("unknown question", "opinion"):
+                told = said  # "Can I come on Saturday? Thanks, see you then.": "Yes, of course!"
         text = join(told, text)
         return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
 
