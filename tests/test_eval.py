@@ -227,3 +227,32 @@ def test_the_guessing_game_is_checked_against_the_object_in_play(make_engine):
     assert turn["flags"]["expected_answer"] is True
     assert turn["flags"]["truthful"] == (turn["flags"]["answer"] is True)
     assert report["groups"][0]["guess_answers_scored"] == 1
+
+
+def test_a_request_for_easier_words_is_honoured_by_the_questions_easier_form():
+    from appliance.lessons.content import load_content
+    from appliance.tools.eval import sense_flags
+
+    content = load_content("en")
+    step = content.interview.steps[1]  # "What are you good at?", with an easier form
+    earlier = [f"Good. {step.simple}"]
+    line = "Sorry, can you say it with easier words?"
+    easier = sense_flags(
+        "interview", line, f"Sure. More simply: {step.easier}", earlier, None, content
+    )
+    other = sense_flags("interview", line, "Sure. When can you start?", earlier, None, content)
+    assert easier["repeat_honoured"] is True
+    assert other["repeat_honoured"] is False
+
+
+def test_a_question_brought_back_on_purpose_is_not_a_repeated_question():
+    from appliance.lessons.content import load_content
+    from appliance.tools.eval import sense_flags
+
+    content = load_content("en")
+    earlier = ["Good morning. What work have you done before?"]
+    line = "Sorry, my phone. ... Okay, sorry."
+    back = "OK, no problem. What work have you done before?"
+    on_purpose = sense_flags("interview", line, back, earlier, None, content, replay=True)
+    assert not on_purpose.get("question_repeated")
+    assert sense_flags("interview", line, back, earlier, None, content)["question_repeated"]

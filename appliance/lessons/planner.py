@@ -304,7 +304,9 @@ class TurnPlanner:
         if easier:
             # No easier form of the question: the easiest question left on the topic,
             # else only the question of the last reply, without the rest.
-            easiest = self._easiest_left(state)
+            # The topic's easiest question only when a topic question was asked: after
+            # a question about their own words, that question, put shorter.
+            easiest = self._easiest_left(state) if asked is not None else ""
             asked_last = [p for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
             shorter = easiest or (asked_last[-1].strip() if asked_last else "")
             if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
@@ -525,10 +527,12 @@ class TurnPlanner:
             back = understand(rest, self.content)
             if back.act != Act.ASIDE:
                 return self._by_activity(back, state, rng)
-        last = next((said for said in reversed(state.said) if "?" in said), "")
+        last = state.said[-1] if state.said else ""
         asked = [p.strip() for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
         if not asked:
-            return None
+            # Nothing was waiting for an answer: the box goes on, as after a "No."
+            plan = self._by_activity(Understanding(text="", act=Act.NO), state, rng)
+            return replace(plan, act=heard.act)
         reaction = _pick(classroom.reactions["no"], state, rng)
         return TurnPlan(heard.act, Move.REPEAT, reaction, asked[-1], _use(state, reaction))
 

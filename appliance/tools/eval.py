@@ -59,7 +59,7 @@ from appliance.lessons.safety import (
     role_confusion,
 )
 from appliance.lessons.text import sentences_of, words_of
-from appliance.lessons.understand import Act, understand
+from appliance.lessons.understand import Act, find, understand
 from appliance.speech.protocols import LanguageModel, Message
 
 DATA = Path(__file__).parent / "data"
@@ -364,7 +364,13 @@ def _run_session(
         turn.flags |= _guess_flags(turn, secret)
         if content is not None:
             turn.flags |= sense_flags(
-                session.activity, line, result.reply, earlier, secret, content
+                session.activity,
+                line,
+                result.reply,
+                earlier,
+                secret,
+                content,
+                replay=turn.plan.get("move") == "repeat",
             )
             if turn.flags.get("revealed") is not None:
                 turn.flags["secret_leak"] = False  # the student gave up: naming it is right
@@ -427,8 +433,11 @@ def sense_flags(
     earlier: list[str],
     secret: Secret | None,
     content: LessonContent,
+    replay: bool = False,
 ) -> dict[str, Any]:
     """Failures of sense that code can see, for one reply (``None``: not applicable).
+    ``replay``: the planner said an earlier question again on purpose (a request to
+    repeat, or the question brought back after the student spoke to someone else).
 
     * ``answered_first``: a question to the box is answered before the box asks its own;
     * ``question_repeated``: the reply asks a question the box asked earlier;
@@ -444,11 +453,18 @@ def sense_flags(
         flags["answered_first"] = not first.rstrip().endswith("?")
     asked_back = {q.lower() for q in content.classroom.lines["ask_back"]}
     before = {q for said in earlier for q in questions_of(said)} - asked_back
-    if heard.act != Act.REPEAT:  # a replay repeats its question on purpose
+    if heard.act != Act.REPEAT and not replay:  # a replay repeats its question on purpose
         flags["question_repeated"] = any(q in before for q in questions_of(reply))
     if heard.act == Act.REPEAT and earlier:
         original = next((r for r in reversed(earlier) if not _is_replay(r, earlier)), earlier[-1])
-        flags["repeat_honoured"] = _letters(original) in _letters(reply)
+        said_again = _letters(original) in _letters(reply)
+        if not said_again and find(content.classroom.acts["easier"], student):
+            # "In easier words, please": the last question again, shorter or in its own
+            # easier form, honours it; another question does not.
+            asked = questions_of(original)
+            forms = _easier_forms(asked[-1], content) if asked else set()
+            said_again = any(_letters(form) in _letters(reply) for form in forms)
+        flags["repeat_honoured"] = said_again
     if heard.act == Act.GIVE_UP and secret is not None:
         flags["revealed"] = secret.word.lower() in reply.lower()
     if activity == "conversation" and heard.act == Act.QUESTION and not heard.opinion:
@@ -462,6 +478,18 @@ def sense_flags(
         if now and then:
             flags["step_advanced"] = now[-1] != then[-1]
     return flags
+
+
+def _easier_forms(question: str, content: LessonContent) -> set[str]:
+    """``question`` and, when the content has it, its simple and easier forms."""
+    forms = {question}
+    steps = [q for topic in content.topics for q in topic.questions]
+    steps += [q for character in content.characters for q in character.steps]
+    steps += list(content.interview.steps)
+    for step in steps:
+        if _letters(question) in {_letters(step.text), _letters(step.simple or "")}:
+            forms |= {form for form in (step.text, step.simple, step.easier) if form}
+    return forms
 
 
 def _letters(text: str) -> str:
@@ -549,14 +577,21 @@ def _percentile(values: list[float], share: float) -> float:
     return float(ordered[int(rank) - 1])
 
 
+# Planner moves after which the box rightly asks nothing (see summarize).
+NOT_ASKING_MOVES = ("goodbye", "ending", "wait")
+
+
 def summarize(turns: list[Turn]) -> dict[str, Any]:
     """The numbers for one group of turns (an activity at a level, or more)."""
     words = [turn.flags["words"] for turn in turns]
     per_sentence = [turn.flags["words_per_sentence"] for turn in turns if turn.flags["words"]]
     asks = all(_asks_questions(turn.activity) for turn in turns)
-    questions = [turn.flags["question"] for turn in turns]
+    # A goodbye, or "Take your time, I'll wait" to a student talking to someone else,
+    # rightly asks nothing: the question shares count the replies that should ask.
+    asking = [turn for turn in turns if turn.plan.get("move") not in NOT_ASKING_MOVES] or turns
+    questions = [turn.flags["question"] for turn in asking]
     short_questions = [
-        turn.flags["question"] and turn.flags["words"] <= SHORT_REPLY_WORDS for turn in turns
+        turn.flags["question"] and turn.flags["words"] <= SHORT_REPLY_WORDS for turn in asking
     ]
 
     def count(flag: str) -> int:
@@ -569,8 +604,8 @@ def summarize(turns: list[Turn]) -> dict[str, Any]:
         "words_median": statistics.median(words),
         "words_p90": _percentile(words, 0.9),
         "words_per_sentence_median": statistics.median(per_sentence) if per_sentence else 0.0,
-        "question_share": round(sum(questions) / len(turns), 3) if asks else None,
-        "short_question_share": round(sum(short_questions) / len(turns), 3) if asks else None,
+        "question_share": round(sum(questions) / len(asking), 3) if asks else None,
+        "short_question_share": round(sum(short_questions) / len(asking), 3) if asks else None,
         "role_confusions": count("role_confusion"),
         "filter_hits_raw": count("filter_hit_raw"),
         "filter_hits_speaker": count("filter_hit_speaker"),
