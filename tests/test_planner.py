@@ -1004,3 +1004,58 @@ def test_a_persona_recommendation_comes_before_the_stock_one() -> None:
     p = planner("roleplay", character="a waiter", setting="a cafe")
     talk(p, "Hello.")
     assert "river" not in talk(p, "What do you recommend for lunch?")[0]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Juan, stop kicking my chair, I'm trying to talk to the machine.",
+        "Sorry, one second, my classmate needs a pen.",
+    ],
+)
+def test_a_line_to_a_classmate_is_an_aside(line: str) -> None:
+    assert understand(line, CONTENT).act == Act.ASIDE
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Sorry, brake pads and what? You're speaking a bit fast for me.",
+        "Sorry, was that a yes or a no? My friend was talking to me.",
+        "Sorry, where? I don't understand.",
+    ],
+)
+def test_a_short_clarifying_question_is_a_request_to_repeat(line: str) -> None:
+    assert understand(line, CONTENT).act == Act.REPEAT
+
+
+def test_play_again_mid_game_reveals_and_just_after_a_new_one_does_not() -> None:
+    p = planner("guess", level="A1")
+    secret = p.state.secret
+    assert secret is not None
+    talk(p, "Is it big?")
+    plan = p.plan("Ha, nice one. Let's play again, but this time make it harder.")
+    assert plan.move == Move.REVEAL and secret.name in plan.text
+    p.commit(plan, plan.text)
+    again = p.plan("Let's play again!")
+    assert p.state.secret is not None and p.state.secret.name not in again.text
+
+
+def test_a_line_that_names_the_hero_gives_the_story_no_new_thing() -> None:
+    p = planner("story", level="A1")
+    reply = talk(p, "There is a small dog. His name is Biscuit.")[0]
+    assert "the small dog" not in reply
+
+
+def test_which_matters_more_gets_a_side() -> None:
+    p = planner("conversation", level="B2")
+    talk(p, "Hi, I'm Diego.")
+    reply = talk(p, "Which do you think matters more, winning or just having fun?")[0]
+    assert "I'd say winning" in reply
+
+
+def test_after_i_already_told_you_the_interview_asks_one_question() -> None:
+    p = planner("interview", level="B1")
+    talk(p, "Good morning, I'm Piotr.")
+    reply = talk(p, "I already told you, five years. Before that I was a driver.")[0]
+    assert reply.count("?") == 1

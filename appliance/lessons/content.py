@@ -75,8 +75,6 @@ class Question:
     # A scene step passed over once the student has told what they need in their own
     # words ("How can I help you?" after "I think I left my backpack on the train").
     skip_if_told: bool = False
-    # Asks the student's name: not asked once the box knows it.
-    asks_name: bool = False
     # A scene step that makes sense only before the student has asked for anything.
     before_order: bool = False
 
@@ -340,6 +338,8 @@ class Guess:
     # and whether what no fact names is a no (parts: "Does it have legs?").
     kinds: dict[str, tuple[tuple[str, ...], str, bool]] = field(default_factory=dict)
     asks_ready: tuple[re.Pattern[str], ...] = ()  # "Are you ready?", "Have you got one?"
+    # "Let's play again": in a game, the object is revealed and a new one chosen.
+    play_again: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -533,7 +533,6 @@ def _questions(file: TomlFile, table: dict[str, Any], key: str, where: str) -> t
                 react_if=texts_of(file, entry, "react_if", text, required=False),
                 skip_if_told=bool(entry.get("skip_if_told", False)),
                 before_order=bool(entry.get("before_order", False)),
-                asks_name=bool(entry.get("asks_name", False)),
             )
         )
     return tuple(questions)
@@ -840,6 +839,7 @@ def _guess(file: TomlFile, language: str) -> Guess:
         },
         lines={key: texts_of(file, table, key, "game") for key in GUESS_LINES},
         asks_ready=_patterns(file, table, "asks_ready", "game"),
+        play_again=_optional_patterns(file, table, "play_again", "game"),
     )
 
 

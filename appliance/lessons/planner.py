@@ -470,6 +470,7 @@ class TurnPlanner:
         asked, classroom = state.last_question, self.content.classroom
         if (
             asked is None
+            or not heard.text  # moving on after "I already told you"
             or heard.act not in (Act.YES, Act.NO)
             or len(heard.content) > 1
             or "more_please" not in classroom.lines
@@ -945,8 +946,6 @@ class TurnPlanner:
         text = question.for_level(self.level)
         if text in state.used or any(_same_question(text, said) for said in state.said):
             return False
-        if question.asks_name and state.name:
-            return False
         heard = " ".join(state.heard).lower()
         if any(matches(heard, phrase) for phrase in question.skip_if):
             return False
@@ -1232,7 +1231,9 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENCOURAGE, reaction, follow, _use(state, reaction, follow)
             )
-        thing = "" if heard.act == Act.QUESTION else self._new_thing(heard.text, hero)
+        # "There is a small dog. His name is Biscuit.": the dog is the hero, not a thing.
+        names_hero = named_hero(heard.text) is not None
+        thing = "" if heard.act == Act.QUESTION or names_hero else self._new_thing(heard.text, hero)
         subject = ""
         # "The dog name is Bobby.": a line that names the hero is about the hero.
         if not thing and heard.act != Act.QUESTION and not named_hero(heard.text):
@@ -1342,8 +1343,13 @@ class TurnPlanner:
             # "Who are you in this scene?": the box's role, and the scene goes on.
             text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
             return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
-        names_place = bool(place_in_words(heard.text)) or (
-            place_named(heard.text, improv.places) not in (None, state.place)
+        named_place = place_named(heard.text, improv.places)
+        words_place = place_in_words(heard.text)
+        names_place = named_place not in (None, state.place) or (
+            bool(words_place)
+            and named_place is None
+            and state.place is not None
+            and words_place != state.place.where
         )
         if (
             state.place is not None
@@ -1533,6 +1539,12 @@ class TurnPlanner:
             key = "goodbye_new_game" if new_game else "goodbye"
             text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        again = find(guess.play_again, heard.text) is not None
+        if again and len(state.heard) <= 1:
+            text = _pick(guess.lines["ready"], state, rng)  # a new game has just begun
+            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+        if again and not heard.question:
+            heard = replace(heard, act=Act.GIVE_UP)  # mid-game: reveal, then a new one
         if find(guess.asks_ready, heard.text):
             text = _pick(guess.lines["ready"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
