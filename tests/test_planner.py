@@ -1059,3 +1059,17 @@ def test_after_i_already_told_you_the_interview_asks_one_question() -> None:
     talk(p, "Good morning, I'm Piotr.")
     reply = talk(p, "I already told you, five years. Before that I was a driver.")[0]
     assert reply.count("?") == 1
+
+
+def test_the_box_never_promises_that_something_is_safe() -> None:
+    p = planner("roleplay", character="a mechanic", setting="a garage")
+    talk(p, "Hello, my brakes are grinding.")
+    reply = talk(p, "Is it safe to drive, or should I leave it here with you?")[0]
+    assert "not sure it's safe" in reply and "Yes" not in reply
+
+
+def test_a_shared_answer_fits_any_question_of_the_turn() -> None:
+    p = planner("story", level="B1")
+    talk(p, "A girl called Mia meets a stranger on a train.")
+    reply = talk(p, "You choose: is he telling the truth, or is he lying to her? And why?")[0]
+    assert "I think he is telling the truth" in reply

@@ -486,8 +486,10 @@ class TurnPlanner:
         """The answer every activity gives to this question ("Is my English good?"), or ""."""
         if not heard.question:
             return ""
+        # Any question of the turn: "Is he telling the truth, or lying? And why?"
+        asked = [heard.question, *(p for p in re.findall(r"[^.!?]*\?", heard.text) if words_of(p))]
         for entry in self.content.classroom.box_answers:
-            if found := find(entry.patterns, heard.question):
+            if found := next((m for q in asked if (m := find(entry.patterns, q))), None):
                 # "The dog" said inside the box's sentence: "I think the dog is good!"
                 fields = {
                     key: re.sub(r"^(?:The|A|An|This|That)\b", lambda m: m[0].lower(), value)
