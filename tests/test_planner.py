@@ -1073,3 +1073,42 @@ def test_a_shared_answer_fits_any_question_of_the_turn() -> None:
     talk(p, "A girl called Mia meets a stranger on a train.")
     reply = talk(p, "You choose: is he telling the truth, or is he lying to her? And why?")[0]
     assert "I think he is telling the truth" in reply
+
+
+def test_a_cinema_ticket_seller_is_not_the_stations() -> None:
+    assert CONTENT.character_for("a cinema ticket seller", "a cinema").id != "station"
+    assert CONTENT.character_for("a ticket seller", "a small railway station").id == "station"
+
+
+def test_the_pharmacist_answers_in_role() -> None:
+    p = planner("roleplay", character="a pharmacist", setting="a chemist's")
+    talk(p, "Hello. I have a sore throat.")
+    reply = talk(p, "What can I take? I don't want it make me sleepy, I have work.")[0]
+    assert "don't make you sleepy" in reply
+
+
+def test_a_question_about_the_characters_evenings_is_not_its_job_title() -> None:
+    p = planner("roleplay", character="a lighthouse keeper", setting="a lighthouse")
+    talk(p, "Hello!")
+    assert "I'm a lighthouse keeper" not in talk(p, "What do you do in the evenings?")[0]
+
+
+def test_play_again_right_after_a_reveal_starts_without_a_replay() -> None:
+    p = planner("guess", level="A1")
+    talk(p, "Is it big?", "I give up. What is it?")
+    plan = p.plan("Again! Play again please.")
+    assert plan.move != Move.REPEAT and "It was" not in plan.text
+
+
+def test_a_choice_asked_with_does_she_is_said_back_without_it() -> None:
+    p = planner("story", level="B1")
+    talk(p, "An old woman finds a letter on her door.")
+    reply = talk(p, "You decide: does she open it straight away or wait for her daughter?")[0]
+    assert "better to open it straight away" in reply
+
+
+def test_an_aside_about_a_minute_is_not_a_scene_in_a_minute() -> None:
+    p = planner("improv")
+    talk(p, "Can we do a restaurant?")
+    reply = talk(p, "Hold on, Marco says it's his turn now. Hey, you can have it in a minute.")[0]
+    assert "in a minute" not in reply

@@ -120,6 +120,9 @@ class Character:
     items: tuple[Item, ...]
     item_reactions: tuple[str, ...]
     echo: tuple[Echo, ...]
+    # Not this character when the teacher's words have one of these ("a cinema ticket
+    # seller" is not the station's).
+    not_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -363,8 +366,10 @@ class LessonContent:
         Only the character's own words count: "a vet" at "a small animal clinic" is not
         the doctor, and a lost-property officer at a station does not sell tickets.
         ``setting`` is the scene's, for the prompt when the model writes the reply."""
-        text = character.lower()
+        text, scene = character.lower(), f"{character} {setting}".lower()
         for candidate in self.characters:
+            if any(re.search(rf"\b{re.escape(word)}", scene) for word in candidate.not_with):
+                continue
             if any(re.search(rf"\b{re.escape(word)}", text) for word in candidate.match):
                 return candidate
         return self.character("generic")
@@ -692,6 +697,7 @@ def _characters(file: TomlFile) -> tuple[Character, ...]:
                 items=items,
                 item_reactions=texts_of(file, entry, "item_reactions", id),
                 echo=_echoes(file, entry, id),
+                not_with=texts_of(file, entry, "not_with", id, required=False),
             )
         )
     if not any(c.id == "generic" for c in characters):

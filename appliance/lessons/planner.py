@@ -217,7 +217,9 @@ class TurnPlanner:
         state = replace(state, turn=state.turn + 1, heard=(*state.heard, line))
         if heard.name and not state.name:
             state = replace(state, name=heard.name)
-        scene_words = self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
+        scene_words = (
+            self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
+        ) or (self.activity == "guess" and find(self.content.guess.play_again, line))
         if (word := self._word_asked(line)) is not None:  # before a repeat: "Sorry, what means…"
             return self._explain(word, heard, state)
         if heard.act == Act.REPEAT and not scene_words:
@@ -427,11 +429,9 @@ class TurnPlanner:
             choices = self.content.classroom.acts["choice"]
             if choice := find(choices, question) or find(choices, heard.text):
                 swaps = self.content.classroom.to_me
-                first = (
-                    swap_words(choice[1].rstrip(" ,;"), swaps)
-                    if swaps
-                    else to_second_person_from_box(choice[1].rstrip(" ,;"))
-                )
+                # "…: does she open it straight away or wait?" → "open it straight away"
+                said = _ASKED_WHO.sub("", choice[1].rstrip(" ,;"))
+                first = swap_words(said, swaps) if swaps else to_second_person_from_box(said)
                 return fill(_pick(lines["opinion_choice"], state, rng), {"choice": first}), ""
             return _pick(lines["opinion"], state, rng), "opinion"
         likes = re.match(r"^\W*do you (like|love)\b", question, re.I)
@@ -1258,7 +1258,8 @@ class TurnPlanner:
             choice := find(self.content.classroom.acts["choice"], heard.question)
         ):
             # "Should she wait until morning or go out now?": the box takes a side.
-            first = swap_words(choice[1].rstrip(" ,;"), self.content.classroom.to_me)
+            said = _ASKED_WHO.sub("", choice[1].rstrip(" ,;"))
+            first = swap_words(said, self.content.classroom.to_me)
             reaction = fill(
                 _pick(self.content.classroom.lines["opinion_choice"], state, rng), {"choice": first}
             )
@@ -1851,6 +1852,10 @@ _BACK_FILLER = re.compile(
     r"\b\W*)*",
     re.I,
 )
+# The asking words before a choice: "does she (open it) or (wait)?"
+_ASKED_WHO = re.compile(
+    r"^\W*(?:does|do|did|is|are|should|will|would|can) (?:she|he|they|it|we|i|you)\s+", re.I
+)
 # "How does it work here?": a question about something the turn said before it.
 _REFERS_BACK = re.compile(r"\b(it|that|this|they|them)\b", re.I)
 _TELLING = re.compile(
@@ -1912,7 +1917,11 @@ def place_in_words(text: str) -> str:
         where = f"at {found[1]}"
     else:
         where = found[1]
-    if re.search(r"\b(time|morning|evening|afternoon|way|moment)\b", where, re.I):
+    if re.search(
+        r"\b(time|morning|evening|afternoon|way|moment|minute|second|hour|while|bit)\b",
+        where,
+        re.I,
+    ):
         return ""
     return where.lower().replace("my ", "your ", 1)
 
@@ -1933,7 +1942,9 @@ def _asks_for_scene(text: str) -> bool:
 
 
 def _ends_improv(heard: Understanding) -> bool:
-    return heard.act == Act.GOODBYE and not _asks_for_scene(heard.text)
+    # "Let's end the scene. Can we do a spaceship next time?": it ends now.
+    later = re.search(r"\bnext time\b", heard.text, re.I) is not None
+    return heard.act == Act.GOODBYE and (later or not _asks_for_scene(heard.text))
 
 
 _TO_YOU = (
