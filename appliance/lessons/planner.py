@@ -273,8 +273,8 @@ class TurnPlanner:
         explained = known or fill(classroom.lines["no_definition"][0], {"word": word})
         # The last reply that asked something: after "I'll wait" it is the one before.
         last = next((said for said in reversed(state.said) if "?" in said), "")
-        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", last)]
-        again = asked[-1] if asked and words_of(asked[-1]) else ""
+        asked = questions_in(last)
+        again = asked[-1] if asked else ""
         return TurnPlan(
             heard.act,
             Move.EXPLAIN,
@@ -309,7 +309,7 @@ class TurnPlanner:
             # The topic's easiest question only when a topic question was asked: after
             # a question about their own words, that question, put shorter.
             easiest = self._easiest_left(state) if asked is not None else ""
-            asked_last = [p for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
+            asked_last = questions_in(last)
             shorter = easiest or (asked_last[-1].strip() if asked_last else "")
             if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
                 text = join(_pick(lines["simpler"], state, rng), shorter)
@@ -487,7 +487,7 @@ class TurnPlanner:
         if not heard.question:
             return ""
         # Any question of the turn: "Is he telling the truth, or lying? And why?"
-        asked = [heard.question, *(p for p in re.findall(r"[^.!?]*\?", heard.text) if words_of(p))]
+        asked = [heard.question, *questions_in(heard.text)]
         for entry in self.content.classroom.box_answers:
             if found := next((m for q in asked if (m := find(entry.patterns, q))), None):
                 # "The dog" said inside the box's sentence: "I think the dog is good!"
@@ -531,7 +531,7 @@ class TurnPlanner:
             if back.act != Act.ASIDE:
                 return self._by_activity(back, state, rng)
         last = state.said[-1] if state.said else ""
-        asked = [p.strip() for p in re.findall(r"[^.!?]*\?", last) if words_of(p)]
+        asked = questions_in(last)
         if not asked:
             # Nothing was waiting for an answer: the box goes on, as after a "No."
             plan = self._by_activity(Understanding(text="", act=Act.NO), state, rng)
@@ -1623,10 +1623,15 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in words_of(text)}
 
 
+def questions_in(text: str) -> list[str]:
+    """The sentences of ``text`` that end with a question mark, in order."""
+    return [p.strip() for p in re.findall(r"[^.!?]*\?", text) if words_of(p)]
+
+
 def question_parts(text: str, joins: tuple[re.Pattern[str], ...]) -> list[str]:
     """The questions of a turn, each on its own: "When does it start, and is it only at
     weekends?" → two; a turn with one question → one."""
-    parts = [p.strip() for p in re.findall(r"[^.!?]*\?", text) if words_of(p)]
+    parts = questions_in(text)
     split: list[str] = []
     for part in parts:
         pieces = [part]
