@@ -43,7 +43,7 @@ from appliance.lessons.content import (
     Topic,
 )
 from appliance.lessons.language import fill
-from appliance.lessons.text import sentences_of, words_of
+from appliance.lessons.text import sentences_marked, sentences_of, words_of
 from appliance.lessons.understand import (
     Act,
     Understanding,
@@ -514,7 +514,7 @@ class TurnPlanner:
         Please go on." brings the last question back. None while the student is away."""
         classroom = self.content.classroom
         text = heard.text.replace("…", "...")
-        sentences = re.findall(r"[^.!?]+[.!?]*", text)
+        sentences = sentences_marked(text)
         asides = (*classroom.acts["aside"], *classroom.acts["teacher_aside"])
         last_aside = max((i for i, part in enumerate(sentences) if find(asides, part)), default=-1)
         rest = " ".join(sentences[last_aside + 1 :]).strip()
@@ -533,11 +533,13 @@ class TurnPlanner:
         last = state.said[-1] if state.said else ""
         asked = questions_in(last)
         if not asked:
-            # Nothing was waiting for an answer: the box goes on, as after a "No."
-            plan = self._by_activity(Understanding(text="", act=Act.NO), state, rng)
-            return replace(plan, act=heard.act)
+            return replace(self._move_on(state, rng), act=heard.act)  # nothing was waiting
         reaction = _pick(classroom.reactions["no"], state, rng)
         return TurnPlan(heard.act, Move.REPEAT, reaction, asked[-1], _use(state, reaction))
+
+    def _move_on(self, state: PlannerState, rng: random.Random) -> TurnPlan:
+        """The activity's next move, as after a bare "No.": a new topic, the next step."""
+        return self._by_activity(Understanding(text="", act=Act.NO), state, rng)
 
     def _after_complaint(
         self, heard: Understanding, state: PlannerState, rng: random.Random
@@ -547,18 +549,16 @@ class TurnPlanner:
         classroom = self.content.classroom
         sorry = _pick(classroom.lines["sorry_told"], state, rng)
         rest = " ".join(
-            part.strip()
-            for part in re.findall(r"[^.!?…]+[.!?…]*", heard.text)
+            part
+            for part in sentences_marked(heard.text)
             if not find(classroom.acts["complaint"], part) and question_sentence_of(part)
         )
         if rest:
             plan = self._by_activity(understand(rest, self.content), state, rng)
         else:
-            # As after a "No.": the box moves on to something else.
-            moved_on = Understanding(text="", act=Act.NO)
             if state.last_question is not None:
                 state = replace(state, used=state.used | {state.last_question.text})
-            plan = self._by_activity(moved_on, state, rng)
+            plan = self._move_on(state, rng)
             stock = (*classroom.reactions["no"], *classroom.reactions["in_scene"])
             if plan.reaction in stock:
                 plan = replace(plan, reaction="")

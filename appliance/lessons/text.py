@@ -97,6 +97,15 @@ def sentences_of(text: str) -> list[str]:
     return [piece.strip() for piece in _SENTENCE_END.split(text) if _WORD.search(piece)]
 
 
+_MARKED_SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
+
+
+def sentences_marked(text: str) -> list[str]:
+    """``text`` cut after each ``.``, ``!``, ``?`` and ``…``, the marks kept ("…elephants?
+    And how much…?" → two, each with its "?"); pieces with no word dropped."""
+    return [piece.strip() for piece in _MARKED_SENTENCE.findall(text) if _WORD.search(piece)]
+
+
 def ends_sentence(text: str) -> bool:
     """Whether ``text`` ends a sentence (".", "!", "?", "…", maybe inside quotes)."""
     return SENTENCE_END.search(text.rstrip()) is not None

@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance.lessons.content import COURTESY, Classroom, LessonContent, Topic
 from appliance.lessons.safety import common_words
-from appliance.lessons.text import sentences_of, words_of
+from appliance.lessons.text import sentences_marked, sentences_of, words_of
 
 
 class Act(StrEnum):
@@ -177,7 +177,7 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     """The sentence of ``text`` that asks something ("" if none). A one-word "Weakness?"
     is the student thinking aloud, not a question."""
     # Cut after each ".", "!", "?" with the mark kept: "…elephants? And how much…?"
-    pieces = [p for p in re.findall(r"[^.!?…]+[.!?…]*", text) if words_of(p)]
+    pieces = sentences_marked(text)
     for sentence in reversed(pieces or sentences_of(text) or [text]):
         stripped = sentence.strip()
         ends = stripped.endswith("?") and len(words_of(stripped)) >= 2
