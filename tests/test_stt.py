@@ -56,6 +56,8 @@ def test_loops_and_impossible_lengths_are_degenerate(text: str, seconds: float, 
         ("Where is the train station, please?", 2.2),
         ("He was not an old S-E-E.", 2.4),
         ("No, no, no, no! I don't want to go.", 2.5),
+        # A person repeating a word inside a sentence (heard in the MFA sdist's talk).
+        ("Then he said words words words words words, and the whole class laughed at him.", 5.0),
         ("My phone number is 1,000,000.", 2.0),
         ("Ha ha, that's funny.", 1.2),
         ("Je voudrais un croissant, s'il vous plaît.", 2.5),

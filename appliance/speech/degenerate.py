@@ -25,6 +25,10 @@ import zlib
 # "no, no, no, no" is a person; five and more is whisper.
 MAX_REPEATS = 4
 MAX_UNIT = 4
+# … but a person may say a word five or six times inside a longer sentence ("I said
+# words words words words, and…", in the Montreal Forced Aligner's recorded talk): a
+# short run is a loop only when it is most of the transcript, a long one anywhere.
+LONG_LOOP = 8
 # A letter held this long is a loop too ("Eeeeee", "SSSSSSSSSSSS").
 MAX_LETTER_RUN = 5
 # Fast speech is about 4 words a second; learners are slower. The slack covers a
@@ -98,6 +102,7 @@ def _longest_loop(words: list[str]) -> tuple[tuple[str, ...], int] | None:
             count = 1
             while words[start + count * size : start + (count + 1) * size] == unit:
                 count += 1
-            if count > MAX_REPEATS and (worst is None or count > worst[1]):
+            looping = count >= LONG_LOOP or 2 * count * size >= len(words)
+            if count > MAX_REPEATS and looping and (worst is None or count > worst[1]):
                 worst = (tuple(unit), count)
     return worst
