@@ -107,6 +107,8 @@ class Persona:
 class Item:
     name: str
     ask: str = ""
+    # Not asked when the student's line has one of these ("at three o'clock").
+    skip_if: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,11 @@ class Character:
     # Not this character when the teacher's words have one of these ("a cinema ticket
     # seller" is not the station's).
     not_with: tuple[str, ...] = ()
+    # ``{price}`` in an answer: the price of the latest thing the student named that one of
+    # these has keys for (``prices``), else ``price``; ``{currency}`` in them is the
+    # currency the student uses (``[words] currencies`` in classroom.toml).
+    prices: tuple[Answer, ...] = ()
+    price: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,11 @@ class Story:
     handed_reactions: tuple[str, ...] = ()
     hero_only: tuple[re.Pattern[str], ...] = ()  # "A cat. A big orange cat."
     subject_thing: tuple[re.Pattern[str], ...] = ()  # "The fish is angry!"
+    # ``[[box_answer]]`` in story.toml: questions the box decides in a story ("You decide:
+    # where is the dog?"), before the ones every activity shares.
+    box_answers: tuple[BoxAnswer, ...] = ()
+    twist_ending: tuple[str, ...] = ()  # asked for a twist at the end
+    sad_ending: tuple[str, ...] = ()  # asked for an ending that is not happy
 
 
 @dataclass(frozen=True)
@@ -211,6 +223,15 @@ class Improv:
     twist_reactions: tuple[str, ...] = ()
     # "Can we swap roles?": the roles change at the same place.
     swap_asks: tuple[re.Pattern[str], ...] = ()
+    # "Can you add a twist?": the partner gives one of the scene's twists ({twist}).
+    twist_asks: tuple[re.Pattern[str], ...] = ()
+    twist_given: tuple[str, ...] = ()
+    # "Quick, improvise something, what do we do?": the partner has an idea.
+    idea_asks: tuple[re.Pattern[str], ...] = ()
+    ideas: tuple[str, ...] = ()
+    # "Cut!": the scene ends; asked what worked, the partner says (``review``).
+    end_asks: tuple[re.Pattern[str], ...] = ()
+    review: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -290,6 +311,14 @@ class Classroom:
     small_talk: frozenset[str] = frozenset()
     # ``[words] pronouns``: a line that starts with one goes on with the last topic.
     pronouns: frozenset[str] = frozenset()
+    # ``[words] currencies``: the money words a student may use ("ten pounds", "5 euro"),
+    # as the box says them; the first is the box's own when the student names none.
+    currencies: tuple[str, ...] = ()
+    # ``[words] currency_signs``: "£" → "pounds".
+    currency_signs: tuple[tuple[str, str], ...] = ()
+    # ``[words] proper``: words the box always says capitalised ("Thursday"), when it says
+    # the student's words back in an answer.
+    proper: frozenset[str] = frozenset()
     # ``[[fact]]``: questions of fact any persona answers truly ("the capital of Australia").
     facts: tuple[Answer, ...] = ()
     box_answers: tuple[BoxAnswer, ...] = ()
@@ -343,6 +372,14 @@ class Guess:
     asks_ready: tuple[re.Pattern[str], ...] = ()  # "Are you ready?", "Have you got one?"
     # "Let's play again": in a game, the object is revealed and a new one chosen.
     play_again: tuple[re.Pattern[str], ...] = ()
+    # "Again!", "One more time!" right after a reveal: another game (mid-game, a repeat).
+    again_after_reveal: tuple[re.Pattern[str], ...] = ()
+    # "Now I think of a thing and you ask me": the box keeps its role (``lines.swap``).
+    swap_asks: tuple[re.Pattern[str], ...] = ()
+    # "I win!" with no right guess: not yet (``lines.not_won``).
+    win_claims: tuple[re.Pattern[str], ...] = ()
+    # Optional lines: "swap", "not_won".
+    optional_lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -622,7 +659,19 @@ def _classroom(file: TomlFile) -> Classroom:
         small_talk=frozenset(str(words.get("small_talk", "")).split()),
         not_names=frozenset(str(words.get("not_names", "")).lower().split()),
         not_an_answer=frozenset(str(words.get("not_an_answer", "")).split()),
+        currencies=tuple(str(words.get("currencies", "")).split()),
+        currency_signs=tuple(_signs(file, words)),
+        proper=frozenset(str(words.get("proper", "")).split()),
     )
+
+
+def _signs(file: TomlFile, words: dict[str, Any]) -> list[tuple[str, str]]:
+    table = words.get("currency_signs", {})
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    ):
+        raise file.error("words.currency_signs: expected a table of signs", "currency_signs")
+    return list(table.items())
 
 
 FEELINGS = ("positive", "negative", "neutral")
@@ -682,7 +731,11 @@ def _characters(file: TomlFile) -> tuple[Character, ...]:
             if not getattr(persona, key):
                 raise file.error(f"character {id!r} needs {key}", f'"{id}"')
         items = tuple(
-            Item(text_of(file, item, "name", id), str(item.get("ask", "")))
+            Item(
+                text_of(file, item, "name", id),
+                str(item.get("ask", "")),
+                texts_of(file, item, "skip_if", id, required=False),
+            )
             for item in tables_of(file, entry, "items", id)
         )
         steps = _questions(file, entry, "steps", id)
@@ -698,11 +751,21 @@ def _characters(file: TomlFile) -> tuple[Character, ...]:
                 item_reactions=texts_of(file, entry, "item_reactions", id),
                 echo=_echoes(file, entry, id),
                 not_with=texts_of(file, entry, "not_with", id, required=False),
+                prices=_answers(file, entry, "prices", id) if "prices" in entry else (),
+                price=_price(file, entry, id, persona),
             )
         )
     if not any(c.id == "generic" for c in characters):
         raise file.error('needs a character with id = "generic", for any other role')
     return tuple(characters)
+
+
+def _price(file: TomlFile, entry: dict[str, Any], id: str, persona: Persona) -> str:
+    """``price``: needed when an answer says ``{price}``."""
+    price = str(entry.get("price", ""))
+    if not price and any("{price}" in answer.text for answer in persona.answers):
+        raise file.error(f"character {id!r} says {{price}}: it needs price", f'"{id}"')
+    return price
 
 
 def _interview(file: TomlFile) -> Interview:
@@ -764,6 +827,9 @@ def _story(file: TomlFile) -> Story:
         handed_reactions=texts_of(file, table, "handed_reactions", "story"),
         hero_only=_patterns(file, table, "hero_only", "story"),
         subject_thing=_patterns(file, table, "subject_thing", "story"),
+        box_answers=_box_answers(file),
+        twist_ending=texts_of(file, table, "twist_ending", "story", required=False),
+        sad_ending=texts_of(file, table, "sad_ending", "story", required=False),
     )
 
 
@@ -817,6 +883,12 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         new_twist=_optional_patterns(file, table, "new_twist", "director"),
         twist_reactions=texts_of(file, table, "twist_reactions", "director", required=False),
         swap_asks=_optional_patterns(file, table, "swap_asks", "director"),
+        twist_asks=_optional_patterns(file, table, "twist_asks", "director"),
+        twist_given=texts_of(file, table, "twist_given", "director", required=False),
+        idea_asks=_optional_patterns(file, table, "idea_asks", "director"),
+        ideas=texts_of(file, table, "ideas", "director", required=False),
+        end_asks=_optional_patterns(file, table, "end_asks", "director"),
+        review=texts_of(file, table, "review", "director", required=False),
     )
 
 
@@ -846,6 +918,12 @@ def _guess(file: TomlFile, language: str) -> Guess:
         lines={key: texts_of(file, table, key, "game") for key in GUESS_LINES},
         asks_ready=_patterns(file, table, "asks_ready", "game"),
         play_again=_optional_patterns(file, table, "play_again", "game"),
+        again_after_reveal=_optional_patterns(file, table, "again_after_reveal", "game"),
+        swap_asks=_optional_patterns(file, table, "swap_asks", "game"),
+        win_claims=_optional_patterns(file, table, "win_claims", "game"),
+        optional_lines={
+            key: texts_of(file, table, key, "game") for key in ("swap", "not_won") if key in table
+        },
     )
 
 

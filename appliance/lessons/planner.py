@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -35,6 +36,7 @@ from appliance.lessons.activities import (
 )
 from appliance.lessons.content import (
     Answer,
+    BoxAnswer,
     Character,
     Echo,
     LessonContent,
@@ -219,7 +221,7 @@ class TurnPlanner:
             state = replace(state, name=heard.name)
         scene_words = (
             self.activity == "improv" and re.match(r"^\W*(again|one more)\b", line, re.I)
-        ) or (self.activity == "guess" and find(self.content.guess.play_again, line))
+        ) or (self.activity == "guess" and self._plays_again(line, state))
         if (word := self._word_asked(line)) is not None:  # before a repeat: "Sorry, what means…"
             return self._explain(word, heard, state)
         if heard.act == Act.REPEAT and not scene_words:
@@ -229,6 +231,14 @@ class TurnPlanner:
         if heard.complaint and heard.act != Act.GOODBYE:
             return self._after_complaint(heard, state, rng)
         return self._by_activity(heard, state, rng)
+
+    def _plays_again(self, line: str, state: PlannerState) -> bool:
+        """ "Let's play again" (any time), or "Again!" right after a reveal."""
+        guess = self.content.guess
+        after_reveal = len(state.heard) <= 1 and bool(state.said)
+        return find(guess.play_again, line) is not None or (
+            after_reveal and find(guess.again_after_reveal, line) is not None
+        )
 
     def _by_activity(
         self, heard: Understanding, state: PlannerState, rng: random.Random
@@ -258,11 +268,13 @@ class TurnPlanner:
         """The word a student asks the meaning of ("What does platform mean?", "what means
         platform?", "I don't know this word. What is weekend?"), if they ask one."""
         classroom = self.content.classroom
-        for pattern in classroom.acts["define"]:
-            if found := pattern.search(line):
-                word = found["word"].lower().strip()
-                if word and word not in classroom.stop_words:
-                    return word
+        # Each sentence too: "Sorry, I don't understand. What is shift?"
+        for piece in (line, *sentences_marked(line)[1:]):
+            for pattern in classroom.acts["define"]:
+                if found := pattern.search(piece):
+                    word = found["word"].lower().strip()
+                    if word and word not in classroom.stop_words:
+                        return word
         return None
 
     def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
@@ -425,6 +437,11 @@ class TurnPlanner:
         choosing = find(self.content.classroom.acts["choice"], question)
         if heard.opinion_yes and not phrase_matched and not choosing and "opinion_yes" in lines:
             return _pick(lines["opinion_yes"], state, rng), "opinion"
+        if heard.opinion and in_scene and not phrase_matched and _WH_START.match(question):
+            # "What's the most valuable thing here, in your opinion?": the character's pick.
+            for opening in self.content.classroom.in_scene:
+                if fits := opening.fits(question):
+                    return fill(_pick(opening.answers, state, rng), self._proper(fits[1])), ""
         if heard.opinion and not phrase_matched:
             choices = self.content.classroom.acts["choice"]
             if choice := find(choices, question) or find(choices, heard.text):
@@ -453,14 +470,27 @@ class TurnPlanner:
                         if to_me
                         else to_second_person_from_box(found[1])
                     )
-                    answer_text = fill(_pick(opening.answers, state, rng), {**fields, "rest": rest})
+                    fields = self._proper({**fields, "rest": rest})
+                    answer_text = fill(_pick(opening.answers, state, rng), fields)
                     return answer_text, "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
                     if fits := opening.fits(question):
-                        return fill(_pick(opening.answers, state, rng), fits[1]), "in the scene"
+                        fields = self._proper(fits[1])
+                        return fill(_pick(opening.answers, state, rng), fields), "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
+
+    def _proper(self, fields: dict[str, str]) -> dict[str, str]:
+        """The student's words as the box says them: "thursday" → "Thursday"."""
+        proper = self.content.classroom.proper
+
+        def said(value: str) -> str:
+            return " ".join(
+                word.capitalize() if word in proper else word for word in value.split(" ")
+            )
+
+        return {key: said(value) for key, value in fields.items()}
 
     def _more_please(
         self, heard: Understanding, state: PlannerState, rng: random.Random
@@ -482,13 +512,20 @@ class TurnPlanner:
         after = _use(state, reaction, again)
         return TurnPlan(heard.act, Move.ENCOURAGE, reaction, again, after, topic=state.topic)
 
-    def _box_answer(self, heard: Understanding, state: PlannerState, rng: random.Random) -> str:
-        """The answer every activity gives to this question ("Is my English good?"), or ""."""
+    def _box_answer(
+        self,
+        heard: Understanding,
+        state: PlannerState,
+        rng: random.Random,
+        first: tuple[BoxAnswer, ...] = (),
+    ) -> str:
+        """The answer every activity gives to this question ("Is my English good?"), or "";
+        the activity's own (``first``) come before."""
         if not heard.question:
             return ""
         # Any question of the turn: "Is he telling the truth, or lying? And why?"
         asked = [heard.question, *questions_in(heard.text)]
-        for entry in self.content.classroom.box_answers:
+        for entry in (*first, *self.content.classroom.box_answers):
             if found := next((m for q in asked if (m := find(entry.patterns, q))), None):
                 # "The dog" said inside the box's sentence: "I think the dog is good!"
                 fields = {
@@ -1014,10 +1051,11 @@ class TurnPlanner:
             several = len(question_parts(heard.text, self.content.classroom.acts["question_join"]))
             if heard.act == Act.REQUEST and items and (answer is None or _weak(answer, heard)):
                 reaction = self._item_reaction(character, items, state, rng)
-            elif answer is None and heard.act == Act.REQUEST and several < 2:
-                reaction = _pick(("Of course!", "Certainly!"), state, rng)
             else:
                 reaction, fallback = self._answer(heard, persona.answers, state, rng, in_scene=True)
+                if fallback == "unknown question" and heard.act == Act.REQUEST and several < 2:
+                    reaction = _pick(("Of course!", "Certainly!"), state, rng)
+            reaction = self._priced(reaction, character, heard, state)
         elif heard.act == Act.DONT_KNOW:
             reaction = _pick(lines["encourage"], state, rng)
         elif echo := best_echo(heard.text, character.echo, state):
@@ -1065,6 +1103,39 @@ class TurnPlanner:
             fallback=fallback,
         )
 
+    def _priced(
+        self, text: str, character: Character, heard: Understanding, state: PlannerState
+    ) -> str:
+        """``text`` with ``{price}`` filled: the price of the latest thing the student named
+        that the character has a price for ("How much all together?" after "Three
+        oranges"), in the student's own currency."""
+        if "{price}" not in text:
+            return text
+        lines = (heard.text, *reversed(state.heard))
+        price = next(
+            (
+                entry.text
+                for line in lines
+                for entry in character.prices
+                if any(matches(line, key) for key in entry.keys)
+            ),
+            character.price,
+        )
+        return fill(text, {"price": fill(price, {"currency": self._currency(lines)})})
+
+    def _currency(self, lines: Sequence[str]) -> str:
+        """The money the student talks in ("I have ten pounds"), else the box's own."""
+        classroom = self.content.classroom
+        for line in lines:
+            lowered = line.lower()
+            for sign, name in classroom.currency_signs:
+                if sign in lowered:
+                    return name
+            for name in classroom.currencies:
+                if re.search(rf"\b{re.escape(name.removesuffix('s'))}s?\b", lowered):
+                    return name
+        return classroom.currencies[0] if classroom.currencies else ""
+
     def _item_reaction(
         self, character: Character, items: list[str], state: PlannerState, rng: random.Random
     ) -> str:
@@ -1088,7 +1159,7 @@ class TurnPlanner:
             ):
                 # "White bread. Small.": the size is said already; don't ask for it.
                 told = _words(item.ask) & _words(line) - _words(item.name) - _ASK_WORDS
-                if not told:
+                if not told and not any(matches(line, phrase) for phrase in item.skip_if):
                     return item.ask, state, Move.ITEM
         steps = character.steps
         # In order, each once: a step passed over (not yet sensible) comes back later.
@@ -1198,7 +1269,14 @@ class TurnPlanner:
     def _story(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         story = self.content.story
         group = "simple" if self.level in SIMPLE_LEVELS else "advanced"
-        hero = named_hero(heard.text) or state.hero or story_hero(heard.text)
+        # The hero comes from the story's first lines: later, "The envelope was…" is a
+        # thing in the story, not who it is about.
+        opening_lines = len(state.said) <= 1
+        hero = (
+            named_hero(heard.text)
+            or state.hero
+            or (story_hero(heard.text) if opening_lines else None)
+        )
         if hero and hero == story.begin_hero:
             # The box began with its own hero; "A cat. A big orange cat." names the student's.
             for pattern in story.hero_only:
@@ -1209,13 +1287,20 @@ class TurnPlanner:
         if heard.act == Act.GOODBYE:
             wants_ending = re.search(
                 r"\b(finish|end)\b.*\?|\bhave to go\b"
-                r"|\b(?:decide|make|give it) (?:the|an) ending\b",
+                r"|\b(?:decide|make|give it|give us|give the story) (?:the|an|a) (?:\w+ )?ending\b"
+                r"|\b(?:can|could) you (?:end|finish) (?:it|the story)\b",
                 heard.text,
                 re.I,
             )
             pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
             if wants_ending and not heard.text.lower().startswith("the end"):
                 options = story.ending
+                if story.twist_ending and re.search(r"\btwist", heard.text, re.I):
+                    options = story.twist_ending
+                elif story.sad_ending and re.search(
+                    r"\b(?:not|no|isn'?t|never) (?:a )?happy\b|\bsad\b", heard.text, re.I
+                ):
+                    options = story.sad_ending
             elif pausing:
                 options = story.pause  # "Let's stop there, we can finish next lesson"
             else:
@@ -1265,7 +1350,7 @@ class TurnPlanner:
             )
         elif told is not None:
             reaction = capitalise_sentences(fill(told.text, fields))  # "Who is telling it?"
-        elif by_box := self._box_answer(heard, state, rng):
+        elif by_box := self._box_answer(heard, state, rng, story.box_answers):
             reaction = by_box  # "The dog is good or bad? You say.": "I think the dog is good!"
         elif any(p.search(heard.text) for p in story.handed_over):
             reaction = _pick(story.handed_reactions, state, rng)  # "You tell me."
@@ -1339,9 +1424,24 @@ class TurnPlanner:
 
     def _improv(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         improv = self.content.improv
-        if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard):
+        cut = state.place is not None and any(p.search(heard.text) for p in improv.end_asks)
+        if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard) or cut:
             text = _pick(improv.goodbye, state, rng)
+            if heard.question and improv.review:
+                # "Which bit do you think worked best? Then I'm done.": said, then goodbye.
+                text = join(_pick(improv.review, state, rng), text)
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
+        if state.place is not None and any(p.search(heard.text) for p in improv.twist_asks):
+            # "Can you add a twist?": one the scene has not had yet.
+            twists = [t for t in (*state.place.twists, *improv.twists) if t not in state.used]
+            if twists and improv.twist_given:
+                twist = twists[0]
+                text = fill(_pick(improv.twist_given, state, rng), {"twist": twist})
+                return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text, twist))
+        if state.place is not None and any(p.search(heard.text) for p in improv.idea_asks):
+            if ideas := [i for i in improv.ideas if i not in state.used]:
+                text = ideas[0]
+                return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
         if state.place is not None and any(p.search(heard.text) for p in improv.who_asks):
             # "Who are you in this scene?": the box's role, and the scene goes on.
             text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
@@ -1542,12 +1642,24 @@ class TurnPlanner:
             key = "goodbye_new_game" if new_game else "goodbye"
             text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
-        again = find(guess.play_again, heard.text) is not None
+        again = self._plays_again(heard.text, state)
         if again and len(state.heard) <= 1:
             text = _pick(guess.lines["ready"], state, rng)  # a new game has just begun
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         if again and not heard.question:
             heard = replace(heard, act=Act.GIVE_UP)  # mid-game: reveal, then a new one
+        extra = guess.optional_lines
+        if "swap" in extra and find(guess.swap_asks, heard.text):
+            text = _pick(extra["swap"], state, rng)
+            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+        claims = (
+            find(guess.win_claims, heard.text)
+            and not heard.question  # "Is it a ruler? I win!": the guess is answered
+            and not guessed_right(secret, heard.text)
+        )
+        if claims and "not_won" in extra:
+            text = _pick(extra["not_won"], state, rng)
+            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         if find(guess.asks_ready, heard.text):
             text = _pick(guess.lines["ready"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
@@ -1592,6 +1704,9 @@ class TurnPlanner:
 
 
 # --- helpers, pure ---
+
+
+_WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
 
 def _pick(options: tuple[str, ...], state: PlannerState, rng: random.Random) -> str:
@@ -1723,6 +1838,12 @@ def items_named(text: str, character: Character) -> list[str]:
             if words and words[-1] in _NON_ADJECTIVES:
                 words = [w for w in words[:-1] if re.fullmatch(_DETERMINERS, w)]
             words = [w for w in words if w != "my"]
+            if words[:1] in (["a"], ["an"]):
+                # The right one: "a appointment" → "an appointment".
+                following = (words[1:] or [item.name])[0]
+                words[0] = "an" if following[:1] in "aeiou" else "a"
+            if words[:1] == ["no"] or lowered[: match.start(0)].endswith(("not ", "no ")):
+                continue  # "No, no bananas.": not asked for
             phrase = " ".join([*words, item.name + (match[2] or "")])
             if item.name in _UNCOUNTABLE and phrase.startswith(("a ", "an ")):
                 phrase = phrase.split(" ", 1)[1]  # "a bread" → "bread"
@@ -1802,7 +1923,7 @@ def story_hero(text: str) -> str | None:
         r"(?: who\b| that\b| which\b| in\b| on\b| at\b| with\b| and\b|[,.!?]|$)",
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
-        r"^\W*(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b)",
+        r"(?:^\W*|:\s*)(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b| had\b| hadn't\b)",
         # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
         # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
         r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? )(?:a|an) ((?:\w+ )?\w+?)"
@@ -1998,6 +2119,12 @@ def student_twist(text: str) -> str:
         r"\b(?:but|where) ((?:the|a|an) [\w' ]+? (?:is|are|has|hates|loves|can'?t|cannot|"
         r"doesn'?t|never) [^,.!?]+?)(?:,| and | who |[.!?]|$)",
         r"\b(?:and|but) ((?:it|there)(?:'s| is| are) .+?)[.!?]*$",
+        # "…a cooking show where everything goes wrong"
+        r"\bwhere ((?:everything|everyone|everybody|nothing|nobody|all the \w+) [^,.!?]+?)"
+        r"(?:,|[.!?]|$)",
+        # "A scene in a lift? Two people are stuck between floors."
+        r"(?:^|[.!?]\s+)((?:two|three|the|we|both|some|all|our) [\w ]*?(?:are|is|get|gets|got) "
+        r"(?:stuck|lost|trapped|locked|late|lost)\b[^.!?]*)",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
@@ -2005,6 +2132,9 @@ def student_twist(text: str) -> str:
             if re.match(r"^(in|at|on) ", twist, re.I):
                 return ""  # "but in a school": a place, not a twist
             if not re.search(r"\b(the patient|my name)\b", twist, re.I):
+                # "Two people are stuck" said inside the box's sentence: "But two people…"
+                if not re.match(r"^I\b", twist):
+                    twist = twist[:1].lower() + twist[1:]
                 return to_second_person(twist)
     return ""
 

@@ -308,13 +308,22 @@ _OWN_QUESTION = re.compile(
 )
 
 
+_YES_NO_START = re.compile(
+    r"^\W*(?:(?:actually|so|and|ok|okay|sorry|well|hmm|um|excuse me)\W+)*"
+    r"(?:is|are|can|could|do|does|would|will|may|shall)\b",
+    re.I,
+)
+
+
 def _answers_itself(text: str, question: str) -> bool:
     """Whether the student says a question over to themselves and answers it: "Why do I
     want this job? Because…", "A difficult passenger? Honestly, I'd ignore them." """
     after = text[text.find(question) + len(question) :].strip()
     if not words_of(after):
         return False
-    if re.match(r"^\W*because\b", after, re.I):
+    # "Why I want this job? Because…" answers it; "Is Thursday better? Because my boss…"
+    # says why the student asks.
+    if re.match(r"^\W*because\b", after, re.I) and not _YES_NO_START.search(question):
         return True
     # "Why do I want this job? Well, I'd like to use my English…": the box's question,
     # said over, then answered.
@@ -326,7 +335,9 @@ def _answers_itself(text: str, question: str) -> bool:
 def _little_else(text: str, found: re.Match[str], classroom: Classroom) -> bool:
     """Whether a turn that says "I don't know" says little besides (one content word)."""
     rest = text[: found.start()] + text[found.end() :]
-    return len(content_words(rest, classroom) - {"know", "sure", "idea", "maybe"}) <= 1
+    # "I don't know what happen next. Help me please": asking for help, not telling.
+    filler = {"know", "sure", "idea", "maybe", "happen", "happens", "next", "help"}
+    return len(content_words(rest, classroom) - filler) <= 1
 
 
 def parse_number(word: str) -> int | None:
