@@ -1438,10 +1438,9 @@ class TurnPlanner:
                 twist = twists[0]
                 text = fill(_pick(improv.twist_given, state, rng), {"twist": twist})
                 return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text, twist))
-        if state.place is not None and any(p.search(heard.text) for p in improv.idea_asks):
-            if ideas := [i for i in improv.ideas if i not in state.used]:
-                text = ideas[0]
-                return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
+        ideas = [i for i in improv.ideas if i not in state.used]
+        if state.place is not None and ideas and find(improv.idea_asks, heard.text):
+            return TurnPlan(heard.act, Move.IN_SCENE, ideas[0], "", _use(state, ideas[0]))
         if state.place is not None and any(p.search(heard.text) for p in improv.who_asks):
             # "Who are you in this scene?": the box's role, and the scene goes on.
             text = fill(_pick(improv.who_am_i, state, rng), {"box_role": state.place.box_role})
@@ -1923,7 +1922,8 @@ def story_hero(text: str) -> str | None:
         r"(?: who\b| that\b| which\b| in\b| on\b| at\b| with\b| and\b|[,.!?]|$)",
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| called\b|[,.!?]| in\b| on\b|$)",
-        r"(?:^\W*|:\s*)(?:a|an|the) ((?:\w+ )?\w+?)(?: \w+s\b| was\b| is\b| lived\b| had\b| hadn't\b)",
+        r"(?:^\W*|:\s*)(?:a|an|the) ((?:\w+ )?\w+?)"
+        r"(?: \w+s\b| was\b| is\b| lived\b| had\b| hadn't\b)",
         # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
         # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
         r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? )(?:a|an) ((?:\w+ )?\w+?)"
