@@ -329,7 +329,7 @@ class TurnPlanner:
         # The replay is said as it was; the prefix is not in `said`, so a second
         # "What?" replays the reply, not the prefix.
         before = _pick(lines["repeat"], state, rng)
-        after = replace(state, heard=state.heard, used=state.used)
+        after = _use(state, f"replayed:{last}")  # so an aside after it does not ask a third time
         return TurnPlan(heard.act, Move.REPEAT, before, last, _forget_last(after), slow=True)
 
     def _easiest_left(self, state: PlannerState) -> str:
@@ -569,8 +569,10 @@ class TurnPlanner:
                 return self._by_activity(back, state, rng)
         last = state.said[-1] if state.said else ""
         asked = questions_in(last)
-        if not asked:
-            return replace(self._move_on(state, rng), act=heard.act)  # nothing was waiting
+        # Nothing was waiting, or it was asked twice already: a third time would nag.
+        replayed = any(u.startswith("replayed:") and asked[-1] in u for u in state.used)
+        if not asked or replayed:
+            return replace(self._move_on(state, rng), act=heard.act)
         reaction = _pick(classroom.reactions["no"], state, rng)
         return TurnPlan(heard.act, Move.REPEAT, reaction, asked[-1], _use(state, reaction))
 

@@ -65,9 +65,11 @@ _NAME = re.compile(
 )
 _I_AM = re.compile(r"\b(?:I'm|I am|i'm|im)\s+([A-Z][^\W\d_]+)\b")
 _AGE = re.compile(
-    r"\b(?:i'm|i am|im)\s+(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|"
-    r"twenty-\w+|thirty|forty|fifty)\b(?:\s+years?\s+old)?",
+    # "I'm thirty-four", and the learner's "I have fifteen years (old)".
+    r"\b(?:i'm|i am|im|i have(?= \S+ years?\b))\s+(\d{1,2}|one|two|three|four|five|six|seven|"
+    r"eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|"
+    r"nineteen|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty)(?:[- ](?:one|two|three|four|"
+    r"five|six|seven|eight|nine)\b)?)\b(?:\s+years?(?:\s+old)?)?",
     re.I,
 )
 _ORIGIN = re.compile(r"\b(?i:i'm|i am|i come|im)\s+from\s+([A-Z][^\W\d_]+)")
