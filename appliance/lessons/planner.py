@@ -273,7 +273,8 @@ class TurnPlanner:
             for pattern in classroom.acts["define"]:
                 if found := pattern.search(piece):
                     word = found["word"].lower().strip()
-                    if word and word not in classroom.stop_words:
+                    # "What is mean?": the question, not a word, is what they ask about.
+                    if word and word not in classroom.stop_words | {"mean", "means"}:
                         return word
         return None
 
