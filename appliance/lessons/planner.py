@@ -324,6 +324,12 @@ class TurnPlanner:
             easiest = self._easiest_left(state) if asked is not None else ""
             asked_last = questions_in(last)
             shorter = easiest or (asked_last[-1].strip() if asked_last else "")
+            answered = last.split(asked_last[-1])[0] if asked_last else last
+            # "How much is it?" → "It's forty euros. Anything else?" → "Easier words?":
+            # the answer is what they need again, not the question after it.
+            answered_one = len(state.heard) >= 2 and question_sentence_of(state.heard[-2])
+            if answered_one and len(words_of(answered)) >= 3:
+                shorter = ""
             if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
                 text = join(_pick(lines["simpler"], state, rng), shorter)
                 return TurnPlan(heard.act, Move.REPEAT, "", text, _use(state, shorter), slow=True)
@@ -772,6 +778,8 @@ class TurnPlanner:
             said, fallback = self._answer(heard, answers, state, rng, in_scene=in_scene)
             if fallback not in ("unknown question", "opinion"):
                 told = said  # "Can I come on Saturday? Thanks, see you then.": "Yes, of course!"
+        if told and told.strip() in text:
+            told = ""  # "When will I hear from you?": the goodbye says it already
         text = join(told, text)
         return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
 
