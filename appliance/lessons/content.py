@@ -443,6 +443,7 @@ OPTIONAL_ACTS = {
     "opinion_why": "opinion_why",  # "Why do you think so many drivers leave?"
     "opinion_yes": "opinion_yes",  # "Do you think people should…?": a yes, with a but
     "open_question": "more_please",  # the box's own question that a "Yes." does not answer
+    "asks_taste": "ask_back",  # "What's your favourite season?": answered, then asked back
 }
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = ("about_it",)

@@ -904,11 +904,23 @@ class TurnPlanner:
             # thing ("Tell me more about your new phone."), not a new topic's.
             follow, question = own_ask, None
             state = replace(state, last_question=None)
+        asked_back = any(said.endswith(lines["ask_back"]) for said in state.said[-2:])
+        if (
+            heard.act == Act.QUESTION
+            and not fallback
+            and not asked_back
+            and find(self.content.classroom.acts["asks_taste"], heard.question)
+            and "ask_back" in lines
+        ):
+            # "What's your favourite season?" → "Summer! … What about you?": their turn now.
+            follow, question, own_ask = _pick(lines["ask_back"], state, rng), None, ""
+            state = replace(state, last_question=None)
+            fallback = "asked back"
         state = _use(state, reaction, follow)
         if follow and heard.question and self._same_content(follow, heard.question):
             # The student asked the box this very question: answered, it is theirs to answer.
             follow = _pick(lines["ask_back"], state, rng)
-        move = Move.ASK if question or own_ask else Move.NONE
+        move = Move.ASK if question or own_ask or fallback == "asked back" else Move.NONE
         if heard.act == Act.DONT_KNOW:
             move = Move.ENCOURAGE
         if own_ask:
