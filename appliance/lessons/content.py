@@ -443,6 +443,8 @@ OPTIONAL_ACTS = {
     "opinion_why": "opinion_why",  # "Why do you think so many drivers leave?"
     "opinion_yes": "opinion_yes",  # "Do you think people should…?": a yes, with a but
     "open_question": "more_please",  # the box's own question that a "Yes." does not answer
+    "asks_time": "take_time",  # "Can I think for a moment?"
+    "another_question": "encourage",  # "Can you ask another question?": as "I don't know"
     "asks_taste": "ask_back",  # "What's your favourite season?": answered, then asked back
 }
 # Lines a language may leave out; the planner says a plainer one without them.

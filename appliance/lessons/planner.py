@@ -228,6 +228,10 @@ class TurnPlanner:
             return self._repeat(heard, state, rng)
         if heard.act == Act.ASIDE:
             return self._back_from_aside(heard, state, rng) or self._aside(heard, state, rng)
+        if find(self.content.classroom.acts["asks_time"], line) and self.activity != "guess":
+            # "Can I think for a moment?": the box waits; its question is still the open one.
+            text = _pick(self.content.classroom.lines["take_time"], state, rng)
+            return TurnPlan(heard.act, Move.WAIT, text, "", _use(state, text), fallback="thinking")
         if heard.complaint and heard.act != Act.GOODBYE:
             return self._after_complaint(heard, state, rng)
         return self._by_activity(heard, state, rng)
@@ -1254,6 +1258,11 @@ class TurnPlanner:
             and (not answered.react_if or key_score(heard.text, answered.react_if))
         ):
             reaction = _pick(answered.react, state, rng)
+        elif answered is not None and (other := self._answers_other_step(heard, state)):
+            # "I can work mornings, not Fridays" to "What are you good at?": it answers the
+            # availability question, which is then not asked.
+            reaction = _pick(other.react, state, rng)
+            state = _use(state, other.for_level(self.level))
         elif answered is not None and (framed := self._framed(heard, state, rng)):
             reaction = framed
         elif answered is not None and interview.thanks:
@@ -1286,6 +1295,16 @@ class TurnPlanner:
             state,
             fallback=fallback,
         )
+
+    def _answers_other_step(self, heard: Understanding, state: PlannerState) -> Question | None:
+        """A step not asked yet that the student's answer clearly fits (two of its
+        ``react_if`` words), when it does not fit the step just asked."""
+        for step in self.content.interview.steps:
+            if step is state.last_question or step.for_level(self.level) in state.used:
+                continue
+            if step.react and step.react_if and key_score(heard.text, step.react_if) >= 2:
+                return step
+        return None
 
     # --- story ---
 

@@ -281,6 +281,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         act = Act.CHANGE_TOPIC
     elif off_task is not None:
         act = Act.OFF_TASK
+    elif find(acts["another_question"], cleaned):
+        act = Act.DONT_KNOW  # "Can you ask another question, please?"
     elif question and find(acts["request"], question):
         act = Act.REQUEST
     elif question:
