@@ -38,7 +38,7 @@ def default_filter() -> ClassroomFilter:
         ("fuuuuck", "fuck"),
         ("a$$hole", "asshole"),
         ("He killed the dragon.", "kill"),
-        ("they were killing time", "kill"),
+        ("they were killing the birds", "kill"),
         ("I want to kill myself", "kill myself"),
         ("no more self-harm", "self harm"),
         ("selfharm", "self harm"),
@@ -63,6 +63,20 @@ def test_the_default_list_catches_words_and_simple_disguises(default_filter, tex
 )
 def test_words_inside_other_words_are_not_blocked(default_filter, text):
     assert default_filter.blocks(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where's the nearest café? My feet are killing me.",
+        "We were killing time before the bus came.",
+        "Stop it, you're killing me, haha!",
+    ],
+)
+def test_everyday_idioms_with_a_blocked_word_are_let_through(default_filter, text):
+    assert default_filter.blocks(text) is None
+    # ...but the word itself is still blocked next to them.
+    assert default_filter.blocks(f"{text} I want to kill him.") == "kill"
 
 
 def test_the_teacher_adds_words_and_allowed_words_win():

@@ -34,6 +34,8 @@ from appliance.core.config import FilterSettings
 from appliance.lessons.language import box_lines, word_list
 from appliance.lessons.text import sentences_of, words_of
 
+# The section of blocked.txt whose phrases are idioms, let through ("killing me").
+HARMLESS_SECTION = "harmless"
 # The section of blocked.txt whose words get the caring line, not a change of topic.
 CARE_SECTION = "self-harm"
 
@@ -114,7 +116,13 @@ class ClassroomFilter:
         self.lines = box_lines(language)
         allowed = {word.strip().lower() for word in settings.allowed_words if word.strip()}
         terms: dict[str, _Term] = {}
-        for word, section in word_list(language, "blocked"):
+        listed = word_list(language, "blocked")
+        # "My feet are killing me": phrases of the section "harmless" are let through,
+        # as a teacher's allowed phrase is.
+        allowed |= {word for word, section in listed if section == HARMLESS_SECTION}
+        for word, section in listed:
+            if section == HARMLESS_SECTION:
+                continue
             if word not in allowed and word not in terms:
                 terms[word] = _Term(word, section, _whole_word(_obfuscation_tolerant(word)))
         for word in (w.strip().lower() for w in settings.extra_words):
