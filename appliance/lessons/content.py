@@ -244,15 +244,19 @@ class Opening:
     # Fits only when the question also has this ("What time … open?"); its named groups
     # are fields of the answer ("How noisy is it?" → {adj} "noisy").
     contains: re.Pattern[str] | None = None
+    # ``contains`` is looked for in the whole turn, not only the question ("When would it
+    # be ready? I need it on Thursday.").
+    in_turn: bool = False
 
-    def fits(self, question: str) -> tuple[re.Match[str], dict[str, str]] | None:
-        """The start's match and the answer's fields, when this opening fits ``question``."""
+    def fits(self, question: str, turn: str = "") -> tuple[re.Match[str], dict[str, str]] | None:
+        """The start's match and the answer's fields, when this opening fits ``question``
+        (``turn``: the whole turn the question is in)."""
         found = self.start.search(question)
         if found is None:
             return None
         if self.contains is None:
             return found, {}
-        extra = self.contains.search(question)
+        extra = self.contains.search(turn if self.in_turn and turn else question)
         if extra is None:
             return None
         return found, {key: value.lower() for key, value in extra.groupdict().items() if value}
@@ -606,6 +610,7 @@ def _openings(file: TomlFile, key: str) -> tuple[Opening, ...]:
                 texts_of(file, entry, "answer", start),
                 scene=bool(entry.get("scene", False)),
                 contains=contains[0] if contains else None,
+                in_turn=bool(entry.get("in_turn", False)),
             )
         )
     return tuple(openings)

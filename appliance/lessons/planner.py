@@ -486,7 +486,7 @@ class TurnPlanner:
                     return answer_text, "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
-                    if fits := opening.fits(question):
+                    if fits := opening.fits(question, heard.text):
                         fields = self._proper(fits[1])
                         return fill(_pick(opening.answers, state, rng), fields), "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
