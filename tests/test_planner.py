@@ -1112,3 +1112,253 @@ def test_an_aside_about_a_minute_is_not_a_scene_in_a_minute() -> None:
     talk(p, "Can we do a restaurant?")
     reply = talk(p, "Hold on, Marco says it's his turn now. Hey, you can have it in a minute.")[0]
     assert "in a minute" not in reply
+
+
+# --- answers in any role, and the other kinds of failure found in the eleventh set ---
+
+
+@pytest.mark.parametrize(
+    ("lines", "price"),
+    [
+        (("I want apples please.", "How much is it?"), "two euros a kilo"),
+        (("I want apples please.", "How much is it? I have ten pounds."), "two pounds a kilo"),
+        (("Three oranges, please.", "How much all together?"), "eight euros altogether"),
+        (("I'd like an appointment for a check-up.", "How much does it cost?"), "forty euros"),
+        (("Hello. I want a jacket.", "How much is it?"), "forty-five euros"),
+        (("Hello!", "How much is it?"), "ten euros"),
+    ],
+)
+def test_a_price_in_any_role_is_for_the_thing_named_in_the_students_money(lines, price) -> None:
+    p = planner("roleplay", character="a seller", setting="a stall")
+    assert price in talk(p, *lines)[-1]
+
+
+def test_a_character_with_price_answers_needs_a_price(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    import appliance.lessons.content as content_module
+
+    source = Path(content_module.__file__).parent / "data" / "en"
+    language = tmp_path / "en"
+    shutil.copytree(source, language)
+    roles = language / "roleplay.toml"
+    text = roles.read_text(encoding="utf-8").replace(
+        'price = "That\'s ten {currency}, please."\n', ""
+    )
+    roles.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    load_content.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=r"en/roleplay.toml:\d+: .*needs price"):
+            load_content("en")
+    finally:
+        load_content.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("Do I need to bring anything, like my passport or a form?", "Just your passport"),
+        ("What should I bring?", "some ID"),
+        (
+            "Actually, is Thursday morning better? Because my boss is away.",
+            "Thursday morning is fine",
+        ),
+        ("Is it possible today? I work until five o'clock.", "today is fine"),
+        ("Do I pay a deposit now or when I collect it?", "pay at the end"),
+        ("Can I pay by card?", "by card or in cash"),
+        ("When would it be ready? I need it on Thursday morning.", "ready on Thursday"),
+        ("Can I take photos in here?", "no flash"),
+        ("What do you do in the evenings?", "read a good book"),
+    ],
+)
+def test_a_question_in_any_role_gets_a_concrete_answer(line: str, said: str) -> None:
+    p = planner("roleplay", level="B1", character="a receptionist", setting="an office")
+    talk(p, "Hello.")
+    assert said in talk(p, line)[0]
+
+
+def test_a_time_word_in_a_question_that_is_not_about_a_time_is_not_taken_as_one() -> None:
+    p = planner("roleplay", level="B1", character="a vet", setting="an animal clinic")
+    reply = talk(p, "Can you just give him some medicine and I'll see how he is tomorrow?")[0]
+    assert "is fine" not in reply
+
+
+def test_a_thing_the_student_says_no_to_is_not_asked_for() -> None:
+    p = planner("roleplay", level="A1", character="a fruit seller", setting="a market")
+    talk(p, "Hello. I want apples please.")
+    reply = talk(p, "No, no bananas. I want oranges. Three oranges.")[0]
+    assert "bananas" not in reply.lower() and "Three oranges" in reply
+
+
+def test_a_number_said_with_the_thing_is_not_asked_again() -> None:
+    p = planner("roleplay", level="B1", character="a ticket seller", setting="a cinema")
+    reply = talk(p, "Hi, two tickets for the fox film, please.")[0]
+    assert "How many" not in reply
+
+
+def test_an_answer_asked_again_in_easier_words_is_said_again() -> None:
+    p = planner("roleplay", level="B1", character="a receptionist", setting="a dentist's")
+    talk(p, "Hello, I'd like an appointment.", "How much does a check-up cost?")
+    assert "forty euros" in talk(p, "Sorry, could you say that again with easier words?")[0]
+
+
+def test_the_story_hero_comes_from_its_opening_lines_only() -> None:
+    p = planner("story", level="B2")
+    replies = talk(
+        p,
+        "Let's start: the lighthouse keeper hadn't seen anyone for six weeks when a letter came.",
+        "The envelope was addressed to him, but the stamp was from 1953.",
+        "Inside there was only one line: don't turn on the light tonight.",
+    )
+    assert "the lighthouse keeper" in replies[0]
+    assert not any("the envelope heard" in r or "did the envelope" in r for r in replies)
+
+
+def test_the_box_decides_where_the_hero_is_when_asked() -> None:
+    p = planner("story", level="A2")
+    talk(p, "One day a little boy called Omar loses his dog in the park.")
+    assert "I think the dog is" in talk(p, "You decide. Where is the dog?")[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("Can you give it a twist ending? Then we'll stop, the bell rang.", "it was all a dream"),
+        ("Give it an ending, but please not a happy one.", "alone again"),
+    ],
+)
+def test_an_ending_is_the_kind_asked_for(line: str, said: str) -> None:
+    p = planner("story", level="B2", seed=1)
+    talk(p, "A girl called Mia found an old key.")
+    plan = p.plan(line)
+    assert plan.move == Move.ENDING
+    assert said in plan.text or "a test" in plan.text
+
+
+def test_i_dont_know_what_happens_next_in_a_story_gets_an_idea() -> None:
+    p = planner("story", level="A2")
+    talk(p, "One day a little boy called Omar loses his dog.")
+    plan = p.plan("I don't know what happen next. Help me please")
+    assert plan.move == Move.ENCOURAGE
+
+
+@pytest.mark.parametrize(
+    ("line", "twist"),
+    [
+        (
+            "Can we do a scene in a lift? Two people are stuck between floors",
+            "two people are stuck",
+        ),
+        ("Let's do a live TV cooking show where everything goes wrong", "everything goes wrong"),
+    ],
+)
+def test_an_improv_scene_keeps_the_students_own_premise(line: str, twist: str) -> None:
+    assert twist in talk(planner("improv", level="B1"), line)[0]
+
+
+def test_improv_gives_a_twist_and_an_idea_when_asked_and_ends_on_cut() -> None:
+    p = planner("improv", level="B1")
+    talk(p, "Can we do a scene at the hotel?")
+    twist = p.plan("Can you add a twist? Something surprising")
+    place_twists = CONTENT.improv.places[[p.keys for p in CONTENT.improv.places].index(("hotel",))]
+    assert twist.move == Move.IN_SCENE
+    assert any(t in twist.text for t in place_twists.twists)
+    p.commit(twist, twist.text)
+    idea = talk(p, "Oh no, the lift is broken. Quick, improvise something, what do we do?")[0]
+    assert idea.startswith(("I know!", "Quick", "Don't worry"))
+    end = p.plan("Cut! That was funny. Which bit worked best? I have to stop now.")
+    assert end.move == Move.GOODBYE
+    assert any(line in end.text for line in CONTENT.improv.review)
+
+
+def test_again_right_after_a_reveal_is_a_new_game_and_mid_game_a_repeat() -> None:
+    p = planner("guess", level="A1")
+    talk(p, "Is it big?", "I give up. What is it?")
+    fresh = p.plan("Again! One more time please")
+    assert fresh.move != Move.REPEAT and "It was" not in fresh.text
+    p.commit(fresh, fresh.text)
+    talk(p, "Is it an animal?")
+    assert p.plan("Again please").move == Move.REPEAT
+
+
+def test_the_guessing_game_keeps_its_roles_and_a_win_must_be_earned() -> None:
+    p = planner("guess", level="A1")
+    talk(p, "Is it an animal?")
+    assert (
+        "in this game, I think of a thing" in talk(p, "Now I think of a thing and you ask me!")[0]
+    )
+    assert "Not yet" in talk(p, "Yes! I win!")[0]
+    assert "Not yet" not in talk(p, "Is it a ruler? I win!")[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "age"),
+    [
+        ("I'm thirty-four and I've just quit my job.", "thirty-four"),
+        ("I have fifteen years old.", "fifteen"),
+    ],
+)
+def test_an_age_is_heard_whole(line: str, age: str) -> None:
+    assert understand(line, CONTENT).age.lower() == age
+
+
+def test_a_question_about_the_boxs_taste_is_asked_back_but_not_every_time() -> None:
+    p = planner("conversation", level="B1")
+    talk(p, "Hi, I'm Rosa.")
+    first = talk(p, "What's your favourite season?")[0]
+    assert first.endswith(("What about you?", "And you?", "How about you?"))
+    second = talk(p, "If you could play any sport, which one would you pick?")[0]
+    assert not second.endswith(("What about you?", "And you?", "How about you?"))
+
+
+def test_how_long_someone_has_lived_somewhere_is_not_asked_when_they_said_it() -> None:
+    p = planner("conversation", level="A2")
+    reply = talk(p, "Hi, I am Mateus. Now I live in Manchester for six months.")[0]
+    assert "How long" not in reply
+
+
+def test_after_a_repeat_an_aside_does_not_bring_the_question_a_third_time() -> None:
+    p = planner("conversation", level="A1", seed=1)
+    first = talk(p, "Do you like bread?")[0]
+    asked = first.rsplit("!", 1)[-1].strip()
+    talk(p, "Sorry, again please. Slowly")
+    assert asked not in talk(p, "Teacher, how I say banh mi in English? Okay, sandwich")[0]
+
+
+def test_an_answer_that_fits_a_later_interview_question_answers_it() -> None:
+    p = planner("interview", level="A2")
+    replies = talk(
+        p,
+        "Hello, I am Priya. I am here for the job in the cafe.",
+        "I worked in my uncle's restaurant for two years.",
+        "I can work in the morning and on Sunday. Not Friday, I have English class.",
+        "I am friendly.",
+        "I want to learn.",
+        "I like people.",
+    )
+    assert not any("When can you work?" in reply for reply in replies[2:])
+
+
+@pytest.mark.parametrize(
+    ("line", "move"),
+    [
+        ("Hmm, a difficult customer. I don't know, can I think for a moment?", Move.WAIT),
+        ("I don't know. Can you ask another question, please?", Move.STEP),
+        ("Sorry, I don't understand. What is shift?", Move.EXPLAIN),
+    ],
+)
+def test_interview_classroom_moves(line: str, move: Move) -> None:
+    p = planner("interview", level="A2")
+    talk(p, "Hello, I am Ahmad.")
+    plan = p.plan(line)
+    assert plan.move == move
+    if move == Move.WAIT:
+        assert "?" not in plan.text  # no new question while they think
+
+
+def test_what_is_mean_asks_for_the_question_in_easier_words() -> None:
+    p = planner("interview", level="A2")
+    talk(p, "Hello, I am Ahmad.", "I worked in a shop.")
+    plan = p.plan("Sorry, I don't understand the question. What is mean?")
+    assert plan.move == Move.REPEAT and "mean" not in plan.text
