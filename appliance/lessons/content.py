@@ -232,6 +232,7 @@ class Improv:
     # "Cut!": the scene ends; asked what worked, the partner says (``review``).
     end_asks: tuple[re.Pattern[str], ...] = ()
     review: tuple[str, ...] = ()
+    review_asks: tuple[re.Pattern[str], ...] = ()  # "Which bit worked best?"
 
 
 @dataclass(frozen=True)
@@ -897,6 +898,7 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         ideas=texts_of(file, table, "ideas", "director", required=False),
         end_asks=_optional_patterns(file, table, "end_asks", "director"),
         review=texts_of(file, table, "review", "director", required=False),
+        review_asks=_optional_patterns(file, table, "review_asks", "director"),
     )
 
 

@@ -1337,10 +1337,12 @@ class TurnPlanner:
             pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
             if wants_ending and not heard.text.lower().startswith("the end"):
                 options = story.ending
-                if story.twist_ending and re.search(r"\btwist", heard.text, re.I):
+                if story.twist_ending and re.search(r"\btwist|\bsurpris", heard.text, re.I):
                     options = story.twist_ending
                 elif story.sad_ending and re.search(
-                    r"\b(?:not|no|isn'?t|never) (?:a )?happy\b|\bsad\b", heard.text, re.I
+                    r"\b(?:not|no|isn'?t|never) (?:a )?happy\b|(?<!not a )(?<!not )\bsad\b",
+                    heard.text,
+                    re.I,
                 ):
                     options = story.sad_ending
             elif pausing:
@@ -1469,7 +1471,7 @@ class TurnPlanner:
         cut = state.place is not None and any(p.search(heard.text) for p in improv.end_asks)
         if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard) or cut:
             text = _pick(improv.goodbye, state, rng)
-            if heard.question and improv.review:
+            if improv.review and find(improv.review_asks, heard.text):
                 # "Which bit do you think worked best? Then I'm done.": said, then goodbye.
                 text = join(_pick(improv.review, state, rng), text)
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
@@ -2164,6 +2166,8 @@ def student_twist(text: str) -> str:
         # "…a cooking show where everything goes wrong"
         r"\bwhere ((?:everything|everyone|everybody|nothing|nobody|all the \w+) [^,.!?]+?)"
         r"(?:,|[.!?]|$)",
+        # "A scene at a bus stop? It is raining."
+        r"(?:^|[.!?]\s+)(it(?:'s| is) (?:raining|snowing|very \w+|night|dark|late|foggy)[^.!?]*)",
         # "A scene in a lift? Two people are stuck between floors."
         r"(?:^|[.!?]\s+)((?:two|three|the|we|both|some|all|our) [\w ]*?(?:are|is|get|gets|got) "
         r"(?:stuck|lost|trapped|locked|late|lost)\b[^.!?]*)",
