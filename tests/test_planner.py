@@ -1362,3 +1362,12 @@ def test_what_is_mean_asks_for_the_question_in_easier_words() -> None:
     talk(p, "Hello, I am Ahmad.", "I worked in a shop.")
     plan = p.plan("Sorry, I don't understand the question. What is mean?")
     assert plan.move == Move.REPEAT and "mean" not in plan.text
+
+
+def test_a_new_person_in_the_story_gets_a_beat_about_a_person() -> None:
+    p = planner("story", level="A2")
+    talk(p, "One day a little boy called Omar loses his dog in the park.")
+    reply = talk(p, "But the dog is eating ice cream with a policeman! Haha")[0]
+    beats = [b.text for b in CONTENT.story.person_beats["simple"]]
+    assert any(b.split("{")[0] in reply for b in beats if b.split("{")[0])
+    assert "took the policeman" not in reply and "policeman started to move" not in reply

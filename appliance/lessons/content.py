@@ -166,6 +166,10 @@ class Story:
     not_things: frozenset[str] = frozenset()
     thing_reactions: tuple[str, ...] = ()
     thing_beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)
+    # A new thing that is a person ("a policeman": its last word is one of ``people``):
+    # beats about a person, not a thing ("… took the policeman home").
+    person_beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)
+    people: frozenset[str] = frozenset()
     answers: tuple[Answer, ...] = ()  # questions to the box about the story
     handed_over: tuple[re.Pattern[str], ...] = ()  # "You tell me."
     handed_reactions: tuple[str, ...] = ()
@@ -831,6 +835,8 @@ def _story(file: TomlFile) -> Story:
         not_things=frozenset(texts_of(file, table, "not_things", "story", required=False)),
         thing_reactions=texts_of(file, table, "thing_reactions", "story"),
         thing_beats=_beats(file, "thing_beats"),
+        person_beats=_beats(file, "person_beats") if "person_beats" in file.data else {},
+        people=frozenset(texts_of(file, table, "people", "story", required=False)),
         answers=_answers(file, table, "answer", "story"),
         handed_over=_patterns(file, table, "handed_over", "story"),
         handed_reactions=texts_of(file, table, "handed_reactions", "story"),

@@ -1412,7 +1412,9 @@ class TurnPlanner:
         said_before = " ".join(state.heard)
         # A beat is used once, whoever the hero was then; one that says what the student
         # has said already ("heard a strange noise") would not add anything.
-        candidates = story.thing_beats.get(group, ()) if thing else ()
+        is_person = bool(thing) and thing.split()[-1].lower() in story.people
+        thing_beats = story.person_beats if is_person and story.person_beats else story.thing_beats
+        candidates = thing_beats.get(group, ()) if thing else ()
         beats = [
             b
             for b in (*candidates, *story.beats[group])
