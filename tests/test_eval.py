@@ -256,3 +256,17 @@ def test_a_question_brought_back_on_purpose_is_not_a_repeated_question():
     on_purpose = sense_flags("interview", line, back, earlier, None, content, replay=True)
     assert not on_purpose.get("question_repeated")
     assert sense_flags("interview", line, back, earlier, None, content)["question_repeated"]
+
+
+def test_again_right_after_a_reveal_asks_for_a_new_game_not_a_replay():
+    from appliance.lessons.content import load_content
+    from appliance.tools.eval import sense_flags
+
+    content = load_content("en")
+    reveal = content.guess.lines["give_up"][0].replace("{object}", "an apple")
+    new_game = content.guess.lines["ready"][0]
+    flags = sense_flags("guess", "Again! One more time please", new_game, [reveal], None, content)
+    assert "repeat_honoured" not in flags
+    # Mid-game, "again" is a request to repeat, and a new game does not honour it.
+    mid = sense_flags("guess", "Again please", new_game, ["No! It is not big."], None, content)
+    assert mid["repeat_honoured"] is False

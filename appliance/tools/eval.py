@@ -370,7 +370,8 @@ def _run_session(
                 earlier,
                 secret,
                 content,
-                replay=turn.plan.get("move") == "repeat",
+                # A replay, or the open question again after a word was explained.
+                replay=turn.plan.get("move") in ("repeat", "explain"),
             )
             if turn.flags.get("revealed") is not None:
                 turn.flags["secret_leak"] = False  # the student gave up: naming it is right
@@ -455,7 +456,11 @@ def sense_flags(
     before = {q for said in earlier for q in questions_of(said)} - asked_back
     if heard.act != Act.REPEAT and not replay:  # a replay repeats its question on purpose
         flags["question_repeated"] = any(q in before for q in questions_of(reply))
-    if heard.act == Act.REPEAT and earlier:
+    if (
+        heard.act == Act.REPEAT
+        and earlier
+        and not _new_game_asked(activity, student, earlier, content)
+    ):
         original = next((r for r in reversed(earlier) if not _is_replay(r, earlier)), earlier[-1])
         said_again = _letters(original) in _letters(reply)
         if not said_again and find(content.classroom.acts["easier"], student):
@@ -478,6 +483,20 @@ def sense_flags(
         if now and then:
             flags["step_advanced"] = now[-1] != then[-1]
     return flags
+
+
+def _new_game_asked(
+    activity: str, student: str, earlier: list[str], content: LessonContent
+) -> bool:
+    """ "Again!" right after the guessing game revealed its object asks for a new game,
+    not for the reveal again (``again_after_reveal`` in guess.toml)."""
+    if activity != "guess" or not earlier:
+        return False
+    guess = content.guess
+    reveals = [*guess.lines["give_up"], *guess.lines["win"]]
+    tails = [line.split("{object}", 1)[1].strip() for line in reveals if "{object}" in line]
+    revealed = any(tail and earlier[-1].strip().endswith(tail) for tail in tails)
+    return revealed and find(guess.again_after_reveal, student) is not None
 
 
 def _easier_forms(question: str, content: LessonContent) -> set[str]:
