@@ -886,6 +886,8 @@ class TurnPlanner:
             # Go on with the topic only when the student answered on it: a question
             # that presumes "yes" ("Who do you play with?") must follow a yes.
             stay=heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION),
+            # "Do you ever get tired?" is no new topic: the talk goes on where it was.
+            keep=heard.act == Act.QUESTION and heard.topic is None,
         )
         if (
             not own_ask
@@ -954,11 +956,13 @@ class TurnPlanner:
         rng: random.Random,
         prefer_easy: bool = False,
         stay: bool = True,
+        keep: bool = False,
     ) -> tuple[Question | None, PlannerState]:
         """The next topic question: on ``topic`` if it has one left, else on the current
-        topic while it is fresh (if ``stay``), else on a new topic."""
+        topic while it is fresh (if ``stay``, or ``keep``: the student asked the box
+        something, so no question that presumes their answer), else on a new topic."""
         order = [topic] if topic else []
-        if stay and state.topic and state.topic_questions < QUESTIONS_PER_TOPIC:
+        if (stay or keep) and state.topic and state.topic_questions < QUESTIONS_PER_TOPIC:
             order.append(state.topic)
         others = [t.name for t in self.content.topics if t.name not in state.topics_done]
         rng.shuffle(others)
