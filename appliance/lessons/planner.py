@@ -1199,6 +1199,8 @@ class TurnPlanner:
                 continue  # "Anything else?" before anything was asked for: not yet
             if step.before_order and state.ordered:
                 continue  # "Are you ready to order?" after the order: no more
+            if step.not_after_question and question_sentence_of(line):
+                continue  # "How does the light work?": answered, not asked "How can I help?"
             if (
                 self._may_ask(step, state)
                 and not self._told(step, state)
