@@ -138,6 +138,9 @@ class Interview:
     steps: tuple[Question, ...]
     more: tuple[str, ...]
     thanks: tuple[str, ...] = ()  # a step's reaction when the answer does not fit its own
+    # Reactions by keyword to what the applicant told ("Once a customer was angry, and I
+    # stayed calm…"), when the answer does not fit the question just asked.
+    echo: tuple[Echo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -795,6 +798,7 @@ def _interview(file: TomlFile) -> Interview:
         steps=_questions(file, file.data, "step", "interview"),
         more=texts_of(file, table, "more", "interviewer"),
         thanks=texts_of(file, table, "thanks", "interviewer"),
+        echo=_echoes(file, table, "interviewer") if "echo" in table else (),
     )
 
 

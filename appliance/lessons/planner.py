@@ -1271,6 +1271,8 @@ class TurnPlanner:
             state = _use(state, other.for_level(self.level))
         elif answered is not None and (framed := self._framed(heard, state, rng)):
             reaction = framed
+        elif answered is not None and (told := best_echo(heard.text, interview.echo, state)):
+            reaction = told  # "Once a customer was angry, and I stayed calm."
         elif answered is not None and interview.thanks:
             reaction = _pick(interview.thanks, state, rng)
         else:
