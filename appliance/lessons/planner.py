@@ -423,9 +423,10 @@ class TurnPlanner:
                 for part in parts
             ]
             # Each question its answer, in order, but not "I'm not sure" beside a real one.
-            answered = list(
-                dict.fromkeys(text for text, fallback in each if fallback != "unknown question")
-            )
+            answered: list[str] = []
+            for text, fallback in each:
+                if fallback != "unknown question" and self._adds_to(text, answered):
+                    answered.append(text)
             if answered:
                 stock = all(fallback for text, fallback in each)
                 return join(*answered), "stock answers" if stock else ""
@@ -491,6 +492,16 @@ class TurnPlanner:
                         return fill(_pick(opening.answers, state, rng), fields), "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
+
+    def _adds_to(self, answer: str, said: list[str]) -> bool:
+        """Whether ``answer`` says something ``said`` does not: "Is it far?" after the way
+        there ("…About ten minutes on foot.") is answered already."""
+        stop = self.content.classroom.stop_words
+        words = _words(answer) - stop
+        before = set().union(*(_words(text) for text in said)) if said else set()
+        if not words:  # "Yes, it is!": nothing to compare, so only not twice
+            return answer not in said
+        return len(words & before) * 10 < len(words) * 6
 
     def _proper(self, fields: dict[str, str]) -> dict[str, str]:
         """The student's words as the box says them: "thursday" → "Thursday"."""
@@ -1114,8 +1125,8 @@ class TurnPlanner:
         else:
             reaction = self._react(heard, character.echo, (), state, rng)
         stock = self.content.classroom.reactions
-        if greeting and reaction in (*stock["in_scene"], *stock["in_scene_request"]):
-            reaction = ""  # "Hello! Welcome." needs no "I see." after it
+        if greeting and reaction in stock["in_scene"]:
+            reaction = ""  # "Hello! Welcome." needs no "I see." after it (a request, a yes)
         if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
