@@ -392,7 +392,7 @@ class TurnPlanner:
         if said := re.search(r"\bgood (morning|afternoon|evening)\b", heard.text, re.I):
             # "Good afternoon." is answered with the same time of day.
             text = re.sub(
-                r"^(Hello|Hi|Good (morning|afternoon|evening))\b",
+                r"^(Hello|Hi|Good (morning|afternoon|evening))\b(?: there\b)?",
                 f"Good {said[1].lower()}",
                 re.sub(r"\bGood (morning|afternoon|evening)\b", f"Good {said[1].lower()}", text),
             )
