@@ -331,7 +331,11 @@ class TurnPlanner:
             answered = last.split(asked_last[-1])[0] if asked_last else last
             # "How much is it?" → "It's forty euros. Anything else?" → "Easier words?":
             # the answer is what they need again, not the question after it.
-            answered_one = len(state.heard) >= 2 and question_sentence_of(state.heard[-2])
+            answered_one = (
+                self.activity in ("roleplay", "interview")  # a fact they need, not a view
+                and len(state.heard) >= 2
+                and question_sentence_of(state.heard[-2])
+            )
             if answered_one and len(words_of(answered)) >= 3:
                 shorter = ""
             if shorter and len(words_of(shorter)) >= 4 and not _same_words(shorter, last):
