@@ -451,6 +451,10 @@ class TurnPlanner:
         if heard.opinion_why and not phrase_matched and "opinion_why" in lines:
             return _pick(lines["opinion_why"], state, rng), "opinion"
         choosing = find(self.content.classroom.acts["choice"], question)
+        either = re.search(r",?\s+or\s+(?!not\b|no\b)\w+", question) is not None
+        if heard.opinion_yes and not phrase_matched and not choosing and either:
+            if "opinion_both" in lines:  # "…should do more, or is it up to charities?"
+                return _pick(lines["opinion_both"], state, rng), "opinion"
         if heard.opinion_yes and not phrase_matched and not choosing and "opinion_yes" in lines:
             return _pick(lines["opinion_yes"], state, rng), "opinion"
         if heard.opinion and in_scene and not phrase_matched and _WH_START.match(question):
@@ -925,7 +929,14 @@ class TurnPlanner:
             # thing ("Tell me more about your new phone."), not a new topic's.
             follow, question = own_ask, None
             state = replace(state, last_question=None)
-        asked_back = any(said.endswith(lines["ask_back"]) for said in state.said[-2:])
+        back_lines = (*lines["ask_back"], *lines.get("opinion_ask_back", ()))
+        asked_back = any(said.endswith(back_lines) for said in state.said[-2:])
+        if heard.act == Act.QUESTION and fallback == "opinion" and not asked_back:
+            if "opinion_ask_back" in lines:
+                # "Do you think…?" → the box's view, then theirs: a discussion, not a quiz.
+                follow, question, own_ask = _pick(lines["opinion_ask_back"], state, rng), None, ""
+                state = replace(state, last_question=None)
+                fallback = "asked back"
         if (
             heard.act == Act.QUESTION
             and not fallback

@@ -452,7 +452,8 @@ def sense_flags(
     first = re.split(r"(?<=[.!?])\s+", reply.strip(), maxsplit=1)[0]
     if heard.act in (Act.QUESTION, Act.REQUEST) and heard.question and activity != "guess":
         flags["answered_first"] = not first.rstrip().endswith("?")
-    asked_back = {q.lower() for q in content.classroom.lines["ask_back"]}
+    lines = content.classroom.lines
+    asked_back = {q.lower() for q in (*lines["ask_back"], *lines.get("opinion_ask_back", ()))}
     before = {q for said in earlier for q in questions_of(said)} - asked_back
     if heard.act != Act.REPEAT and not replay:  # a replay repeats its question on purpose
         flags["question_repeated"] = any(q in before for q in questions_of(reply))
