@@ -452,9 +452,9 @@ class TurnPlanner:
             return _pick(lines["opinion_why"], state, rng), "opinion"
         choosing = find(self.content.classroom.acts["choice"], question)
         either = re.search(r",?\s+or\s+(?!not\b|no\b)\w+", question) is not None
-        if heard.opinion_yes and not phrase_matched and not choosing and either:
-            if "opinion_both" in lines:  # "…should do more, or is it up to charities?"
-                return _pick(lines["opinion_both"], state, rng), "opinion"
+        both = either and "opinion_both" in lines  # "…do more, or is it up to charities?"
+        if heard.opinion_yes and not phrase_matched and not choosing and both:
+            return _pick(lines["opinion_both"], state, rng), "opinion"
         if heard.opinion_yes and not phrase_matched and not choosing and "opinion_yes" in lines:
             return _pick(lines["opinion_yes"], state, rng), "opinion"
         if heard.opinion and in_scene and not phrase_matched and _WH_START.match(question):
@@ -931,12 +931,12 @@ class TurnPlanner:
             state = replace(state, last_question=None)
         back_lines = (*lines["ask_back"], *lines.get("opinion_ask_back", ()))
         asked_back = any(said.endswith(back_lines) for said in state.said[-2:])
-        if heard.act == Act.QUESTION and fallback == "opinion" and not asked_back:
-            if "opinion_ask_back" in lines:
-                # "Do you think…?" → the box's view, then theirs: a discussion, not a quiz.
-                follow, question, own_ask = _pick(lines["opinion_ask_back"], state, rng), None, ""
-                state = replace(state, last_question=None)
-                fallback = "asked back"
+        views = heard.act == Act.QUESTION and fallback == "opinion" and not asked_back
+        if views and "opinion_ask_back" in lines:
+            # "Do you think…?" → the box's view, then theirs: a discussion, not a quiz.
+            follow, question, own_ask = _pick(lines["opinion_ask_back"], state, rng), None, ""
+            state = replace(state, last_question=None)
+            fallback = "asked back"
         if (
             heard.act == Act.QUESTION
             and not fallback
