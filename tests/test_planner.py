@@ -1372,3 +1372,42 @@ def test_a_new_person_in_the_story_gets_a_beat_about_a_person() -> None:
     # The words of a person beat between its slots: " smiled and said hello to ".
     assert any(b.split("}")[1].split("{")[0].strip(" .") in reply for b in beats)
     assert "took the policeman" not in reply and "policeman started to move" not in reply
+
+
+def test_a_view_asked_for_in_a_conversation_is_given_and_asked_back() -> None:
+    p = planner("conversation", level="B2")
+    talk(p, "Hi, I'm Marek. I work in IT.")
+    both = talk(p, "Do you think governments should help more, or is it up to charities?")[0]
+    assert both.startswith(CONTENT.classroom.lines["opinion_both"])
+    assert both.endswith(CONTENT.classroom.lines["opinion_ask_back"])
+    heard = talk(p, "I see your point, but I think charities can't do it alone.")[0]
+    assert heard.startswith(("That's a good point!", "Good point."))
+
+
+@pytest.mark.parametrize(
+    "line", ["Anyway, I need to get back to work. Nice chatting!", "It was nice talking, see you."]
+)
+def test_more_ways_to_say_goodbye(line: str) -> None:
+    assert understand(line, CONTENT).act == Act.GOODBYE
+
+
+@pytest.mark.parametrize(
+    ("name", "question", "yes"),
+    [
+        ("an apple", "Is it a kind of food?", True),
+        ("an apple", "Is it food?", True),
+        ("a banana", "Is it long?", True),
+        ("a banana", "Is it round?", False),
+        ("a guitar", "Is it expensive?", True),
+        ("a spoon", "Is it electronic?", False),
+        ("a ball", "Is it for sport?", True),
+        ("an umbrella", "Is it something you'd normally find outdoors?", True),
+    ],
+)
+def test_the_guessing_game_knows_what_learners_ask(name: str, question: str, yes: bool) -> None:
+    from appliance.lessons.activities import true_answer
+
+    secret = next(
+        s for s in (*CONTENT.guess.objects, *CONTENT.guess.simple_objects) if s.name == name
+    )
+    assert true_answer(secret, question) is yes
