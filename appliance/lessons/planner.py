@@ -1476,11 +1476,22 @@ class TurnPlanner:
         story, classroom = self.content.story, self.content.classroom
         patterns = story.new_thing if patterns is None else patterns
         found = [m for p in patterns for m in p.finditer(text)]
-        for match in sorted(found, key=lambda m: -m.start()):
+        # The last one, but "with …" only describes: "he found a small dragon with a
+        # broken wing" is about the dragon.
+        describing = re.compile(r"^\W*with\b", re.I)
+        for match in sorted(found, key=lambda m: (bool(describing.match(m[0])), -m.start())):
             rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
             said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
             # "a letter addressed (to him)": a participle left at the end is not the thing.
-            said = re.sub(r"^(\S+(?: \S+)+?) \w+(?:ed|ing)$", r"\1", said) if said else ""
+            said = (
+                re.sub(
+                    r"^(\S+(?: \S+)+?) (?!(?:\w*(?:thing|ring|wing|king|ding|ceiling|morning|evening|painting|building|clothing)|bed|shed|sled)$)\w+(?:ed|ing)$",
+                    r"\1",
+                    said,
+                )
+                if said
+                else ""
+            )
             thing = classroom.thing(said) if said else ""
             nouns = _words(thing) - classroom.stop_words
             if not thing or not nouns or nouns & story.not_things:
