@@ -1483,15 +1483,7 @@ class TurnPlanner:
             rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
             said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
             # "a letter addressed (to him)": a participle left at the end is not the thing.
-            said = (
-                re.sub(
-                    r"^(\S+(?: \S+)+?) (?!(?:\w*(?:thing|ring|wing|king|ding|ceiling|morning|evening|painting|building|clothing)|bed|shed|sled)$)\w+(?:ed|ing)$",
-                    r"\1",
-                    said,
-                )
-                if said
-                else ""
-            )
+            said = _PARTICIPLE_AT_END.sub(r"\1", said) if said else ""
             thing = classroom.thing(said) if said else ""
             nouns = _words(thing) - classroom.stop_words
             if not thing or not nouns or nouns & story.not_things:
@@ -1796,6 +1788,12 @@ class TurnPlanner:
 # --- helpers, pure ---
 
 
+# "a letter addressed": a word in -ed or -ing at the end, but not a noun ("a broken wing").
+_PARTICIPLE_AT_END = re.compile(
+    r"^(\S+(?: \S+)+?) "
+    r"(?!(?:\w*(?:thing|ring|wing|king|ding|ceiling|morning|evening|painting|building)"
+    r"|clothing|bed|shed|sled)$)\w+(?:ed|ing)$"
+)
 _WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
 
