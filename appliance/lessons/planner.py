@@ -1742,9 +1742,13 @@ class TurnPlanner:
         if claims and "not_won" in extra:
             text = _pick(extra["not_won"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+        asked = questions_in(heard.text)
         if find(guess.asks_ready, heard.text):
-            text = _pick(guess.lines["ready"], state, rng)
-            return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+            if len(asked) < 2 or find(guess.asks_ready, asked[-1]):
+                text = _pick(guess.lines["ready"], state, rng)
+                return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+            # "Are you ready? Is it something you use in the kitchen?": the question.
+            heard = replace(heard, question=asked[-1].strip())
         if heard.act == Act.GIVE_UP or (guessed_right(secret, heard.text) and heard.question):
             key, move = ("give_up", Move.REVEAL) if heard.act == Act.GIVE_UP else ("win", Move.WIN)
             text = fill(_pick(guess.lines[key], state, rng), fields)
