@@ -460,7 +460,7 @@ OPTIONAL_ACTS = {
     "asks_taste": "ask_back",  # "What's your favourite season?": answered, then asked back
 }
 # Lines a language may leave out; the planner says a plainer one without them.
-OPTIONAL_LINES = ("about_it", "opinion_ask_back", "opinion_both")
+OPTIONAL_LINES = ("about_it", "opinion_ask_back", "opinion_both", "heard_you")
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
     "repeat",

@@ -885,6 +885,24 @@ class TurnPlanner:
         asks = tuple(
             q for q in lines["tell_more"] if heard.sentiment == "neutral" or "feel" not in q
         )
+        # "Lots of the people who come are working full time…": a long thought that names a
+        # topic's word in passing is about the thought, not the topic.
+        musing = (
+            not telling
+            and in_passing
+            and heard.act == Act.STATEMENT
+            and not echoed
+            and "heard_you" in lines
+            and "about_it" in lines
+        )
+        if musing:
+            framed, framed_ask = self._frame(heard, state, rng)
+            reaction = framed or _pick(lines["heard_you"], state, rng)
+            more = framed_ask or _pick_fresh(lines["about_it"], state)
+            if more:
+                state = _use(replace(state, last_question=None), reaction, more)
+                return TurnPlan(heard.act, Move.ASK, join(greeting, reaction), more, state,
+                                fallback="the student's own thought")  # fmt: skip
         framed, framed_ask = self._frame(heard, state, rng) if telling else ("", "")
         if telling and (more := framed_ask or _pick_fresh(asks, state)):
             # "I stopped in the middle of a roundabout…": ask about it, not about Sundays.
