@@ -497,7 +497,8 @@ class TurnPlanner:
                 for opening in classroom.in_scene:
                     if fits := opening.fits(question, heard.text):
                         fields = self._proper(fits[1])
-                        return fill(_pick(opening.answers, state, rng), fields), "in the scene"
+                        said = capitalise(fill(_pick(opening.answers, state, rng), fields))
+                        return said, "in the scene"
             return _pick(lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
 
