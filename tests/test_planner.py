@@ -82,10 +82,10 @@ def test_name_age_origin_and_topic_are_read():
 def test_a_question_to_the_box_is_answered_first_and_always_the_same():
     first, again = planner("conversation"), planner("conversation", seed=99)
     (reply,) = talk(first, "Do you have a pet?")
-    assert reply.startswith("Yes, I have a cat. Her name is Pepper.")
+    assert reply.startswith("I have a cat! Her name is Pepper.")
     assert reply.endswith("?"), "then the box asks its own question"
     (other,) = talk(again, "Have you got any pets?")
-    assert other.startswith("Yes, I have a cat. Her name is Pepper."), "the same true answer"
+    assert other.startswith("I have a cat! Her name is Pepper."), "the same true answer"
 
 
 def test_the_box_never_asks_the_same_question_twice_and_moves_to_new_topics():
