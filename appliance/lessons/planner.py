@@ -1619,12 +1619,7 @@ class TurnPlanner:
         if place is None or not any(p.search(heard.text) for p in improv.swap_asks):
             return None
         theirs = student_role(heard.text) or place.box_role
-        box = re.search(
-            r"\byou (?:are|be|play|played|can be|could be|will be|'re) ((?:the|a|an) [\w ]+?)"
-            r"(?= now\b| instead\b| and\b|[,.!?]|$)",
-            heard.text,
-            re.I,
-        )
+        box = _BOX_ROLE.search(heard.text)
         mine = box[1].lower() if box else place.student_role
         if _words(theirs) == _words(mine):  # "I want to be the patient, you be the patient"
             same = _words(theirs) == _words(place.student_role)
@@ -1684,11 +1679,18 @@ class TurnPlanner:
         twists = [t for t in place.twists if t not in state.used]
         twist = twist_of_student or (twists[0] if twists else rng.choice(place.twists))
         role = student_role(heard.text) or place.student_role
+        # "I am a dog walker and you are a dog.": the partner plays the role it is given.
+        given = _BOX_ROLE.search(heard.text)
+        box_role = given[1].lower() if given else place.box_role
+        if _words(box_role) == _words(role):
+            box_role = place.box_role
+        if box_role != place.box_role:
+            place = replace(place, student_role=role, box_role=box_role)
         fields = {
             "place": place.place,
             "where": place.where or f"at {place.place}",
             "student_role": role,
-            "box_role": place.box_role,
+            "box_role": box_role,
             "twist": twist,
             "name": state.name or "",
         }
@@ -1816,6 +1818,12 @@ _PARTICIPLE_AT_END = re.compile(
     r"^(\S+(?: \S+)+?) "
     r"(?!(?:\w*(?:thing|ring|wing|king|ding|ceiling|morning|evening|painting|building)"
     r"|clothing|bed|shed|sled)$)\w+(?:ed|ing)$"
+)
+# "…and you are a dog", "you can be the waiter": the role the student gives the box.
+_BOX_ROLE = re.compile(
+    r"\byou (?:are|be|play|played|can be|could be|will be|'re) ((?:the|a|an) [\w ]+?)"
+    r"(?= now\b| instead\b| and\b| who\b| in\b| at\b|[,.!?]|$)",
+    re.I,
 )
 _WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
