@@ -270,3 +270,22 @@ def test_again_right_after_a_reveal_asks_for_a_new_game_not_a_replay():
     # Mid-game, "again" is a request to repeat, and a new game does not honour it.
     mid = sense_flags("guess", "Again please", new_game, ["No! It is not big."], None, content)
     assert mid["repeat_honoured"] is False
+
+
+def test_the_guess_truth_is_read_from_the_question_the_student_asked():
+    from appliance.lessons.content import load_content
+    from appliance.tools.eval import Turn, _guess_flags
+
+    content = load_content("en")
+    apple = next(s for s in content.guess.simple_objects if s.name == "an apple")
+    turn = Turn(
+        activity="guess",
+        level="A1",
+        student="Let's play one more. Is it something you wear?",
+        raw="",
+        reply="No! You do not wear it.",
+        seconds=0.0,
+    )
+    # "one" is in "You can hold it in one hand": read on the whole turn, it looked like a yes.
+    assert _guess_flags(turn, apple, content)["expected_answer"] is False
+    assert _guess_flags(turn, apple, content)["truthful"] is True

@@ -361,7 +361,7 @@ def _run_session(
         turn.session = session.id
         turn.plan = dict(result.plan)
         turn.flags = _flags(turn, " ".join(said_so_far), earlier, config, word_filter)
-        turn.flags |= _guess_flags(turn, secret)
+        turn.flags |= _guess_flags(turn, secret, content)
         if content is not None:
             turn.flags |= sense_flags(
                 session.activity,
@@ -564,10 +564,15 @@ def yes_or_no(reply: str) -> bool | None:
     return None if found is None else found[1] in ("yes", "yeah", "yep")
 
 
-def _guess_flags(turn: Turn, secret: Secret | None) -> dict[str, Any]:
+def _guess_flags(
+    turn: Turn, secret: Secret | None, content: LessonContent | None = None
+) -> dict[str, Any]:
     if secret is None:
         return {}
-    expected = true_answer(secret, turn.student)
+    # The question the student asked, not the whole turn: in "Let's play one more. Is it
+    # something you wear?", "one" says nothing of the object ("You can hold it in one hand").
+    asked = understand(turn.student, content).question if content is not None else ""
+    expected = true_answer(secret, asked or turn.student)
     answer = yes_or_no(turn.reply)
     return {
         "secret": secret.name,
