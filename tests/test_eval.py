@@ -286,6 +286,8 @@ def test_the_guess_truth_is_read_from_the_question_the_student_asked():
         reply="No! You do not wear it.",
         seconds=0.0,
     )
-    # "one" is in "You can hold it in one hand": read on the whole turn, it looked like a yes.
-    assert _guess_flags(turn, apple, content)["expected_answer"] is False
-    assert _guess_flags(turn, apple, content)["truthful"] is True
+    # "one" is in "You can hold it in one hand": read on the whole turn, it looked like a yes
+    # and the true "No!" was counted as a lie.
+    flags = _guess_flags(turn, apple, content)
+    assert flags["expected_answer"] is not True and flags["truthful"] is not False
+    assert _guess_flags(turn, apple)["expected_answer"] is True  # the whole turn, as before
