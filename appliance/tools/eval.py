@@ -473,7 +473,13 @@ def sense_flags(
         flags["repeat_honoured"] = said_again
     if heard.act == Act.GIVE_UP and secret is not None:
         flags["revealed"] = secret.word.lower() in reply.lower()
-    if activity == "conversation" and heard.act == Act.QUESTION and not heard.opinion:
+    asks_word = find(content.classroom.acts["define"], student) is not None  # "What does X mean?"
+    if (
+        activity == "conversation"
+        and heard.act == Act.QUESTION
+        and not heard.opinion
+        and not asks_word
+    ):
         fact = best_answer(heard.question, content.conversation.answers)
         if fact is not None:
             wanted = {w.lower() for w in words_of(fact.text)} - content.classroom.stop_words
