@@ -181,8 +181,10 @@ class Story:
     # ``[[box_answer]]`` in story.toml: questions the box decides in a story ("You decide:
     # where is the dog?"), before the ones every activity shares.
     box_answers: tuple[BoxAnswer, ...] = ()
-    twist_ending: tuple[str, ...] = ()  # asked for a twist at the end
-    sad_ending: tuple[str, ...] = ()  # asked for an ending that is not happy
+    twist_ending: tuple[str, ...] = ()  # said when an ending is asked for with ``twist_asks``
+    twist_asks: tuple[re.Pattern[str], ...] = ()
+    sad_ending: tuple[str, ...] = ()  # said when an ending is asked for with ``sad_asks``
+    sad_asks: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,9 @@ class Classroom:
     currencies: tuple[str, ...] = ()
     # ``[words] currency_signs``: "£" → "pounds".
     currency_signs: tuple[tuple[str, str], ...] = ()
+    # ``[words] dont_know_filler``: words beside "I don't know" that still leave it an "I
+    # don't know" ("… what happen next. Help me please").
+    dont_know_filler: frozenset[str] = frozenset({"know", "sure", "idea", "maybe"})
     # ``[words] proper``: words the box always says capitalised ("Thursday"), when it says
     # the student's words back in an answer.
     proper: frozenset[str] = frozenset()
@@ -678,6 +683,9 @@ def _classroom(file: TomlFile) -> Classroom:
         currencies=tuple(str(words.get("currencies", "")).split()),
         currency_signs=tuple(_signs(file, words)),
         proper=frozenset(str(words.get("proper", "")).split()),
+        dont_know_filler=frozenset(
+            str(words.get("dont_know_filler", "know sure idea maybe")).split()
+        ),
     )
 
 
@@ -848,7 +856,9 @@ def _story(file: TomlFile) -> Story:
         subject_thing=_patterns(file, table, "subject_thing", "story"),
         box_answers=_box_answers(file),
         twist_ending=texts_of(file, table, "twist_ending", "story", required=False),
+        twist_asks=_optional_patterns(file, table, "twist_asks", "story"),
         sad_ending=texts_of(file, table, "sad_ending", "story", required=False),
+        sad_asks=_optional_patterns(file, table, "sad_asks", "story"),
     )
 
 

@@ -1390,13 +1390,9 @@ class TurnPlanner:
             pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
             if wants_ending and not heard.text.lower().startswith("the end"):
                 options = story.ending
-                if story.twist_ending and re.search(r"\btwist|\bsurpris", heard.text, re.I):
+                if story.twist_ending and find(story.twist_asks, heard.text):
                     options = story.twist_ending
-                elif story.sad_ending and re.search(
-                    r"\b(?:not|no|isn'?t|never) (?:a )?happy\b|(?<!not a )(?<!not )\bsad\b",
-                    heard.text,
-                    re.I,
-                ):
+                elif story.sad_ending and find(story.sad_asks, heard.text):
                     options = story.sad_ending
             elif pausing:
                 options = story.pause  # "Let's stop there, we can finish next lesson"

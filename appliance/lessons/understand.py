@@ -340,8 +340,7 @@ def _little_else(text: str, found: re.Match[str], classroom: Classroom) -> bool:
     """Whether a turn that says "I don't know" says little besides (one content word)."""
     rest = text[: found.start()] + text[found.end() :]
     # "I don't know what happen next. Help me please": asking for help, not telling.
-    filler = {"know", "sure", "idea", "maybe", "happen", "happens", "next", "help", "say", "erm"}
-    return len(content_words(rest, classroom) - filler) <= 1
+    return len(content_words(rest, classroom) - classroom.dont_know_filler) <= 1
 
 
 def parse_number(word: str) -> int | None:
