@@ -464,6 +464,10 @@ OPTIONAL_ACTS = {
     "another_question": "encourage",  # "Can you ask another question?": as "I don't know"
     "asks_taste": "ask_back",  # "What's your favourite season?": answered, then asked back
 }
+# Patterns a language may leave out, with no line of their own: a sentence that starts
+# like a question, and where a question starts inside an unmarked sentence (speech
+# recognition may leave out the question mark).
+OPTIONAL_PATTERNS = ("question_start", "question_inside")
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = ("about_it", "opinion_ask_back", "opinion_both", "heard_you")
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
@@ -518,6 +522,8 @@ def _acts(
     file: TomlFile, acts: dict[str, Any], lines: dict[str, Any]
 ) -> dict[str, tuple[re.Pattern[str], ...]]:
     found = {key: _patterns(file, acts, key, "acts") for key in ACT_KEYS}
+    for key in OPTIONAL_PATTERNS:
+        found[key] = _optional_patterns(file, acts, key, "acts")
     for key, line in OPTIONAL_ACTS.items():
         found[key] = _optional_patterns(file, acts, key, "acts")
         if found[key] and line not in lines:

@@ -189,6 +189,43 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     for part in re.findall(r"[^.!?]*\?", text):
         if len(words_of(part)) >= 2:
             return part.strip()
+    return _unmarked_question(pieces or [text], classroom)
+
+
+_UNSURE = re.compile(r"\b(?:don'?t|do not|didn'?t) know\W*$|\bnot sure\W*$|\bno idea\W*$", re.I)
+
+
+def _unmarked_question(sentences: list[str], classroom: Classroom) -> str:
+    """A question that speech recognition left without its mark: a sentence that starts
+    like one ("is it big"), else the last question inside one ("to the city centre how
+    much is it" → "how much is it"), not "I don't know what time it is"."""
+    acts = classroom.acts
+    for sentence in reversed(sentences):
+        marked = sentence.strip().endswith((".", "!"))
+        stripped = sentence.strip().rstrip(".!")
+        if len(words_of(stripped)) < 2:
+            continue
+        # A sentence the student ended with a full stop is read as marked: only a
+        # question word starts a question there ("how long it take."), not "is my boss.".
+        if find(acts["question_start"], stripped) and not (
+            marked
+            and not re.match(rf"^{COURTESY}(?:what|where|when|who|why|how|which)\b", stripped, re.I)
+        ):
+            return stripped
+        if marked:
+            continue
+        starts = [m.start() for p in acts["question_inside"] for m in p.finditer(stripped)]
+        if not starts:
+            continue
+        start = max(starts)
+        # "and you what music do you like": from the question word just before.
+        before = stripped[:start]
+        wh = list(re.finditer(r"\b(?:what|which|where|when|who|how)\b", before, re.I))
+        if wh and len(words_of(before[wh[-1].start() :])) <= 3:
+            start = wh[-1].start()
+        question = stripped[start:]
+        if len(words_of(question)) >= 2 and not _UNSURE.search(stripped[:start]):
+            return question
     return ""
 
 
