@@ -504,7 +504,8 @@ REACTION_KINDS = (
 # What may come before the question itself: "Excuse me, are you the guide?"
 COURTESY = (
     r"\W*(?:(?:excuse me|sorry|hello|hi|hey|so|and|ok|okay|well|hmm|um|umm|erm|er|uh|uhm|ehm|"
-    r"mm|please|oh|anyway|actually|by the way|right|honestly)\W+)*"
+    r"mm|please|oh|anyway|actually|by the way|right|honestly|great|perfect|cool|thanks|"
+    r"thank you|yes|yeah|alright)\W+)*"
 )
 
 

@@ -482,7 +482,7 @@ class TurnPlanner:
             for opening in classroom.yes_no:
                 if opening.scene and not in_scene:
                     continue
-                if fits := opening.fits(question):
+                if fits := opening.fits(question, heard.text):
                     found, fields = fits
                     to_me = classroom.to_me
                     rest = (
@@ -1957,8 +1957,13 @@ def items_named(text: str, character: Character) -> list[str]:
                 # The right one: "a appointment" → "an appointment".
                 following = (words[1:] or [item.name])[0]
                 words[0] = "an" if following[:1] in "aeiou" else "a"
-            if words[:1] == ["no"] or lowered[: match.start(0)].endswith(("not ", "no ")):
-                continue  # "No, no bananas.": not asked for
+            before = lowered[: match.start(0)]
+            if (
+                words[:1] == ["no"]
+                or before.endswith(("not ", "no "))
+                or re.search(r"\b(?:than|instead of)\b(?:\s+\w+){0,3}\s*$", before)
+            ):
+                continue  # "No, no bananas.", "…a new one than a repair": not asked for
             phrase = " ".join([*words, item.name + (match[2] or "")])
             if item.name in _UNCOUNTABLE and phrase.startswith(("a ", "an ")):
                 phrase = phrase.split(" ", 1)[1]  # "a bread" → "bread"

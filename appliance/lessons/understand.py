@@ -192,6 +192,7 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     return _unmarked_question(pieces or [text], classroom)
 
 
+_WH_QUESTION = re.compile(rf"^{COURTESY}(?:what|where|when|who|why|how|which)\b", re.I)
 _UNSURE = re.compile(r"\b(?:don'?t|do not|didn'?t) know\W*$|\bnot sure\W*$|\bno idea\W*$", re.I)
 
 
@@ -320,8 +321,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         act = Act.OFF_TASK
     elif find(acts["another_question"], cleaned):
         act = Act.DONT_KNOW  # "Can you ask another question, please?"
-    elif question and find(acts["request"], question):
-        act = Act.REQUEST
+    elif question and find(acts["request"], question) and not _WH_QUESTION.match(question):
+        act = Act.REQUEST  # "Can I have…?"; not "How long would it take? I need it for work."
     elif question:
         act = Act.QUESTION
     elif (found := find(acts["dont_know"], cleaned)) and _little_else(cleaned, found, classroom):
