@@ -409,8 +409,10 @@ class TurnPlanner:
         state: PlannerState,
         rng: random.Random,
         in_scene: bool = False,
+        turn: str = "",
     ) -> tuple[str, str]:
         """The persona's answer to the student's question, and the fallback taken (if any).
+        ``turn``: the whole turn, when ``heard`` is one of its questions.
 
         With no fact for it, a yes-or-no question gets a friendly yes in the box's role,
         and in a scene (``in_scene``) a question gets a plausible answer by what it asks;
@@ -418,11 +420,19 @@ class TurnPlanner:
 
         Two questions in one turn ("When would it start, and is it only at weekends?")
         get an answer each when the facts have one for each."""
-        parts = question_parts(heard.text, self.content.classroom.acts["question_join"])
+        joins = self.content.classroom.acts["question_join"]
+        parts = question_parts(heard.text, joins)
+        if not parts and heard.question:  # a question speech recognition left unmarked
+            parts = question_parts(heard.question.rstrip(".!") + "?", joins)
         if len(parts) > 1 and heard.question and not heard.opinion:
             each = [
                 self._answer(
-                    replace(heard, question=part, text=part), answers, state, rng, in_scene
+                    replace(heard, question=part, text=part),
+                    answers,
+                    state,
+                    rng,
+                    in_scene,
+                    turn=heard.text,
                 )
                 for part in parts
             ]
@@ -482,7 +492,7 @@ class TurnPlanner:
             for opening in classroom.yes_no:
                 if opening.scene and not in_scene:
                     continue
-                if fits := opening.fits(question, heard.text):
+                if fits := opening.fits(question, turn or heard.text):
                     found, fields = fits
                     to_me = classroom.to_me
                     rest = (
@@ -495,7 +505,7 @@ class TurnPlanner:
                     return answer_text, "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
-                    if fits := opening.fits(question, heard.text):
+                    if fits := opening.fits(question, turn or heard.text):
                         fields = self._proper(fits[1])
                         said = capitalise(fill(_pick(opening.answers, state, rng), fields))
                         return said, "in the scene"
