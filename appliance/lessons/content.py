@@ -279,6 +279,8 @@ class BoxAnswer:
 
     patterns: tuple[re.Pattern[str], ...]
     answers: tuple[str, ...]
+    # The answer hands the turn to the student ("Try it!"): no question of the box's after it.
+    ends_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -549,6 +551,7 @@ def _box_answers(file: TomlFile) -> tuple[BoxAnswer, ...]:
         BoxAnswer(
             _patterns(file, entry, "pattern", "box_answer"),
             texts_of(file, entry, "answer", "box_answer"),
+            ends_turn=bool(entry.get("ends_turn", False)),
         )
         for entry in tables_of(file, file.data, "box_answer", "box_answer")
     )

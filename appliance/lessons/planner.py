@@ -447,7 +447,7 @@ class TurnPlanner:
         question = heard.question or heard.text
         lines = self.content.classroom.lines
         if told := self._box_answer(heard, state, rng):
-            return told, ""
+            return told, "hands the turn over" if self._box_answer_ends_turn(told) else ""
         answer = best_answer(question, answers)
         if answer is None and heard.text != question and _REFERS_BACK.search(question):
             # "The advert mentioned split shifts… How does it work here?": the turn says
@@ -576,6 +576,12 @@ class TurnPlanner:
                 }
                 return fill(_pick(entry.answers, state, rng), fields)
         return ""
+
+    def _box_answer_ends_turn(self, said: str) -> bool:
+        return any(
+            entry.ends_turn and said in entry.answers
+            for entry in self.content.classroom.box_answers
+        )
 
     def _aside(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         """Said to the teacher or someone else: the box waits, and the scene stays as it is."""
@@ -957,6 +963,9 @@ class TurnPlanner:
             # The reaction took the student's own words: the question is about the same
             # thing ("Tell me more about your new phone."), not a new topic's.
             follow, question = own_ask, None
+            state = replace(state, last_question=None)
+        if fallback == "hands the turn over":
+            follow, question, own_ask = "", None, ""  # "…I would suggest that … Try it!"
             state = replace(state, last_question=None)
         back_lines = (*lines["ask_back"], *lines.get("opinion_ask_back", ()))
         asked_back = any(said.endswith(back_lines) for said in state.said[-2:])

@@ -315,8 +315,10 @@ def understand(text: str, content: LessonContent) -> Understanding:
         act = Act.GOODBYE
     elif aside is not None:
         act = Act.ASIDE
-    elif find(acts["change_topic"], cleaned):
-        act = Act.CHANGE_TOPIC
+    elif find(acts["change_topic"], cleaned) and (
+        not question or find(acts["change_topic"], question)
+    ):
+        act = Act.CHANGE_TOPIC  # not "…let's change the topic. What do you think of X?"
     elif off_task is not None:
         act = Act.OFF_TASK
     elif find(acts["another_question"], cleaned):
