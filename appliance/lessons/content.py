@@ -242,6 +242,16 @@ class Improv:
     end_asks: tuple[re.Pattern[str], ...] = ()
     review: tuple[str, ...] = ()
     review_asks: tuple[re.Pattern[str], ...] = ()  # "Which bit worked best?"
+    # "What if…?", "Maybe we could…": the partner takes the idea up (``accept``).
+    idea_offers: tuple[re.Pattern[str], ...] = ()
+    accept: tuple[str, ...] = ()
+    twist_end: tuple[str, ...] = ()  # the scene ends with a twist asked for ({twist})
+    retracts: tuple[re.Pattern[str], ...] = ()  # "no wait, that's a terrible idea"
+    retracted: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()  # a question in the scene no answer fits
+    # A scene the student gives roles but no place ("You are a robot and I am your owner").
+    scene_roles: tuple[str, ...] = ()
+    scene_roles_twist: tuple[str, ...] = ()  # the same, with the student's own twist
 
 
 @dataclass(frozen=True)
@@ -904,6 +914,8 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
     return Improv(
         scene=texts_of(file, table, "scene", "director"),
         scene_named=texts_of(file, table, "scene_named", "director"),
+        scene_roles=texts_of(file, table, "scene_roles", "director", required=False),
+        scene_roles_twist=texts_of(file, table, "scene_roles_twist", "director", required=False),
         again=texts_of(file, table, "again", "director"),
         pick=texts_of(file, table, "pick", "director"),
         goodbye=texts_of(file, table, "goodbye", "director"),
@@ -929,6 +941,12 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         end_asks=_optional_patterns(file, table, "end_asks", "director"),
         review=texts_of(file, table, "review", "director", required=False),
         review_asks=_optional_patterns(file, table, "review_asks", "director"),
+        idea_offers=_optional_patterns(file, table, "idea_offers", "director"),
+        accept=texts_of(file, table, "accept", "director", required=False),
+        twist_end=texts_of(file, table, "twist_end", "director", required=False),
+        retracts=_optional_patterns(file, table, "retracts", "director"),
+        retracted=texts_of(file, table, "retracted", "director", required=False),
+        unknown=texts_of(file, table, "unknown", "director", required=False),
     )
 
 

@@ -1544,17 +1544,18 @@ class TurnPlanner:
         cut = state.place is not None and any(p.search(heard.text) for p in improv.end_asks)
         if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard) or cut:
             text = _pick(improv.goodbye, state, rng)
+            twists = (
+                [t for t in (*state.place.twists, *improv.twists) if t not in state.used]
+                if state.place
+                else []
+            )
+            if improv.twist_end and twists and find(improv.twist_asks, heard.text):
+                # "Let's finish it, I think we need a big twist at the end."
+                text = fill(_pick(improv.twist_end, state, rng), {"twist": twists[0]})
             if improv.review and find(improv.review_asks, heard.text):
                 # "Which bit do you think worked best? Then I'm done.": said, then goodbye.
                 text = join(_pick(improv.review, state, rng), text)
             return TurnPlan(heard.act, Move.GOODBYE, text, "", replace(state, ended=True))
-        if state.place is not None and any(p.search(heard.text) for p in improv.twist_asks):
-            # "Can you add a twist?": one the scene has not had yet.
-            twists = [t for t in (*state.place.twists, *improv.twists) if t not in state.used]
-            if twists and improv.twist_given:
-                twist = twists[0]
-                text = fill(_pick(improv.twist_given, state, rng), {"twist": twist})
-                return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text, twist))
         ideas = [i for i in improv.ideas if i not in state.used]
         if state.place is not None and ideas and find(improv.idea_asks, heard.text):
             return TurnPlan(heard.act, Move.IN_SCENE, ideas[0], "", _use(state, ideas[0]))
@@ -1583,6 +1584,19 @@ class TurnPlanner:
             twist = swap_words(twist, to_you) if to_you else to_second_person(twist)
             text = fill(_pick(improv.twist_reactions, state, rng), {"twist": twist})
             return TurnPlan(heard.act, Move.IN_SCENE, capitalise(text), "", _use(state, text))
+        if state.place is not None and any(p.search(heard.text) for p in improv.twist_asks):
+            # "Can you add a twist?": one the scene has not had yet.
+            twists = [t for t in (*state.place.twists, *improv.twists) if t not in state.used]
+            if twists and improv.twist_given:
+                twist = twists[0]
+                text = fill(_pick(improv.twist_given, state, rng), {"twist": twist})
+                return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text, twist))
+        offers = state.place is not None and find(improv.idea_offers, heard.text) is not None
+        if offers and improv.accept and not heard.question.lower().startswith(("can ", "could ")):
+            # "What if the voice is from Earth?"; "…no wait, that's a terrible idea": not.
+            taken_back = improv.retracted and find(improv.retracts, heard.text)
+            text = _pick(improv.retracted if taken_back else improv.accept, state, rng)
+            return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
         moving = re.search(
@@ -1603,7 +1617,7 @@ class TurnPlanner:
         if character.id == "generic":
             # A scene at a place with no character of its own: the box answers in role,
             # and the student carries the scene on (a service question would break it).
-            character = replace(character, steps=())
+            character = replace(character, steps=(), items=())
         plan = self._in_character(
             character,
             replace(heard, greeting=False),
@@ -1611,6 +1625,13 @@ class TurnPlanner:
             rng,
             Move.IN_SCENE,
         )
+        stock = (
+            self.content.classroom.in_scene[-1].answers if self.content.classroom.in_scene else ()
+        )
+        if improv.unknown and (plan.fallback == "unknown question" or plan.reaction in stock):
+            # "What is this strange liquid?": no help-desk "Let me check that for you".
+            reaction = _pick(improv.unknown, plan.after, rng)
+            plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         # "Help! A bear!": the scene's own drama comes before the character's manners.
         asked = heard.act in (Act.QUESTION, Act.REQUEST) and heard.question
         drama = plan.move != Move.GOODBYE and not asked  # a question is answered, in role
@@ -1688,6 +1709,27 @@ class TurnPlanner:
         named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
+        given_role = _BOX_ROLE.search(heard.text)
+        if place is None and improv.scene_roles and (given_role or student_role(heard.text)):
+            # "You are a robot and I am your new owner": no place, the roles the student gave.
+            mine = given_role[1].lower() if given_role else improv.worker
+            theirs = student_role(heard.text) or improv.visitor
+            cast = Place(
+                keys=(),
+                place="",
+                where="",
+                character="generic",
+                student_role=theirs,
+                box_role=mine,
+                twists=improv.twists,
+            )
+            if twist_of_student and _words(theirs) - {"my", "your"} <= _words(twist_of_student):
+                twist_of_student = ""  # "…and I am your new owner" is the role, not a twist
+            fields = {"student_role": theirs, "box_role": mine, "twist": twist_of_student}
+            lines = improv.scene_roles_twist if twist_of_student else improv.scene_roles
+            text = fill(_pick(lines or improv.scene_roles, state, rng), fields)
+            plan = self._scene_plan(heard, state, text, cast)
+            return replace(plan, fallback="roles from the student's words")
         if place is None:
             unused = [p for p in improv.places if p != state.place]
             place, fallback = rng.choice(unused), "place chosen"
@@ -1698,7 +1740,10 @@ class TurnPlanner:
         given = _BOX_ROLE.search(heard.text)
         box_role = given[1].lower() if given else place.box_role
         if _words(box_role) == _words(role):
-            box_role = place.box_role
+            if given and not student_role(heard.text):
+                role = improv.visitor  # "you're a guest at a wedding and I've just arrived…"
+            else:
+                box_role = place.box_role
         if box_role != place.box_role:
             place = replace(place, student_role=role, box_role=box_role)
         fields = {
@@ -1836,7 +1881,7 @@ _PARTICIPLE_AT_END = re.compile(
 )
 # "…and you are a dog", "you can be the waiter": the role the student gives the box.
 _BOX_ROLE = re.compile(
-    r"\byou (?:are|be|play|played|can be|could be|will be|'re) ((?:the|a|an) [\w ]+?)"
+    r"\byou(?:'re| are| be| play| played| can be| could be| will be) ((?:the|a|an) [\w ]+?)"
     r"(?= now\b| instead\b| and\b| who\b| in\b| at\b|[,.!?]|$)",
     re.I,
 )
@@ -2265,8 +2310,8 @@ def student_twist(text: str) -> str:
         # "A scene at a bus stop? It is raining."
         r"(?:^|[.!?]\s+)(it(?:'s| is) (?:raining|snowing|very \w+|night|dark|late|foggy)[^.!?]*)",
         # "A scene in a lift? Two people are stuck between floors."
-        r"(?:^|[.!?]\s+)((?:two|three|the|we|both|some|all|our) [\w ]*?(?:are|is|get|gets|got) "
-        r"(?:stuck|lost|trapped|locked|late|lost)\b[^.!?]*)",
+        r"(?:^|[.!?]\s+|\band\s+)((?:two|three|the|we|both|some|all|our) [\w ]*?"
+        r"(?:are|is|get|gets|got) (?:stuck|lost|trapped|locked|late|stop|stopped)\b[^.!?]*)",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
@@ -2285,11 +2330,15 @@ def student_role(text: str) -> str:
     """The role the student takes: "I'm the patient" → "the patient"."""
     found = re.search(
         r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be| were|"
-        r"'ll play| will play| play) (the|a|an) "
+        r"'ll play| will play| play) (the|a|an|your|my) "
         r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
         text,
     )
-    return f"{found[1]} {found[2]}" if found else ""
+    if not found:
+        return ""
+    # "I am your new owner": the student's words, as the box says them ("your new owner").
+    article = {"my": "your", "your": "my"}.get(found[1].lower(), found[1].lower())
+    return f"{article} {found[2]}"
 
 
 _NUMBERS = {
