@@ -185,6 +185,15 @@ class Story:
     twist_asks: tuple[re.Pattern[str], ...] = ()
     sad_ending: tuple[str, ...] = ()  # said when an ending is asked for with ``sad_asks``
     sad_asks: tuple[re.Pattern[str], ...] = ()
+    # "Let's end it with …": the student's own ending said back ({said}).
+    ending_with: tuple[str, ...] = ()
+    # Mid-story, a twist asked for (``twist_asks``) or a lighter, funnier turn
+    # (``funny_asks``): one of these beats, each once, after one of these reactions.
+    twist_beats: tuple[str, ...] = ()
+    twist_reactions: tuple[str, ...] = ()
+    funny_asks: tuple[re.Pattern[str], ...] = ()
+    funny_beats: tuple[str, ...] = ()
+    funny_reactions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -879,6 +888,12 @@ def _story(file: TomlFile) -> Story:
         twist_asks=_optional_patterns(file, table, "twist_asks", "story"),
         sad_ending=texts_of(file, table, "sad_ending", "story", required=False),
         sad_asks=_optional_patterns(file, table, "sad_asks", "story"),
+        ending_with=texts_of(file, table, "ending_with", "story", required=False),
+        twist_beats=texts_of(file, table, "twist_beats", "story", required=False),
+        twist_reactions=texts_of(file, table, "twist_reactions", "story", required=False),
+        funny_asks=_optional_patterns(file, table, "funny_asks", "story"),
+        funny_beats=texts_of(file, table, "funny_beats", "story", required=False),
+        funny_reactions=texts_of(file, table, "funny_reactions", "story", required=False),
     )
 
 

@@ -1386,27 +1386,49 @@ class TurnPlanner:
         # The hero comes from the story's first lines: later, "The envelope was…" is a
         # thing in the story, not who it is about.
         opening_lines = len(state.said) <= 1
-        hero = (
-            named_hero(heard.text)
-            or state.hero
-            or (story_hero(heard.text) if opening_lines else None)
-        )
+        # A name is the hero's only while there is none, or when it is the hero's own ("his
+        # name is Max"): "messages from someone called Ana" brings in someone else.
+        named = named_hero(heard.text)
+        if named and state.hero and not _OWN_NAME.search(heard.text):
+            named = None
+        hero = named or state.hero or (story_hero(heard.text) if opening_lines else None)
+        if hero and hero == story.begin_hero and len(state.said) <= 1:
+            # The box began ("Once upon a time, a tiny dragon…") and the student starts their
+            # own: "a girl is walking to school…" is about the girl.
+            hero = story_hero(heard.text) or hero
         if hero and hero == story.begin_hero:
             # The box began with its own hero; "A cat. A big orange cat." names the student's.
             for pattern in story.hero_only:
-                if (found := pattern.search(heard.text)) and found["hero"]:
+                found = pattern.search(heard.text)
+                # A name, not a whole sentence: "A big orange cat.", not "a girl is walking…".
+                if found and found["hero"] and len(found["hero"].split()) <= 3:
                     hero = "the " + found["hero"].lower()
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
         if heard.act == Act.GOODBYE:
             wants_ending = re.search(
                 r"\b(finish|end)\b.*\?|\bhave to go\b"
+                r"|\b(?:can|could) you (?:finish|end|write an? (?:\w+ )?ending)\b"
+                r"|\blet'?s (?:end|finish) it\b|\bend it with\b"
+                r"|\b(?:write|give|make) (?:it )?an? (?:\w+ )?ending\b|\bfinish the story\b"
                 r"|\b(?:decide|make|give it|give us|give the story) (?:the|an|a) (?:\w+ )?ending\b"
                 r"|\b(?:can|could) you (?:end|finish) (?:it|the story)\b",
                 heard.text,
                 re.I,
             )
             pausing = re.search(r"\b(stop|next (lesson|time)|later)\b", heard.text, re.I)
+            their_end = _THEIR_ENDING.search(heard.text)
+            if their_end and story.ending_with:
+                # "Let's end it with the lights coming back on": their ending, said back.
+                said = to_second_person(their_end[1].strip(" .!"))
+                text = fill(_pick(story.ending_with, state, rng), {**fields, "said": said})
+                return TurnPlan(
+                    heard.act,
+                    Move.ENDING,
+                    "",
+                    capitalise_sentences(text),
+                    replace(state, ended=True),
+                )
             if wants_ending and not heard.text.lower().startswith("the end"):
                 options = story.ending
                 if story.twist_ending and find(story.twist_asks, heard.text):
@@ -1421,6 +1443,17 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
             )
+        asked_twist = story.twist_beats and find(story.twist_asks, heard.text)
+        asked_funny = story.funny_beats and find(story.funny_asks, heard.text)
+        if asked_twist or asked_funny:
+            # "Can you add something surprising?", "Let's make it lighter": that kind of beat.
+            beats = story.twist_beats if asked_twist else story.funny_beats
+            fresh = [b for b in beats if b not in state.used] or list(beats)
+            beat = capitalise_sentences(fill(fresh[0], fields))
+            reaction = _pick(
+                story.twist_reactions if asked_twist else story.funny_reactions, state, rng
+            )
+            return TurnPlan(heard.act, Move.BEAT, reaction, beat, _use(state, reaction, fresh[0]))
         if heard.act == Act.DONT_KNOW:
             idea = next(
                 (i for i in story.ideas if fill(i, fields) not in state.used), story.ideas[0]
@@ -1885,6 +1918,11 @@ _BOX_ROLE = re.compile(
     r"(?= now\b| instead\b| and\b| who\b| in\b| at\b|[,.!?]|$)",
     re.I,
 )
+# "Let's end it with the lights coming back on", "an ending where they finally meet".
+_THEIR_ENDING = re.compile(
+    r"\b(?:end it with|ending (?:where|with|in which)|end with) (.{6,})$", re.I
+)
+_OWN_NAME = re.compile(r"\b(?:his|her|its|their|the \w+'s) name is\b", re.I)
 _WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
 
