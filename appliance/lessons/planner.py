@@ -1839,11 +1839,18 @@ class TurnPlanner:
             text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
         again = self._plays_again(heard.text, state)
+        # "is it a... cup? no": a pause inside the guess, not the end of a sentence.
+        paused = "..." in heard.text or "…" in heard.text
+        question_text = (heard.text if paused else heard.question).replace("...", " ")
+        question_text = re.sub(r"\s+", " ", question_text.replace("…", " "))
         if again and len(state.heard) <= 1:
             text = _pick(guess.lines["ready"], state, rng)  # a new game has just begun
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
-        if again and not heard.question:
-            heard = replace(heard, act=Act.GIVE_UP)  # mid-game: reveal, then a new one
+        guessing = re.search(r"\bis it (?:a|an|the) \w+", question_text, re.I) is not None
+        if again and not guessing:
+            # Mid-game ("Let's play again, can you think of something harder?"): reveal,
+            # then a new one.
+            heard = replace(heard, act=Act.GIVE_UP)
         extra = guess.optional_lines
         if "swap" in extra and find(guess.swap_asks, heard.text):
             text = _pick(extra["swap"], state, rng)
@@ -1883,8 +1890,19 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.NONE, text, "", _use(state, text), fallback="not a question"
             )
+        if either := re.search(r"\b(is|are) it (\w+) or (\w+)\b", question, re.I):
+            # "Is it big or small?": the one that is true.
+            for side in (either[2], either[3]):
+                told = answering_fact(secret, f"Is it {side}?")
+                if told is not None and not _NOT.search(told):
+                    tail = _pick(guess.tails_yes, state, rng)
+                    return TurnPlan(heard.act, Move.ANSWER, told, tail, _use(state, tail))
         fact = fact_of_kind(secret, question, guess.kinds) or answering_fact(secret, question)
-        wrong = re.search(r"\bis it (a|an|the) ([\w ]+?)\?*\s*$", question, re.I)
+        # The last guess of the turn: "is it a pen no wait is it a ruler" → a ruler.
+        guesses = list(
+            re.finditer(r"\bis it (a|an|the) ([\w ]+?)\W*(?=\bno\b|$)", question_text, re.I)
+        )
+        wrong = guesses[-1] if guesses else None
         fallback = ""
         if fact is not None:
             yes = re.search(r"\b(not|no|never)\b", fact, re.I) is None
