@@ -1449,8 +1449,8 @@ class TurnPlanner:
         asked_funny = story.funny_beats and find(story.funny_asks, heard.text)
         if asked_twist or asked_funny:
             # "Can you add something surprising?", "Let's make it lighter": that kind of beat.
-            beats = story.twist_beats if asked_twist else story.funny_beats
-            fresh = [b for b in beats if b not in state.used] or list(beats)
+            kind_beats = story.twist_beats if asked_twist else story.funny_beats
+            fresh = [b for b in kind_beats if b not in state.used] or list(kind_beats)
             beat = capitalise_sentences(fill(fresh[0], fields))
             reaction = _pick(
                 story.twist_reactions if asked_twist else story.funny_reactions, state, rng
