@@ -1411,3 +1411,103 @@ def test_the_guessing_game_knows_what_learners_ask(name: str, question: str, yes
         s for s in (*CONTENT.guess.objects, *CONTENT.guess.simple_objects) if s.name == name
     )
     assert true_answer(secret, question) is yes
+
+
+@pytest.mark.parametrize(
+    ("line", "question"),
+    [
+        ("is it big", "is it big"),
+        ("to the city centre how much is it", "how much is it"),
+        ("and you what music do you like", "what music do you like"),
+        ("I think I know is it an umbrella", "is it an umbrella"),
+        ("what's the monthly rent exactly and are the bills included or not", None),
+        ("erm can I eat it", None),
+    ],
+)
+def test_a_question_left_without_its_mark_is_still_a_question(line: str, question) -> None:
+    heard = understand(line, CONTENT)
+    assert heard.act in (Act.QUESTION, Act.REQUEST)
+    assert heard.question == (question or line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "I don't know what time it is",
+        "the cat is black",
+        "my mother is the teacher",
+        "I see your point, but I think charities can't do it alone.",
+        "Wait, my phone... is my boss. She always call on my free day.",
+        "this is it",
+    ],
+)
+def test_a_statement_without_a_mark_is_not_taken_for_a_question(line: str) -> None:
+    assert understand(line, CONTENT).question == ""
+
+
+def test_an_improv_scene_from_roles_alone_keeps_them() -> None:
+    reply = talk(planner("improv", level="A2"), "ok you are a robot and I am your new owner")[0]
+    assert "you are my new owner, and I am a robot" in reply
+    assert "But" not in reply  # the role is not a twist
+
+
+def test_an_improv_idea_is_taken_up_unless_the_student_takes_it_back() -> None:
+    p = planner("improv", level="B1")
+    talk(p, "let's do a scene where we are two astronauts on the space station")
+    assert talk(p, "hmm what if the voice is coming from Earth")[0] in CONTENT.improv.accept
+    back = talk(p, "maybe we could use the water from the plants no wait that's a terrible idea")
+    assert back[0] in CONTENT.improv.retracted
+
+
+def test_a_story_twist_or_a_lighter_turn_is_the_kind_asked_for() -> None:
+    p = planner("story", level="B2")
+    talk(p, "let's write a story about a delivery rider called Marco")
+    twist = p.plan("can you add a twist something nobody would expect")
+    assert any(fill_free(b) in twist.text for b in CONTENT.story.twist_beats)
+    p.commit(twist, twist.text)
+    lighter = p.plan("that's a bit too dark let's make it lighter")
+    assert any(fill_free(b) in lighter.text for b in CONTENT.story.funny_beats)
+
+
+def fill_free(text: str) -> str:
+    """The longest stretch of ``text`` with no {slot} in it."""
+    import re as _re
+
+    return max(_re.split(r"\{\w+\}", text), key=len).strip()
+
+
+def test_the_students_own_ending_is_said_back() -> None:
+    p = planner("story", level="B2")
+    talk(p, "let's write a story about a delivery rider called Marco")
+    plan = p.plan("let's end it with the lights coming back on and Marco is almost disappointed")
+    assert plan.move == Move.ENDING and "the lights coming back on" in plan.text
+
+
+def test_either_or_in_the_guessing_game_gets_the_true_side() -> None:
+    apple = next(s for s in CONTENT.guess.simple_objects if s.name == "an apple")
+    p = TurnPlanner(CONTENT, "guess", "A2", seed=1, secret=apple)
+    assert "small" in talk(p, "is it big or small")[0]
+
+
+def test_the_last_guess_of_a_turn_is_the_one_answered() -> None:
+    apple = next(s for s in CONTENT.guess.simple_objects if s.name == "an apple")
+    p = TurnPlanner(CONTENT, "guess", "A2", seed=1, secret=apple)
+    assert "not a ruler" in talk(p, "hmm is it a pen no wait is it a ruler")[0]
+    assert "not a cup" in talk(p, "hmm is it a... cup? no. I don't know")[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("no no not so short please stop", "I'm so sorry"),
+        ("ok I'll think it over and get back to you by Friday", "take your time"),
+        ("I have the receipt but I left the box at home is that a problem", "not a problem"),
+        ("great and do I have to transfer my photos myself or can you do it here", "do it for you"),
+        ("I noticed some damp on the ceiling has the landlord done anything about that", "fix it"),
+        ("how much does it cost to send it and how long will it take", "three or four days"),
+    ],
+)
+def test_a_role_answers_what_a_person_in_it_would(line: str, said: str) -> None:
+    p = planner("roleplay", level="B1", character="a clerk", setting="an office")
+    talk(p, "Hello.")
+    assert said in talk(p, line)[0]
