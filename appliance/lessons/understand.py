@@ -63,6 +63,7 @@ _NAME = re.compile(
     r"\b(?i:my name is|my name's|call me|i am called|i'm called|under the name|this is)\s+"
     r"([A-Z][^\W\d_]+)"
 )
+_NAME_LOWER = re.compile(r"\b(?:my name is|my name's|call me|i am called|i'm called)\s+([^\W\d_]+)")
 _I_AM = re.compile(r"\b(?:I'm|I am|i'm|im)\s+([A-Z][^\W\d_]+)\b")
 _AGE = re.compile(
     # "I'm thirty-four", and the learner's "I have fifteen years (old)".
@@ -158,6 +159,11 @@ def student_name(
     text = text.replace("’", "'")
     if found := _NAME.search(text):
         return found[1]
+    # Speech recognition in lower case: "hello my name is joana i am from brazil".
+    if text == text.lower() and (found := _NAME_LOWER.search(text)):
+        word = found[1]
+        if word not in common_words(language) and word not in not_names:
+            return word.capitalize()
     common = common_words(language)
     for sentence in sentences_of(text)[:2] if GREETING.search(text) else ():
         if found := _GREETED_NAME.search(sentence):
