@@ -261,6 +261,11 @@ class Improv:
     # A scene the student gives roles but no place ("You are a robot and I am your owner").
     scene_roles: tuple[str, ...] = ()
     scene_roles_twist: tuple[str, ...] = ()  # the same, with the student's own twist
+    # "We're neighbours and…": a scene of two of the same ({both}), with the twist or not.
+    scene_together: tuple[str, ...] = ()
+    scene_together_plain: tuple[str, ...] = ()
+    # The scene ends the way the student asks ("an ending where we become friends").
+    ending_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -931,6 +936,11 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         scene_named=texts_of(file, table, "scene_named", "director"),
         scene_roles=texts_of(file, table, "scene_roles", "director", required=False),
         scene_roles_twist=texts_of(file, table, "scene_roles_twist", "director", required=False),
+        scene_together=texts_of(file, table, "scene_together", "director", required=False),
+        scene_together_plain=texts_of(
+            file, table, "scene_together_plain", "director", required=False
+        ),
+        ending_with=texts_of(file, table, "ending_with", "director", required=False),
         again=texts_of(file, table, "again", "director"),
         pick=texts_of(file, table, "pick", "director"),
         goodbye=texts_of(file, table, "goodbye", "director"),

@@ -1412,7 +1412,8 @@ class TurnPlanner:
                 r"\b(finish|end)\b.*\?|\bhave to go\b"
                 r"|\b(?:can|could) you (?:finish|end|write an? (?:\w+ )?ending)\b"
                 r"|\blet'?s (?:end|finish) it\b|\bend it with\b"
-                r"|\b(?:write|give|make) (?:it )?an? (?:\w+ )?ending\b|\bfinish the story\b"
+                r"|\b(?:write|give|make) (?:it |us )?(?:an? |the )?(?:\w+ )?end(?:ing)?\b"
+                r"|\bfinish the story\b"
                 r"|\b(?:decide|make|give it|give us|give the story) (?:the|an|a) (?:\w+ )?ending\b"
                 r"|\b(?:can|could) you (?:end|finish) (?:it|the story)\b",
                 heard.text,
@@ -1584,7 +1585,11 @@ class TurnPlanner:
                 if state.place
                 else []
             )
-            if improv.twist_end and twists and find(improv.twist_asks, heard.text):
+            if (their_end := _THEIR_ENDING.search(heard.text)) and improv.ending_with:
+                # "Can you give the scene an ending where we become friends?"
+                said = to_second_person(their_end[1].strip(" .!?"))
+                text = fill(_pick(improv.ending_with, state, rng), {"said": said})
+            elif improv.twist_end and twists and find(improv.twist_asks, heard.text):
                 # "Let's finish it, I think we need a big twist at the end."
                 text = fill(_pick(improv.twist_end, state, rng), {"twist": twists[0]})
             if improv.review and find(improv.review_asks, heard.text):
@@ -1709,7 +1714,7 @@ class TurnPlanner:
         again: bool,
     ) -> TurnPlan:
         improv = self.content.improv
-        twist_of_student = student_twist(heard.text)
+        twist_of_student = student_twist(heard.text, self.content.classroom.to_you)
         fallback = ""
         named = place_in_words(heard.text) if place is None else ""
         if again and place is None and twist_of_student and state.place is not None:
@@ -1744,10 +1749,28 @@ class TurnPlanner:
         named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
+        together = _TOGETHER.search(heard.text)
+        if place is None and together and improv.scene_together:
+            # "We're neighbours and your tree drops leaves all over my garden."
+            both = together[1].lower()
+            cast = Place(
+                keys=(),
+                place="",
+                where="",
+                character="generic",
+                student_role=f"one of the {both}",
+                box_role="the other one",
+                twists=improv.twists,
+            )
+            lines = improv.scene_together if twist_of_student else improv.scene_together_plain
+            fields = {"both": both, "twist": twist_of_student}
+            text = fill(_pick(lines or improv.scene_together, state, rng), fields)
+            plan = self._scene_plan(heard, state, text, cast)
+            return replace(plan, fallback="roles from the student's words")
         given_role = _BOX_ROLE.search(heard.text)
         if place is None and improv.scene_roles and (given_role or student_role(heard.text)):
             # "You are a robot and I am your new owner": no place, the roles the student gave.
-            mine = given_role[1].lower() if given_role else improv.worker
+            mine = _from_box(given_role[1].lower()) if given_role else improv.worker
             theirs = student_role(heard.text) or improv.visitor
             cast = Place(
                 keys=(),
@@ -1758,8 +1781,11 @@ class TurnPlanner:
                 box_role=mine,
                 twists=improv.twists,
             )
-            if twist_of_student and _words(theirs) - {"my", "your"} <= _words(twist_of_student):
-                twist_of_student = ""  # "…and I am your new owner" is the role, not a twist
+            if twist_of_student and (
+                _words(theirs) - {"my", "your"} <= _words(twist_of_student)
+                or len(words_of(twist_of_student)) <= 4
+            ):
+                twist_of_student = ""  # "…and I am your new owner", "…and I visit you": roles
             fields = {"student_role": theirs, "box_role": mine, "twist": twist_of_student}
             lines = improv.scene_roles_twist if twist_of_student else improv.scene_roles
             text = fill(_pick(lines or improv.scene_roles, state, rng), fields)
@@ -1934,7 +1960,7 @@ _PARTICIPLE_AT_END = re.compile(
 )
 # "…and you are a dog", "you can be the waiter": the role the student gives the box.
 _BOX_ROLE = re.compile(
-    r"\byou(?:'re| are| be| play| played| can be| could be| will be) ((?:the|a|an) [\w ]+?)"
+    r"\byou(?:'re| are| be| play| played| can be| could be| will be) ((?:the|a|an|my|your) [\w ]+?)"
     r"(?= now\b| instead\b| and\b| who\b| in\b| at\b|[,.!?]|$)",
     re.I,
 )
@@ -1945,7 +1971,22 @@ _THEIR_ENDING = re.compile(
 # A turn this long is the student's own thought (measured: B2 turns in the blind sets ran
 # to 20-60 words), not a keyword for a topic's stock question.
 LONG_TURN_WORDS = 25
-_OWN_NAME = re.compile(r"\b(?:his|her|its|their|the \w+'s) name is\b", re.I)
+_OWN_NAME = re.compile(r"\b(?:his|her|its|their|the \w+'s|the \w+) name is\b", re.I)
+# "We're neighbours", "we are two detectives": a scene of two of the same.
+_TOGETHER = re.compile(
+    r"\bwe(?:'re| are) (?:two |both |best )?(neighbours|neighbors|friends|colleagues|classmates|"
+    r"brothers|sisters|cousins|astronauts|detectives|tourists|students|doctors|teachers|"
+    r"flatmates|roommates|explorers|pirates|spies|chefs|scientists)\b",
+    re.I,
+)
+
+
+def _from_box(role: str) -> str:
+    """ "my grandmother" said by the student is "your grandmother" said by the box."""
+    head, _, rest = role.partition(" ")
+    return f"{ {'my': 'your', 'your': 'my'}.get(head, head) } {rest}".strip()
+
+
 _WH_START = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:what|which|who)\b", re.I)
 
 
@@ -2164,6 +2205,8 @@ def story_hero(text: str) -> str | None:
     """The story's main character from the student's first sentence: "Once there was a
     little cat" → "the little cat"; "a story about a boy who…" → "the boy"."""
     patterns = (
+        # "It starts with a woman who finds an old letter": the woman.
+        r"\b(?:a|an) ((?:\w+ )?\w+?) who (?:\w+s|\w+ed|is|was|has|had|lives|lived)\b",
         r"\babout (?:a|an|the) ((?:\w+ )?\w+?)"
         r"(?: who\b| that\b| which\b| in\b| on\b| at\b| with\b| and\b|[,.!?]|$)",
         r"\bthere (?:was|lived|is|were) (?:a|an|once a|once an) ((?:\w+ )?\w+?)"
@@ -2354,7 +2397,7 @@ def to_second_person(text: str) -> str:
     return text
 
 
-def student_twist(text: str) -> str:
+def student_twist(text: str, swaps: tuple[tuple[str, str], ...] = ()) -> str:
     """The student's own twist for a scene: "…, and I have missed my train" → "you have
     missed your train"; "Again, but this time I'm very angry" → "you are very angry"."""
     patterns = (
@@ -2365,6 +2408,9 @@ def student_twist(text: str) -> str:
         r"\b(?:but|where) ((?:the|a|an) [\w' ]+? (?:is|are|has|hates|loves|can'?t|cannot|"
         r"doesn'?t|never) [^,.!?]+?)(?:,| and | who |[.!?]|$)",
         r"\b(?:and|but) ((?:it|there)(?:'s| is| are) .+?)[.!?]*$",
+        # "we're neighbours and your tree has been dropping leaves all over my garden"
+        r"\b(?:and|but) ((?:your|my|our|his|her) [\w ]+? (?:has|have|is|are|was|were|keeps?|"
+        r"won'?t|can'?t|doesn'?t) [^.!?]+?)[.!?]*$",
         # "…a cooking show where everything goes wrong"
         r"\bwhere ((?:everything|everyone|everybody|nothing|nobody|all the \w+) [^,.!?]+?)"
         r"(?:,|[.!?]|$)",
@@ -2383,7 +2429,7 @@ def student_twist(text: str) -> str:
                 # "Two people are stuck" said inside the box's sentence: "But two people…"
                 if not re.match(r"^I\b", twist):
                     twist = twist[:1].lower() + twist[1:]
-                return to_second_person(twist)
+                return swap_words(twist, swaps) if swaps else to_second_person(twist)
     return ""
 
 
