@@ -23,6 +23,7 @@ from appliance.core.config import Config, ConfigError, load_config, save_config
         ({"activity": {"level": "D1"}}, "activity.level", "A1, A2, B1, B2, C1"),
         ({"activity": {"name": "karaoke"}}, "activity.name", "conversation"),
         ({"stt": {"threads": 1.5}}, "stt.threads", "whole number"),
+        ({"stt": {"incremental": "yes"}}, "stt.incremental", "true or false"),
         ({"web": {"port": 0}}, "web.port", "from 1 to 65535"),
         ({"privacy": {"log_transcripts": "yes"}}, "privacy.log_transcripts", "true or false"),
         ({"voice": {"rate": True}}, "voice.rate", "number"),

@@ -337,3 +337,180 @@ def test_a_looping_transcript_is_answered_with_say_it_again(make_engine, models)
     assert engine.history == [], "nothing of it is remembered"
     assert engine.planner is None or engine.planner.state.turn == turns_before
     assert events and events[-1].reply == result.reply and events[-1].student_seconds > 1
+
+
+# --- long turns, transcribed incrementally while the button is held ---
+
+LONG_TURN = (
+    "Last summer I went to the seaside with my family.",
+    "We stayed in a small hotel near the station.",
+    "Every morning we walked along the beach and looked for shells.",
+    "In the evening my brother and I played football with some children.",
+    "I would like to go back there next year.",
+)
+
+
+def long_turn(speak) -> np.ndarray:
+    """LONG_TURN spoken by the installed voice, half a second of pause between sentences
+    (about 16 s): a B1 student telling a story, who lets go 0.1 s after the last word (so
+    no pause before release: the tail is left to transcribe)."""
+    parts = [silence(0.3)]
+    for sentence in LONG_TURN:
+        parts += [speak(sentence), silence(0.5)]
+    parts[-1] = silence(0.1)
+    return np.concatenate(parts)
+
+
+def test_a_long_turn_transcribed_incrementally_keeps_its_words(models, speak):
+    """At every pause the speech so far is transcribed, as while the button is held; at
+    release only the tail is. The words must be those of the whole turn heard at once:
+    nothing lost or said twice at the joins."""
+    from appliance.speech.incremental import IncrementalTranscriber
+
+    audio, config = long_turn(speak), Config()
+    returned: list[int] = []
+
+    def hear(audio: np.ndarray, **kwargs):
+        heard = models.stt.hear(audio, **kwargs)
+        returned.append(len(audio))
+        return heard
+
+    # budget 0: the tail is the 3 s minimum, whatever this box's speed (more joins to test).
+    transcriber = IncrementalTranscriber(hear, budget_seconds=0)
+    stream, paused_at = models.vad.stream(), -1
+    for offset in range(0, len(audio), 2048):
+        stream.feed(audio[offset : offset + 2048])
+        if (
+            stream.heard_speech(config.vad.min_speech_ms)
+            and stream.seconds_of_trailing_silence() >= config.stt.guess_after_pause
+            and stream.last_speech_frame != paused_at
+        ):
+            paused_at = stream.last_speech_frame
+            speech = stream.speech(config.vad.min_speech_ms, config.vad.pad_ms)
+            done = len(returned)
+            if transcriber.pause(speech):
+                wait_until(lambda done=done: len(returned) > done, timeout=120)  # keeps up
+    speech = stream.speech(config.vad.min_speech_ms, config.vad.pad_ms)
+    incremental = transcriber.finish(speech)
+    whole = models.stt.hear(speech)
+    assert transcriber.transcriptions >= 3, "the pauses between sentences were not used"
+    assert 0 < transcriber.tail_seconds_after_release < len(speech) / RATE / 2
+    reference = " ".join(LONG_TURN)
+    assert word_error_rate(whole.text, incremental.text) <= 0.1, (whole.text, incremental.text)
+    assert (
+        word_error_rate(reference, incremental.text)
+        <= word_error_rate(reference, whole.text) + 0.05
+    )
+    heard = words(incremental.text)
+    for sentence in LONG_TURN:  # each sentence's last word: where the joins fall
+        assert words(sentence)[-1] in heard, (sentence, incremental.text)
+    assert len(heard) <= len(words(reference)) + 3, "words said twice at a join"
+
+
+@pytest.fixture
+def transcribers(monkeypatch) -> list:
+    """Every IncrementalTranscriber the engine's recordings make during the test."""
+    from appliance.engine import recording
+    from appliance.speech.incremental import IncrementalTranscriber
+
+    made: list = []
+
+    class Watched(IncrementalTranscriber):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(recording, "IncrementalTranscriber", Watched)
+    return made
+
+
+INCREMENTAL = Config().with_changes({"stt.incremental": True})
+
+
+def test_a_long_turn_through_the_engine_is_heard_incrementally(make_engine, speak, transcribers):
+    engine = make_engine(INCREMENTAL, realtime=True)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    engine.devices.feed(long_turn(speak))
+    engine.listen()
+    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
+    engine.finish_listening()
+    wait_until(lambda: finished, timeout=120)
+    assert len(transcribers) == 1 and transcribers[0].transcriptions >= 1
+    heard = words(finished[0].transcript)
+    for sentence in LONG_TURN:
+        assert words(sentence)[-1] in heard, (sentence, finished[0].transcript)
+    assert finished[0].reply
+
+
+def test_incremental_transcription_is_off_by_default(make_engine, speak, transcribers):
+    engine = make_engine(realtime=True)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    engine.devices.feed(long_turn(speak))
+    engine.listen()
+    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
+    engine.finish_listening()
+    wait_until(lambda: finished, timeout=120)
+    assert transcribers == [] and "station" in words(finished[0].transcript)
+
+
+def test_barge_in_stops_an_incremental_transcription(make_engine, speak, transcribers):
+    """A press while the student is still talking (a new turn) ends the transcriber's
+    worker (the leak check fails the test if "stt-chunks_0" runs on)."""
+    engine = make_engine(INCREMENTAL, realtime=True)
+    engine.devices.feed(long_turn(speak))
+    engine.listen()
+    wait_until(lambda: transcribers and transcribers[0].transcriptions >= 1, timeout=120)
+    engine.listen()  # barge-in: the press cancels the turn being recorded
+    assert engine.state == State.LISTENING
+    engine.cancel()
+    assert transcribers[0].finish(np.zeros(RATE * 30, np.float32)).stopped
+    after = engine.run_text_turn("Thank you!")
+    assert after.reply and not after.cancelled
+
+
+def test_a_looping_tail_makes_an_incremental_turn_unintelligible(models, speak):
+    """Whisper loops on the tail ("no no no…", even after its retry): the turn is not
+    understood (the engine then asks again, as for any unintelligible turn), whatever the
+    first sentence was: nothing half-heard is answered."""
+    from appliance.speech.incremental import IncrementalTranscriber
+
+    voice = models.tts
+    looping = np.concatenate(list(voice.stream("no " * 20, noise_scale=0.0, noise_w=0.0)))
+    first = np.concatenate([silence(0.3), speak("I went to the market and bought apples.")])
+    audio = np.concatenate([first, silence(0.6), resample(looping, voice.sample_rate, RATE)])
+    speech = np.concatenate([models.vad.trim(audio), silence(0.3)])
+    pause = len(models.vad.trim(first)) + int(0.15 * RATE)  # the VAD's speech at the pause
+    transcriber = IncrementalTranscriber(models.stt.hear, min_tail_seconds=4, budget_seconds=0)
+    assert transcriber.pause(speech[:pause])
+    wait_until(lambda: transcriber.transcriptions == 1, timeout=120)
+    heard = transcriber.finish(speech)
+    assert transcriber.tail_seconds_after_release > 4  # the loop was the tail
+    assert heard.unintelligible and heard.text == ""
+
+
+def test_target_words_prompt_every_transcription_of_an_incremental_turn(
+    make_engine, speak, models, monkeypatch, transcribers
+):
+    from appliance.lessons.vocabulary import recognition_hint
+
+    config = INCREMENTAL.with_changes({"lessons.target_words": ["seaside", "football"]})
+    engine = make_engine(config, realtime=True)
+    prompts: list[str] = []
+    hear = models.stt.hear
+
+    def spied(audio, **kwargs):
+        prompts.append(kwargs.get("prompt", ""))
+        return hear(audio, **kwargs)
+
+    monkeypatch.setattr(models.stt, "hear", spied)
+    finished: list[TurnFinished] = []
+    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
+    engine.devices.feed(long_turn(speak))
+    engine.listen()
+    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
+    engine.finish_listening()
+    wait_until(lambda: finished, timeout=120)
+    assert transcribers and transcribers[0].transcriptions >= 1
+    assert len(prompts) >= 2 and set(prompts) == {recognition_hint(["seaside", "football"])}

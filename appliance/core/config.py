@@ -148,6 +148,12 @@ class SttSettings:
     threads: int = between(2, 1, 16)
     # Start transcribing after this pause while the button is still held (0: never).
     guess_after_pause: float = between(0.25, 0.0, 2.0)
+    # Long turns: keep what was transcribed at each pause, so after release only the
+    # last few seconds are left to transcribe (engine/recording.py). Off by default: on
+    # long turns of real speech it cost 2.4-4.6 points of WER in three of four tiers and
+    # conditions (bench/results/stt_incremental.txt). false: transcribe the whole turn at
+    # release, unless the student paused before letting go (the pause guess).
+    incremental: bool = False
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,7 @@ class Engine:
             self.config.stt.guess_after_pause,
             end_after_silence,
             prompt=recognition_hint(target_words(self.config)),
+            incremental=self.config.stt.incremental,
         )
 
     def _begin_thinking(self, turn: int) -> None:
