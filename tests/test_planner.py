@@ -1516,7 +1516,7 @@ def test_a_role_answers_what_a_person_in_it_would(line: str, said: str) -> None:
 def test_an_improv_scene_of_two_of_the_same_keeps_the_students_twist() -> None:
     reply = talk(
         planner("improv", level="B2"),
-        "Let's do a scene: we're neighbours and your tree has been dropping leaves all over my garden.",
+        "Let's do a scene: we're neighbours and your tree has been dropping leaves on my garden.",
     )[0]
     assert "we are neighbours" in reply and "my tree has been dropping leaves" in reply
 
