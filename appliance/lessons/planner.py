@@ -1746,6 +1746,8 @@ class TurnPlanner:
             last = words.split()[-1] if words.split() else ""
             if key_score(last, worker.keys) and not key_score(last, place.keys):
                 place = None
+        if place is None and _TOGETHER.search(heard.text):
+            named = words = ""  # "we're neighbours and your tree… on my garden": no place
         named = named or (words if place is None else "")
         if place is None and named:
             place, fallback = self._place_for(named), "place from the student's words"
