@@ -1542,3 +1542,14 @@ def test_the_story_hero_is_the_person_who_finds_the_thing() -> None:
 
 def test_a_name_in_lower_case_is_a_name() -> None:
     assert understand("hello my name is joana i am from brazil", CONTENT).name == "Joana"
+
+
+def test_a_number_with_a_thing_is_said_back_in_the_plural() -> None:
+    p = planner("roleplay", level="A1", character="a ticket seller", setting="a zoo")
+    reply = talk(p, "two ticket please. one adult one child")[0]
+    assert "Two tickets" in reply and "Two ticket," not in reply
+
+
+def test_a_driving_school_receptionist_is_not_the_class_teacher() -> None:
+    character = CONTENT.character_for("a receptionist at a driving school", "a driving school")
+    assert character.id != "school"

@@ -2132,7 +2132,12 @@ def items_named(text: str, character: Character) -> list[str]:
                 or re.search(r"\b(?:than|instead of)\b(?:\s+\w+){0,3}\s*$", before)
             ):
                 continue  # "No, no bananas.", "…a new one than a repair": not asked for
-            phrase = " ".join([*words, item.name + (match[2] or "")])
+            plural = match[2] or ""
+            simple_plural = not item.name.endswith(("s", "x", "ch", "sh", "y"))
+            counted = words[:1] and parse_number(words[0]) not in (None, 0, 1)
+            if not plural and counted and simple_plural:
+                plural = "s"  # "two ticket" is said back as "two tickets"
+            phrase = " ".join([*words, item.name + plural])
             if item.name in _UNCOUNTABLE and phrase.startswith(("a ", "an ")):
                 phrase = phrase.split(" ", 1)[1]  # "a bread" → "bread"
             found.append((match.start(0), item.name, phrase))
