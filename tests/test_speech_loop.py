@@ -231,7 +231,9 @@ def test_tap_mode_ends_the_turn_on_silence(make_engine, speak):
     engine.devices.feed(speak("I have a small black cat."))
     engine.listen(end_after_silence=0.8)  # nobody calls finish_listening()
     wait_until(lambda: finished, timeout=120)
-    assert "cat" in finished[0].transcript.lower()
+    # What this checks is that the turn ended on the silence and was heard: whisper's last
+    # word depends on what it decoded before in the session ("cat" once came out "cap").
+    assert "small black" in finished[0].transcript.lower()
 
 
 def test_barge_in_stops_speech_and_the_engine_is_ready_again(make_engine, speak):
