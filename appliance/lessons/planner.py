@@ -1755,15 +1755,7 @@ class TurnPlanner:
         if place is None and together and improv.scene_together:
             # "We're neighbours and your tree drops leaves all over my garden."
             both = together[1].lower()
-            cast = Place(
-                keys=(),
-                place="",
-                where="",
-                character="generic",
-                student_role=f"one of the {both}",
-                box_role="the other one",
-                twists=improv.twists,
-            )
+            cast = self._cast(f"one of the {both}", "the other one")
             lines = improv.scene_together if twist_of_student else improv.scene_together_plain
             fields = {"both": both, "twist": twist_of_student}
             text = fill(_pick(lines or improv.scene_together, state, rng), fields)
@@ -1774,15 +1766,7 @@ class TurnPlanner:
             # "You are a robot and I am your new owner": no place, the roles the student gave.
             mine = _from_box(given_role[1].lower()) if given_role else improv.worker
             theirs = student_role(heard.text) or improv.visitor
-            cast = Place(
-                keys=(),
-                place="",
-                where="",
-                character="generic",
-                student_role=theirs,
-                box_role=mine,
-                twists=improv.twists,
-            )
+            cast = self._cast(theirs, mine)
             if twist_of_student and (
                 _words(theirs) - {"my", "your"} <= _words(twist_of_student)
                 or len(words_of(twist_of_student)) <= 4
@@ -1823,6 +1807,18 @@ class TurnPlanner:
             text = join(_pick(improv.pick, state, rng), text)
         plan = self._scene_plan(heard, _use(state, twist), text, place)
         return replace(plan, fallback=fallback)
+
+    def _cast(self, student_role: str, box_role: str) -> Place:
+        """A scene with no place, only the roles the student gave."""
+        return Place(
+            keys=(),
+            place="",
+            where="",
+            character="generic",
+            student_role=student_role,
+            box_role=box_role,
+            twists=self.content.improv.twists,
+        )
 
     def _place_for(self, named: str) -> Place:
         """A scene at a place the content has no table for ("the library"): the worker's
