@@ -436,8 +436,9 @@ def transcribers(monkeypatch) -> list:
 INCREMENTAL = Config().with_changes({"stt.incremental": True})
 
 
-def test_a_long_turn_through_the_engine_is_heard_incrementally(make_engine, speak, transcribers):
-    engine = make_engine(INCREMENTAL, realtime=True)
+def held_long_turn(engine, speak) -> list[TurnFinished]:
+    """The long turn spoken in real time with the button held, released at its end: the
+    turn that finished."""
     finished: list[TurnFinished] = []
     engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
     engine.devices.feed(long_turn(speak))
@@ -445,6 +446,12 @@ def test_a_long_turn_through_the_engine_is_heard_incrementally(make_engine, spea
     wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
     engine.finish_listening()
     wait_until(lambda: finished, timeout=120)
+    return finished
+
+
+def test_a_long_turn_through_the_engine_is_heard_incrementally(make_engine, speak, transcribers):
+    engine = make_engine(INCREMENTAL, realtime=True)
+    finished = held_long_turn(engine, speak)
     assert len(transcribers) == 1 and transcribers[0].transcriptions >= 1
     heard = words(finished[0].transcript)
     for sentence in LONG_TURN:
@@ -454,13 +461,7 @@ def test_a_long_turn_through_the_engine_is_heard_incrementally(make_engine, spea
 
 def test_incremental_transcription_is_off_by_default(make_engine, speak, transcribers):
     engine = make_engine(realtime=True)
-    finished: list[TurnFinished] = []
-    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
-    engine.devices.feed(long_turn(speak))
-    engine.listen()
-    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
-    engine.finish_listening()
-    wait_until(lambda: finished, timeout=120)
+    finished = held_long_turn(engine, speak)
     assert transcribers == [] and "station" in words(finished[0].transcript)
 
 
@@ -514,12 +515,6 @@ def test_target_words_prompt_every_transcription_of_an_incremental_turn(
         return hear(audio, **kwargs)
 
     monkeypatch.setattr(models.stt, "hear", spied)
-    finished: list[TurnFinished] = []
-    engine.events.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e))
-    engine.devices.feed(long_turn(speak))
-    engine.listen()
-    wait_until(lambda: engine.devices.pending_frames == 0, timeout=120)
-    engine.finish_listening()
-    wait_until(lambda: finished, timeout=120)
+    held_long_turn(engine, speak)
     assert transcribers and transcribers[0].transcriptions >= 1
     assert len(prompts) >= 2 and set(prompts) == {recognition_hint(["seaside", "football"])}
