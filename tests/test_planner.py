@@ -1553,3 +1553,170 @@ def test_a_number_with_a_thing_is_said_back_in_the_plural() -> None:
 def test_a_driving_school_receptionist_is_not_the_class_teacher() -> None:
     character = CONTENT.character_for("a receptionist at a driving school", "a driving school")
     assert character.id != "school"
+
+
+# --- from the sixteenth set's kinds of failure ---
+
+
+@pytest.mark.parametrize(
+    ("line", "word"),
+    [
+        ("what is cereal", "cereal"),
+        ("what do you mean by gentrification exactly is it the same thing", "gentrification"),
+        ("erm sorry what means placement test", "placement test"),
+        ("Sorry, can you repeat the question? What is 'shift'?", "shift"),
+        ("what is the meaning of melt", "melt"),
+    ],
+)
+def test_a_word_asked_about_as_speech_recognition_writes_it_is_explained(
+    line: str, word: str
+) -> None:
+    plan = planner("conversation", level="B1").plan(line)
+    assert plan.move == Move.EXPLAIN and plan.text.lower().startswith(
+        (word, f"a {word}", f"to {word}")
+    ), plan.text
+    assert not plan.fallback
+
+
+@pytest.mark.parametrize("line", ["what is wrong", "what do you mean by that", "what's next"])
+def test_what_is_wrong_is_no_word_to_explain(line: str) -> None:
+    assert planner("conversation").plan(line).move != Move.EXPLAIN
+
+
+def test_a_hint_tells_a_bit_more_each_time_and_then_says_there_are_no_more() -> None:
+    p = planner("guess", level="A1")
+    hints = p.state.secret.hints
+    assert len(hints) >= 2
+    replies = talk(p, "Is it big?", *["give me a hint please"] * (len(hints) + 1))[1:]
+    for hint, reply in zip(hints, replies, strict=False):
+        assert hint in reply
+    assert not any(hint in replies[-1] for hint in hints)
+    assert "last hint" in replies[-1]
+
+
+def test_a_guess_then_thinking_aloud_is_answered_as_the_guess() -> None:
+    p = planner("guess", level="B2")
+    name = p.state.secret.name.split()[-1]
+    wrong = "thermometer" if name != "thermometer" else "kettle"
+    plan = p.plan(f"is it a {wrong} i feel like it has to be a {wrong}")
+    assert plan.text.startswith(f"No, it is not a {wrong}."), plan.text
+
+
+def test_giving_up_and_asking_to_swap_reveals_first() -> None:
+    p = planner("guess", level="B2")
+    talk(p, "Is it big?")
+    secret = p.state.secret.name
+    plan = p.plan("Fine, I give up, what was it? And this time I think of something and you guess.")
+    assert plan.move == Move.REVEAL and secret in plan.text and "I think of a thing" in plan.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "hello we play the guess game you think of one thing ok",
+        "Okay, I'm ready. Think of something and I'll try to guess it.",
+    ],
+)
+def test_starting_the_game_in_a_learners_words_gets_the_game_started(line: str) -> None:
+    assert "I am thinking of something" in planner("guess").plan(line).text
+
+
+def test_ready_and_a_question_in_one_unpunctuated_turn_answers_the_question() -> None:
+    plan = planner("guess").plan("alright I'm ready is it something you can find at home")
+    assert plan.move == Move.ANSWER and "thinking of something" not in plan.text
+
+
+def test_a_place_the_object_has_no_fact_for_is_a_no() -> None:
+    p = planner("guess", level="A1")
+    assert p.plan("Is it in the office?").text.startswith("No!")
+
+
+def test_a_lower_case_name_after_called_is_the_storys_hero() -> None:
+    p = planner("story", level="B1")
+    reply = p.plan("okay i start a girl called marta finds an old camera in a shop").text
+    assert "Marta" in reply and "dragon" not in reply
+
+
+def test_the_story_told_back_has_the_students_lines_and_the_boxs_beats_in_order() -> None:
+    p = planner("story", level="B1")
+    lines = (
+        "okay i start a girl called marta finds an old camera in a second hand shop",
+        "She takes the film to develop it, and in the photos there is her grandmother.",
+        "wait what did you say can you repeat",
+        "So she decides to go to that village by bus.",
+    )
+    replies = talk(p, *lines)
+    told = p.plan("can we read the whole story from the beginning").text
+    assert told.index("A girl called Marta finds") < told.index("She takes the film")
+    assert told.index("She takes the film") < told.index("She decides to go")
+    assert "repeat" not in told and "okay i start" not in told.lower()
+    beat = re.split(r"(?<=[.!?])\s+", replies[0])[1]  # the box's own sentence after it
+    assert beat in told
+
+
+def test_the_roles_the_student_gives_in_lower_case_are_the_scenes_roles() -> None:
+    plan = planner("improv", level="B1").plan(
+        "okay let's do an improv you are a penguin and you are lost at a ski resort "
+        "and i am the ski instructor"
+    )
+    assert "You are the ski instructor, and I am a penguin" in plan.text
+    assert "But you are the ski instructor" not in plan.text
+
+
+def test_a_question_in_a_scene_is_answered_in_play_not_like_a_help_desk() -> None:
+    p = planner("improv", level="B1")
+    talk(p, "You are a robot and I am your new owner.")
+    reply = p.plan("Where is the kitchen, robot?").text
+    assert "on the left" not in reply and "Let me check" not in reply
+
+
+def test_the_partners_character_has_a_name_when_asked() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "I'm a tour guide in a haunted castle and you're a tourist.")
+    assert "Sam" in p.plan("Sorry, I've lost the thread. What's your character called again?").text
+
+
+def test_and_scene_ends_the_scene() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "I'm a tour guide in a haunted castle and you're a tourist.")
+    assert p.plan("And... scene! That was brilliant.").move == Move.GOODBYE
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Erm... for breakfast I eat bread with tomato. And you?",
+        "for breakfast i eat bread with tomato and you",
+    ],
+)
+def test_and_you_after_telling_is_answered_on_what_was_told(line: str) -> None:
+    p = planner("conversation", level="A1")
+    talk(p, "Hello, my name is Lucia.")
+    plan = p.plan(line)
+    assert plan.act == Act.QUESTION and "don't know" not in plan.text
+    assert re.search(r"\b(?:pasta|pizza|eat|food|love)\b", plan.reaction, re.I), plan.reaction
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("Would it be possible to just get a refund?", "money back"),
+        ("ok is possible to pay in two times", "half now"),
+        ("Or maybe you could deliver it for free?", "deliver it for free"),
+        ("What days is the course? Because I work until six o'clock.", "Mondays"),
+        ("how long will it take for the money to come back into my account", "working days"),
+    ],
+)
+def test_a_service_desk_answers_the_everyday_requests(line: str, answer: str) -> None:
+    p = planner("roleplay", level="B2", character="a receptionist", setting="a front desk")
+    talk(p, "Hello.")
+    assert answer in p.plan(line).text
+
+
+def test_a_clause_in_a_long_thought_is_not_a_question() -> None:
+    line = (
+        "well the main problem is that the rents went up a lot because many flats became "
+        "short term rentals for tourists so young people cannot afford to live in the centre"
+    )
+    assert understand(line, CONTENT).act == Act.STATEMENT
+    assert understand("to the city centre how much is it", CONTENT).question == "how much is it"

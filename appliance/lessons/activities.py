@@ -47,6 +47,8 @@ class Secret:
     name: str  # with its article: "an apple"
     kind: str  # what sort of thing it is, with its article: "a fruit"
     facts: tuple[str, ...]
+    # Said when the student asks for a hint, in order: each tells a bit more.
+    hints: tuple[str, ...] = ()
 
     @property
     def word(self) -> str:
@@ -103,7 +105,10 @@ def _secrets(language: str) -> tuple[tuple[Secret, ...], tuple[Secret, ...]]:
         where = f"object {number}"
         name = text_of(file, table, "name", where)
         secret = Secret(
-            name, text_of(file, table, "kind", name), texts_of(file, table, "facts", name)
+            name,
+            text_of(file, table, "kind", name),
+            texts_of(file, table, "facts", name),
+            texts_of(file, table, "hints", name) if "hints" in table else (),
         )
         levels = table.get("levels", "simple")
         if levels not in ("simple", "advanced"):
@@ -241,7 +246,9 @@ _QUESTION_WORDS = frozenset(
     "the thing this to usually very what would you your not no never".split()
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
-_COMPARED = re.compile(r"\bthan (?:a |an |the |my |your )?(\w+)", re.IGNORECASE)
+_COMPARED = re.compile(
+    r"\bthan (?:a |an |the |my |your )?(?:mobile |cell |smart )?(\w+)", re.IGNORECASE
+)
 # "Is it more big than a book?": a learner's comparative, read as the right one.
 _COMPARATIVES = {
     "big": "bigger", "small": "smaller", "heavy": "heavier", "light": "lighter",

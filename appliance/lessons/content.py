@@ -194,6 +194,10 @@ class Story:
     funny_asks: tuple[re.Pattern[str], ...] = ()
     funny_beats: tuple[str, ...] = ()
     funny_reactions: tuple[str, ...] = ()
+    # "Can we read the whole story from the beginning?": the story so far, told back
+    # (``retell``, with {story}).
+    retell_asks: tuple[re.Pattern[str], ...] = ()
+    retell: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,9 @@ class Improv:
     retracts: tuple[re.Pattern[str], ...] = ()  # "no wait, that's a terrible idea"
     retracted: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()  # a question in the scene no answer fits
+    # The same, by the question's first word ("where", "why"…): an answer in play, never
+    # a help desk's "It's over there, on the left."
+    wh_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # A scene the student gives roles but no place ("You are a robot and I am your owner").
     scene_roles: tuple[str, ...] = ()
     scene_roles_twist: tuple[str, ...] = ()  # the same, with the student's own twist
@@ -421,7 +428,9 @@ class Guess:
     swap_asks: tuple[re.Pattern[str], ...] = ()
     # "I win!" with no right guess: not yet (``lines.not_won``).
     win_claims: tuple[re.Pattern[str], ...] = ()
-    # Optional lines: "swap", "not_won".
+    # "Can you give me a hint?": the object's next hint (``lines.hint``).
+    hint_asks: tuple[re.Pattern[str], ...] = ()
+    # Optional lines: "swap", "not_won", "hint", "no_more_hints".
     optional_lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -897,6 +906,8 @@ def _story(file: TomlFile) -> Story:
         twist_beats=texts_of(file, table, "twist_beats", "story", required=False),
         twist_reactions=texts_of(file, table, "twist_reactions", "story", required=False),
         funny_asks=_optional_patterns(file, table, "funny_asks", "story"),
+        retell_asks=_optional_patterns(file, table, "retell_asks", "story"),
+        retell=texts_of(file, table, "retell", "story", required=False),
         funny_beats=texts_of(file, table, "funny_beats", "story", required=False),
         funny_reactions=texts_of(file, table, "funny_reactions", "story", required=False),
     )
@@ -972,7 +983,24 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         retracts=_optional_patterns(file, table, "retracts", "director"),
         retracted=texts_of(file, table, "retracted", "director", required=False),
         unknown=texts_of(file, table, "unknown", "director", required=False),
+        wh_answers=_wh_answers(file, table),
     )
+
+
+WH_WORDS = ("what", "where", "when", "who", "why", "how")
+
+
+def _wh_answers(file: TomlFile, table: dict) -> dict[str, tuple[str, ...]]:
+    """``wh_answers = { where = [...], why = [...] }``: each key a question word."""
+    answers = table.get("wh_answers", {})
+    if not isinstance(answers, dict):
+        raise file.error("wh_answers must be a table of question words", "wh_answers")
+    for word in answers:
+        if word not in WH_WORDS:
+            raise file.error(
+                f"wh_answers: {word!r} is not one of {', '.join(WH_WORDS)}", "wh_answers"
+            )
+    return {word: texts_of(file, answers, word, "wh_answers") for word in answers}
 
 
 GUESS_LINES = (
@@ -984,6 +1012,8 @@ GUESS_LINES = (
 def _guess(file: TomlFile, language: str) -> Guess:
     game = builtin_activities(language)["guess"]
     table = _section(file, "game")
+    if "hint_asks" in table and "hint" not in table:
+        raise file.error("hint_asks needs the line hint, with {hint} in it", "game", "hint_asks")
     return Guess(
         objects=game.secrets,
         simple_objects=game.simple_secrets,
@@ -1004,8 +1034,11 @@ def _guess(file: TomlFile, language: str) -> Guess:
         again_after_reveal=_optional_patterns(file, table, "again_after_reveal", "game"),
         swap_asks=_optional_patterns(file, table, "swap_asks", "game"),
         win_claims=_optional_patterns(file, table, "win_claims", "game"),
+        hint_asks=_optional_patterns(file, table, "hint_asks", "game"),
         optional_lines={
-            key: texts_of(file, table, key, "game") for key in ("swap", "not_won") if key in table
+            key: texts_of(file, table, key, "game")
+            for key in ("swap", "not_won", "hint", "no_more_hints")
+            if key in table
         },
     )
 

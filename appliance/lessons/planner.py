@@ -272,6 +272,8 @@ class TurnPlanner:
         """The word a student asks the meaning of ("What does platform mean?", "what means
         platform?", "I don't know this word. What is weekend?"), if they ask one."""
         classroom = self.content.classroom
+        if find(classroom.acts["teacher_aside"], line):
+            return None  # "Teacher, what is 'metal'?": the teacher is asked, not the box
         # Each sentence too: "Sorry, I don't understand. What is shift?"
         for piece in (line, *sentences_marked(line)[1:]):
             for pattern in classroom.acts["define"]:
@@ -279,7 +281,10 @@ class TurnPlanner:
                     word = found["word"].lower().strip()
                     # "What is mean?": the question, not a word, is what they ask about.
                     if word and word not in classroom.stop_words | {"mean", "means"}:
-                        return word
+                        # "what means placement test": the glossary may have the phrase.
+                        after = re.match(r"\W*([a-z]+)", piece[found.end("word") :].lower())
+                        phrase = f"{word} {after[1]}" if after else ""
+                        return phrase if phrase in classroom.glossary else word
         return None
 
     def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
@@ -290,7 +295,8 @@ class TurnPlanner:
         explained = known or fill(classroom.lines["no_definition"][0], {"word": word})
         # The last reply that asked something: after "I'll wait" it is the one before.
         last = next((said for said in reversed(state.said) if "?" in said), "")
-        asked = questions_in(last)
+        # "Oh, really?" is a reaction, not the question still open.
+        asked = [q for q in questions_in(last) if len(words_of(q)) >= 3]
         again = asked[-1] if asked else ""
         return TurnPlan(
             heard.act,
@@ -1446,6 +1452,10 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
             )
+        if story.retell and find(story.retell_asks, heard.text) and state.said:
+            so_far = self._story_so_far(state)
+            text = fill(_pick(story.retell, state, rng), {"story": so_far})
+            return TurnPlan(heard.act, Move.BEAT, text, "", _use(state, text), fallback="retold")
         asked_twist = story.twist_beats and find(story.twist_asks, heard.text)
         asked_funny = story.funny_beats and find(story.funny_asks, heard.text)
         if asked_twist or asked_funny:
@@ -1537,6 +1547,34 @@ class TurnPlanner:
             state,
             fallback="" if beats else "no beat left",
         )
+
+    def _story_so_far(self, state: PlannerState) -> str:
+        """The story told back: the student's lines that tell it and the box's beats, in
+        turn. Questions, asides and requests are left out, and so are the box's reactions
+        and questions (a beat is a sentence of the box's that ends in a full stop)."""
+        told: list[str] = []
+        replies = iter(state.said)
+        for line in state.heard[:-1]:
+            heard = understand(line, self.content)
+            text = _STORY_FILLER.sub("", line.strip())
+            if heard.act in (Act.STATEMENT, Act.YES, Act.INTRODUCTION) and not heard.question:
+                sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+                kept = [s for s in sentences if not _STORY_FILLER.fullmatch(s)]
+                if kept:
+                    told.append(capitalise_sentences(" ".join(kept)).rstrip(" .!") + ".")
+            # A repeat's reply is the last one again: ``commit`` keeps it once.
+            if heard.act != Act.REPEAT and (said := next(replies, None)) is not None:
+                beats = [s for s in re.split(r"(?<=[.!?])\s+", said) if s.endswith(".")]
+                told.extend(
+                    beat
+                    for beat in beats
+                    # "No problem.", "I like that.": reactions; a repeat is told once.
+                    if len(words_of(beat)) >= 4 and beat not in told
+                )
+        story = " ".join(told)
+        if state.hero and state.hero[:1].isupper():  # "marta", as speech recognition has it
+            story = re.sub(rf"\b{re.escape(state.hero)}\b", state.hero, story, flags=re.I)
+        return story
 
     def _new_thing(
         self, text: str, hero: str | None, patterns: tuple[re.Pattern[str], ...] | None = None
@@ -1668,14 +1706,34 @@ class TurnPlanner:
         stock = (
             self.content.classroom.in_scene[-1].answers if self.content.classroom.in_scene else ()
         )
-        if improv.unknown and (plan.fallback == "unknown question" or plan.reaction in stock):
+        wh = re.match(r"\W*(?:\w+\W+){0,2}?(what|where|when|who|why|how)\b", heard.question.lower())
+        by_wh = improv.wh_answers.get(wh[1], ()) if wh and heard.question else ()
+        # A place with no character of its own answers like a help desk ("It's just over
+        # there, on the left."); in a scene, a question is answered in play.
+        desk = state.place is not None and state.place.character == "generic"
+        if (improv.unknown or by_wh) and (
+            plan.fallback == "unknown question" or plan.reaction in stock or (desk and by_wh)
+        ):
             # "What is this strange liquid?": no help-desk "Let me check that for you".
-            reaction = _pick(improv.unknown, plan.after, rng)
+            reaction = _pick(by_wh or improv.unknown, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
         # "Help! A bear!": the scene's own drama comes before the character's manners.
         asked = heard.act in (Act.QUESTION, Act.REQUEST) and heard.question
         drama = plan.move != Move.GOODBYE and not asked  # a question is answered, in role
-        echo = best_echo(heard.text, improv.echo, state) if drama else ""
+        echo = best_echo(heard.text, improv.echo, state) if plan.move != Move.GOODBYE else ""
+        generic = plan.reaction in (
+            *improv.unknown,
+            *(a for v in improv.wh_answers.values() for a in v),
+        )
+        if asked and echo and generic:
+            # "Do penguins eat pizza?": the scene's own thing beats "I don't know!".
+            plan = replace(plan, reaction=echo, after=_use(plan.after, echo))
+        elif asked and echo and plan.fallback == "yes or no" and not echo.endswith("?"):
+            # "Did you hear that?" → "Yes, I did!", and the scene goes on from the noise.
+            reaction = join(plan.reaction, echo)
+            plan = replace(plan, reaction=reaction, after=_use(plan.after, echo))
+        if not drama:
+            echo = ""
         if echo or not plan.reaction:
             reaction = echo or _pick(improv.in_scene, plan.after, rng)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, reaction))
@@ -1715,6 +1773,11 @@ class TurnPlanner:
     ) -> TurnPlan:
         improv = self.content.improv
         twist_of_student = student_twist(heard.text, self.content.classroom.to_you)
+        if (their_role := student_role(heard.text)) and _words(their_role) - {
+            "my",
+            "your",
+        } <= _words(twist_of_student):
+            twist_of_student = ""  # "…and i am the ski instructor": a role, not a twist
         fallback = ""
         named = place_in_words(heard.text) if place is None else ""
         if again and place is None and twist_of_student and state.place is not None:
@@ -1878,9 +1941,12 @@ class TurnPlanner:
             # then a new one.
             heard = replace(heard, act=Act.GIVE_UP)
         extra = guess.optional_lines
-        if "swap" in extra and find(guess.swap_asks, heard.text):
+        swap = "swap" in extra and find(guess.swap_asks, heard.text) is not None
+        if swap and heard.act != Act.GIVE_UP:
             text = _pick(extra["swap"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
+        if find(guess.hint_asks, heard.text) and not guessing and heard.act != Act.GIVE_UP:
+            return self._hint(heard, state, rng)
         claims = (
             find(guess.win_claims, heard.text)
             and not heard.question  # "Is it a ruler? I win!": the guess is answered
@@ -1890,15 +1956,24 @@ class TurnPlanner:
             text = _pick(extra["not_won"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         asked = questions_in(heard.text)
-        if find(guess.asks_ready, heard.text):
-            if len(asked) < 2 or find(guess.asks_ready, asked[-1]):
+        if ready_ask := find(guess.asks_ready, heard.text):
+            # "Are you ready? Is it something you use in the kitchen?", "alright I'm ready
+            # is it something you can find at home": the question after it is answered.
+            after_ready = heard.text[ready_ask.end() :]
+            rest = next((q for q in reversed(asked) if not find(guess.asks_ready, q)), "")
+            if not rest and (
+                ready_tail := re.search(r"\b(?:is|are|does|do|can|has) it\b.*", after_ready, re.I)
+            ):
+                rest = ready_tail[0]
+            if not rest:
                 text = _pick(guess.lines["ready"], state, rng)
                 return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
-            # "Are you ready? Is it something you use in the kitchen?": the question.
-            heard = replace(heard, question=asked[-1].strip())
+            heard = replace(heard, question=rest.strip())
         if heard.act == Act.GIVE_UP or (guessed_right(secret, heard.text) and heard.question):
             key, move = ("give_up", Move.REVEAL) if heard.act == Act.GIVE_UP else ("win", Move.WIN)
             text = fill(_pick(guess.lines[key], state, rng), fields)
+            if swap:  # "I give up, what was it? Now I think of something and you guess."
+                text = join(text, _pick(extra["swap"], state, rng))
             fresh = self._new_secret(secret, state.turn)
             after = PlannerState(
                 turn=state.turn,
@@ -1923,6 +1998,10 @@ class TurnPlanner:
                 if told is not None and not _NOT.search(told):
                     tail = _pick(guess.tails_yes, state, rng)
                     return TurnPlan(heard.act, Move.ANSWER, told, tail, _use(state, tail))
+        # "is it a thermometer i feel like it has to be": the guess, not "has", is asked.
+        if aside := _AFTER_GUESS.search(question):
+            question = question[: aside.end()] + "?"
+            question_text = question
         fact = fact_of_kind(secret, question, guess.kinds) or answering_fact(secret, question)
         # The last guess of the turn: "is it a pen no wait is it a ruler" → a ruler.
         guesses = list(
@@ -1945,6 +2024,19 @@ class TurnPlanner:
             tails = guess.tails_no if wrong else guess.tails
         tail = _pick(tails, state, rng)
         return TurnPlan(heard.act, Move.ANSWER, answer, tail, _use(state, tail), fallback=fallback)
+
+    def _hint(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
+        """The object's next hint, each one telling a bit more; none twice in a game."""
+        guess, secret = self.content.guess, state.secret
+        assert secret is not None
+        lines = guess.optional_lines
+        given = [h for h in secret.hints if any(h in said for said in state.said)]
+        left = [h for h in secret.hints if h not in given]
+        if left and "hint" in lines:
+            text = fill(lines["hint"][min(len(given), len(lines["hint"]) - 1)], {"hint": left[0]})
+        else:
+            text = _pick(lines.get("no_more_hints") or guess.lines["not_a_question"], state, rng)
+        return TurnPlan(heard.act, Move.ANSWER, text, "", _use(state, text), fallback="hint")
 
 
 # --- helpers, pure ---
@@ -2201,7 +2293,49 @@ def named_hero(text: str) -> str | None:
     """A name the student gives the story's main character: "a dog called Bobby", "The
     dog's name is Bobby" → "Bobby"."""
     found = re.search(r"\b(?:called|named|(?:his|her|its|\w+'s|\w+) name is) ([A-Z][a-z]+)\b", text)
-    return found[1] if found else None
+    if found:
+        return found[1]
+    # "a girl called marta finds…", as speech recognition writes it: a name, not "called
+    # the police".
+    lower = re.search(r"\b(?:called|named) ([a-z]{3,})\b", text)
+    if lower and lower[1] not in _NOT_NAMES_AFTER_CALLED:
+        return lower[1].capitalize()
+    return None
+
+
+_NOT_NAMES_AFTER_CALLED = frozenset(
+    [
+        "the",
+        "her",
+        "his",
+        "him",
+        "them",
+        "you",
+        "she",
+        "they",
+        "and",
+        "but",
+        "back",
+        "out",
+        "for",
+        "home",
+        "police",
+        "again",
+        "off",
+        "everyone",
+        "everybody",
+        "someone",
+        "somebody",
+        "nobody",
+        "people",
+        "friends",
+        "mum",
+        "dad",
+        "mother",
+        "father",
+        "help",
+    ]
+)
 
 
 def story_hero(text: str) -> str | None:
@@ -2218,7 +2352,7 @@ def story_hero(text: str) -> str | None:
         r"(?: \w+s\b| was\b| is\b| lived\b| had\b| hadn't\b)",
         # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
         # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
-        r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? )(?:a|an) ((?:\w+ )?\w+?)"
+        r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? |\bi(?:'ll)? start,? )(?:a|an) ((?:\w+ )?\w+?)"
         r"(?: (?:in|from|at|on|with|of) [A-Z]?\w+)? (?:\w+ed|woke|found|finds?|saw|sees?|had|has"
         r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets)\b",
     )
@@ -2263,6 +2397,18 @@ def fact_of_kind(
 
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
+# What starts a student's story line but is not the story: "okay i start", "Hmm... let me
+# think.", "so", "and then".
+_STORY_FILLER = re.compile(
+    r"^\W*(?:(?:ok|okay|so|and|then|erm|hmm|um|well|right|yes|yeah|wait|let me think|"
+    r"i(?:'ll)? start|let'?s (?:write|make|do) (?:a )?story(?: about)?)\b\W*)+",
+    re.I,
+)
+# A guess, then the student thinking aloud: "is it a thermometer i feel like it has to be".
+_AFTER_GUESS = re.compile(
+    r"\bis it (?:a|an|the) \w+(?=\s+(?:i feel|i think|i bet|i'm sure|i am sure|because|maybe)\b)",
+    re.I,
+)
 # A student telling what happened: the box asks about it rather than change the subject.
 # Back from an aside in the same turn: "… Sorry. Please go on.", "… Ah ok. Is it…?"
 _BACK_FILLER = re.compile(
@@ -2443,6 +2589,7 @@ def student_role(text: str) -> str:
         r"'ll play| will play| play) (the|a|an|your|my) "
         r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
         text,
+        re.I,  # "i am the ski instructor", as speech recognition writes it
     )
     if not found:
         return ""

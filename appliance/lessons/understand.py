@@ -231,9 +231,15 @@ def _unmarked_question(sentences: list[str], classroom: Classroom) -> str:
         if wh and len(words_of(before[wh[-1].start() :])) <= 3:
             start = wh[-1].start()
         question = stripped[start:]
-        if len(words_of(question)) >= 2 and not _UNSURE.search(stripped[:start]):
+        # "the main problem is that the rents went up a lot because…" (30 words on): a
+        # clause in a long thought, not a question asked inside it.
+        if 2 <= len(words_of(question)) <= 16 and not _UNSURE.search(stripped[:start]):
             return question
     return ""
+
+
+_BARE_ASK_BACK = re.compile(r"^\W*(?:and|what about|how about) you\W*$", re.I)
+_TRAILING_ASK_BACK = re.compile(r"\b(?:and|what about|how about) you\W*$", re.I)
 
 
 def topic_of(text: str, topics: tuple[Topic, ...]) -> str | None:
@@ -278,6 +284,11 @@ def understand(text: str, content: LessonContent) -> Understanding:
     question = question_sentence(cleaned, classroom)
     if question and _answers_itself(cleaned, question):
         question = ""  # "Why I want this job? Because I like animals.": an answer
+    if not question and _TRAILING_ASK_BACK.search(cleaned) and len(words_of(cleaned)) > 4:
+        question = "and you?"  # "i play football on sunday and you", unpunctuated
+    if question and _BARE_ASK_BACK.match(question) and len(words_of(cleaned)) > 4:
+        # "For breakfast I eat bread with tomato. And you?": the same, asked of the box.
+        question = cleaned
     off_task = next((kind for kind, p in classroom.off_task.items() if find(p, cleaned)), None)
     identity = {
         "name": student_name(cleaned, content.language, classroom.not_names),
@@ -373,7 +384,13 @@ def _answers_itself(text: str, question: str) -> bool:
         return False
     # "Why I want this job? Because…" answers it; "Is Thursday better? Because my boss…"
     # says why the student asks.
-    if re.match(r"^\W*because\b", after, re.I) and not _YES_NO_START.search(question):
+    # "What days is the course? Because I work until six." says why the student asks too:
+    # only a question about themselves ("why I…", "my…") is one they answer.
+    if (
+        re.match(r"^\W*because\b", after, re.I)
+        and not _YES_NO_START.search(question)
+        and re.search(r"^\W*why\b|\b(?:i|my|me)\b", question, re.I)
+    ):
         return True
     # "Why do I want this job? Well, I'd like to use my English…": the box's question,
     # said over, then answered.
