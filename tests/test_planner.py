@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.lessons.activities import answering_fact
 from appliance.lessons.content import has_content, load_content
 from appliance.lessons.language import LanguageDataError, box_lines
 from appliance.lessons.planner import Move, TurnPlanner, items_named, story_hero, student_twist
@@ -1720,3 +1721,115 @@ def test_a_clause_in_a_long_thought_is_not_a_question() -> None:
     )
     assert understand(line, CONTENT).act == Act.STATEMENT
     assert understand("to the city centre how much is it", CONTENT).question == "how much is it"
+
+
+# --- from the eighteenth set's kinds of failure ---
+
+
+def test_a_new_question_after_a_request_to_slow_down_is_answered() -> None:
+    heard = understand(
+        "sorry could you speak more slowly please what is the name of this test", CONTENT
+    )
+    assert heard.act == Act.QUESTION and heard.question == "what is the name of this test"
+    assert understand("Sorry, can you say that again more slowly?", CONTENT).act == Act.REPEAT
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "what do you mean it is not a real talent my grandmother believes me",
+        "hmm that is a difficult question let me think my weakness is that i say yes to everybody",
+        "Yes, I have done many times. When teachers cannot connect to the projector, they call me.",
+        "Minecraft and... erm... how you say... car game. Mario Kart!",
+    ],
+)
+def test_telling_that_looks_like_asking_is_telling(line: str) -> None:
+    heard = understand(line, CONTENT)
+    assert heard.act != Act.REPEAT and not heard.question, heard
+
+
+def test_what_is_a_word_then_i_dont_know_this_word_is_a_word_question() -> None:
+    plan = planner("story").plan("what is hatch i don't know this word")
+    assert plan.move == Move.EXPLAIN and plan.text.startswith("To hatch")
+
+
+def test_a_pause_and_a_filler_inside_a_guessing_question_are_left_out() -> None:
+    p = planner("guess", level="A1")
+    fact = answering_fact(p.state.secret, "Is it soft?")
+    assert fact is not None
+    reply = p.plan("Is it... erm... soft?").text
+    assert fact in reply
+
+
+def test_a_corrected_guess_is_the_guess_answered() -> None:
+    p = planner("guess", level="B2")
+    assert (
+        "not a swing" in p.plan("hmm is it a bench... no wait, a swing? like in a playground").text
+    )
+
+
+def test_a_comparison_with_a_car_is_no_question_about_cars() -> None:
+    p = planner("guess", level="B2")
+    assert "for a car" not in p.plan("is it bigger than a car").text
+
+
+def test_a_bare_hint_please_gets_a_hint() -> None:
+    p = planner("guess", level="A1")
+    assert p.state.secret.hints[0] in p.plan("hint please").text
+
+
+def test_a_learners_present_tense_still_names_the_storys_hero() -> None:
+    assert story_hero("one day a boy go to the forest") == "the boy"
+
+
+def test_the_students_own_last_line_ends_the_story() -> None:
+    p = planner("story", level="B2")
+    talk(p, "A girl called Deniz lands on Earth after three years in space.")
+    plan = p.plan("in the end she decides to stay because her little sister is there")
+    assert plan.move == Move.ENDING and "she decides to stay" in plan.text
+
+
+def test_bye_scene_finish_ends_the_improv_scene() -> None:
+    p = planner("improv")
+    talk(p, "We are in a pet shop. I am the customer and you are a parrot.")
+    plan = p.plan("OK, I take you home. Bye, scene finish.")
+    assert plan.move == Move.GOODBYE and "Here is the scene" not in plan.text
+
+
+def test_how_are_you_in_a_scene_is_answered_as_such() -> None:
+    p = planner("improv")
+    talk(p, "We are in a pet shop. I am the customer and you are a parrot.")
+    assert "well" in p.plan("hello mister parrot how are you today").text
+
+
+def test_a_count_told_earlier_is_not_asked_again() -> None:
+    p = planner(
+        "roleplay", character="a ticket seller", setting="the ticket office of a theme park"
+    )
+    talk(p, "Hello. I want two tickets please, for me and my brother.")
+    reply = p.plan("how much is the ticket for children he is eleven").text
+    assert "half price" in reply and "How many tickets" not in reply
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        (
+            "and if it rains do we have a plan b because i don't want my grandmother in the mud",
+            "tent",
+        ),
+        ("Is next September realistic, or is it too soon?", "realistic"),
+        ("OK. Is possible to pay with card? Thank you very much, bye!", "by card"),
+    ],
+)
+def test_more_everyday_requests_are_answered_in_role(line: str, answer: str) -> None:
+    p = planner("roleplay", level="B2", character="a wedding planner", setting="an office")
+    talk(p, "Hello.")
+    assert answer in p.plan(line).text
+
+
+def test_dont_you_think_gets_the_boxs_view() -> None:
+    p = planner("conversation", level="B2")
+    talk(p, "Hi.")
+    plan = p.plan("It's the employer who should pay them properly, don't you think?")
+    assert "not sure" not in plan.text.lower()

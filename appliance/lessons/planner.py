@@ -283,8 +283,8 @@ class TurnPlanner:
                     if word and word not in classroom.stop_words | {"mean", "means"}:
                         # "what means placement test": the glossary may have the phrase.
                         after = re.match(r"\W*([a-z]+)", piece[found.end("word") :].lower())
-                        phrase = f"{word} {after[1]}" if after else ""
-                        return phrase if phrase in classroom.glossary else word
+                        phrases = (f"{word} {after[1]}", f"{word}-{after[1]}") if after else ()
+                        return next((p for p in phrases if p in classroom.glossary), word)
         return None
 
     def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
@@ -774,6 +774,8 @@ class TurnPlanner:
                     never=classroom.never_echo,
                     cut=classroom.cut,
                 )
+                # "I like children very much": what they like, without how much.
+                said = _HOW_MUCH.sub("", said)
                 after = heard.text[found.end() :]
                 thing = classroom.thing(said) if said else ""
                 if not said:  # too long to say back whole: the thing itself may do
@@ -1262,7 +1264,15 @@ class TurnPlanner:
             ):
                 # "White bread. Small.": the size is said already; don't ask for it.
                 told = _words(item.ask) & _words(line) - _words(item.name) - _ASK_WORDS
-                if not told and not any(matches(line, phrase) for phrase in item.skip_if):
+                # "I want two tickets", then "how much is the ticket?": how many is told.
+                singular = item.name.removesuffix("s")
+                naming = [
+                    said
+                    for said in (*state.heard[:-1], line)
+                    if matches(said.lower(), singular) or matches(said.lower(), item.name)
+                ]
+                skipped = any(matches(said, p) for said in naming for p in item.skip_if)
+                if not told and not skipped:
                     return item.ask, state, Move.ITEM
         steps = character.steps
         # In order, each once: a step passed over (not yet sensible) comes back later.
@@ -1452,6 +1462,13 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
             )
+        their_last = _THEIR_LAST_LINE.match(heard.text)
+        if their_last and story.ending_with and len(words_of(heard.text)) >= 6 and state.said:
+            # "in the end she realises she can go back…": the student ends the story.
+            said = to_second_person(their_last[1].strip(" .!"))
+            text = fill(_pick(story.ending_with, state, rng), {**fields, "said": said})
+            plan_state = replace(state, ended=True)
+            return TurnPlan(heard.act, Move.ENDING, "", capitalise_sentences(text), plan_state)
         if story.retell and find(story.retell_asks, heard.text) and state.said:
             so_far = self._story_so_far(state)
             text = fill(_pick(story.retell, state, rng), {"story": so_far})
@@ -1710,7 +1727,12 @@ class TurnPlanner:
         by_wh = improv.wh_answers.get(wh[1], ()) if wh and heard.question else ()
         # A place with no character of its own answers like a help desk ("It's just over
         # there, on the left."); in a scene, a question is answered in play.
-        desk = state.place is not None and state.place.character == "generic"
+        # ("How are you?" → "I'm very well, thank you!" stays: that is no help desk.)
+        desk = (
+            state.place is not None
+            and state.place.character == "generic"
+            and (plan.fallback == "in the scene" or _DESK_ANSWER.search(plan.reaction))
+        )
         if (improv.unknown or by_wh) and (
             plan.fallback == "unknown question" or plan.reaction in stock or (desk and by_wh)
         ):
@@ -1728,7 +1750,14 @@ class TurnPlanner:
         if asked and echo and generic:
             # "Do penguins eat pizza?": the scene's own thing beats "I don't know!".
             plan = replace(plan, reaction=echo, after=_use(plan.after, echo))
-        elif asked and echo and plan.fallback == "yes or no" and not echo.endswith("?"):
+        elif (
+            asked
+            and echo
+            and plan.fallback == "yes or no"
+            and plan.reaction.startswith("Yes")
+            and not plan.reaction.endswith("?")
+            and not echo.endswith("?")
+        ):
             # "Did you hear that?" → "Yes, I did!", and the scene goes on from the noise.
             reaction = join(plan.reaction, echo)
             plan = replace(plan, reaction=reaction, after=_use(plan.after, echo))
@@ -1986,6 +2015,10 @@ class TurnPlanner:
             )
             return TurnPlan(heard.act, move, text, "", after)
         question = heard.question
+        if paused and (last := list(_GUESS_QUESTION.finditer(question_text))):
+            # "Is it... erm... soft?": the question with the pause and the filler left out.
+            question = _FILLERS.sub(" ", last[-1][0]).strip()
+            question = re.sub(r"\s+", " ", question)
         if not question:
             text = _pick(guess.lines["not_a_question"], state, rng)
             return TurnPlan(
@@ -2007,15 +2040,21 @@ class TurnPlanner:
         guesses = list(
             re.finditer(r"\bis it (a|an|the) ([\w ]+?)\W*(?=\bno\b|$)", question_text, re.I)
         )
+        # "is it a bench... no wait, a swing?": the guess they moved on to.
+        if guesses and (moved := list(_MOVED_ON.finditer(question_text[guesses[-1].end() :]))):
+            guesses = [moved[-1]]
+        # "is it headphones?": a thing in the plural needs no article.
+        plural = re.search(r"\bis it (\w{4,}s)\W*$", question_text, re.I)
+        if not guesses and plural and plural[1].lower() not in _NOT_PLURAL_THINGS:
+            guesses = [re.match(r"()(.*)", plural[1])]  # type: ignore[list-item]
         wrong = guesses[-1] if guesses else None
         fallback = ""
         if fact is not None:
             yes = re.search(r"\b(not|no|never)\b", fact, re.I) is None
             answer = f"{'Yes' if yes else 'No'}! {fact}"
         elif wrong:
-            answer = fill(
-                guess.lines["wrong_guess"][0], {"guess": f"{wrong[1].lower()} {wrong[2].lower()}"}
-            )
+            named = f"{wrong[1].lower()} {wrong[2].lower()}".strip()
+            answer = fill(guess.lines["wrong_guess"][0], {"guess": named})
         else:
             answer, fallback = _pick(guess.lines["unknown"], state, rng), "no fact"
         if fact is not None:
@@ -2055,6 +2094,11 @@ _BOX_ROLE = re.compile(
     re.I,
 )
 # "Let's end it with the lights coming back on", "an ending where they finally meet".
+# "In the end she decides to stay", "and finally they…": the student tells the ending.
+_THEIR_LAST_LINE = re.compile(
+    r"^\W*(?:(?:and|so|ok|okay)\W+)?(?:in the end|at the end|finally|and they lived)\W+(.{6,})$",
+    re.I,
+)
 _THEIR_ENDING = re.compile(
     r"\b(?:end it with|ending (?:where|with|in which)|end with) (.{6,})$", re.I
 )
@@ -2354,7 +2398,9 @@ def story_hero(text: str) -> str | None:
         # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
         r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? |\bi(?:'ll)? start,? )(?:a|an) ((?:\w+ )?\w+?)"
         r"(?: (?:in|from|at|on|with|of) [A-Z]?\w+)? (?:\w+ed|woke|found|finds?|saw|sees?|had|has"
-        r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets)\b",
+        r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets"
+        # a learner's present for the past: "one day a boy go to the forest"
+        r"|go|see|find|live|walk|want|meet|play|make|take|look|open|run|come|get|hear)\b",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
@@ -2375,6 +2421,8 @@ def fact_of_kind(
     that names its own material ("It is made of plastic or rubber."); the fact itself
     when it names the one asked. None when the question names no word of a kind, or the
     object's facts say nothing positive of that kind."""
+    if _THAN.search(question):
+        return None  # "Is it bigger than a car?" is a comparison, not about cars
     asked = {word.lower() for word in words_of(question)}
 
     def names(fact: str, words: set[str]) -> set[str]:
@@ -2383,10 +2431,12 @@ def fact_of_kind(
     for words, no, closed in kinds.values():
         kind = set(words)
         named = asked & kind
-        known = [f for f in secret.facts if names(f, kind) and not _NOT.search(f)]
+        # "It is smaller than a car." says nothing of what it is for in a car.
+        facts = [f for f in secret.facts if not _THAN.search(f)]
+        known = [f for f in facts if names(f, kind) and not _NOT.search(f)]
         if named and closed and not any(names(f, named) for f in known):
             # "Does it have legs?": no fact, no legs; a fact that says no says it best.
-            said_no = [f for f in secret.facts if names(f, named) and _NOT.search(f)]
+            said_no = [f for f in facts if names(f, named) and _NOT.search(f)]
             return said_no[0] if said_no else fill(no, {"word": sorted(named)[0]})
         if not named or not known:
             continue
@@ -2397,6 +2447,25 @@ def fact_of_kind(
 
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
+_THAN = re.compile(r"\bthan\b", re.I)
+# "…no wait, a swing", "…i mean the kettle": the student's guess, corrected.
+_MOVED_ON = re.compile(
+    r"\b(?:no,? wait|wait|i mean|sorry|actually|or maybe|maybe)\W+(a|an|the) (\w+)", re.I
+)
+_HOW_MUCH = re.compile(r"\s+(?:very much|so much|a lot|a little|too much|very very much)\W*$", re.I)
+# A help desk's answer, out of place in an improv scene.
+_DESK_ANSWER = re.compile(
+    r"\bover there, on the left\b|\blet me check\b|\bfill in this form\b", re.I
+)
+# The guessing game: the last yes-or-no question in a turn, and words that say nothing.
+_GUESS_QUESTION = re.compile(
+    r"\b(?:is|are|does|do|can|could|has|have|would) (?:it|you)\b[^?]*", re.I
+)
+_FILLERS = re.compile(r"\b(?:erm|er|hmm|um|umm|uh|ehm|mm)\b\W*", re.I)
+# "Is it always…", "is it yours": no thing guessed.
+_NOT_PLURAL_THINGS = frozenset(
+    ["always", "yours", "ours", "theirs", "hers", "sometimes", "less", "useless", "endless"]
+)
 # What starts a student's story line but is not the story: "okay i start", "Hmm... let me
 # think.", "so", "and then".
 _STORY_FILLER = re.compile(

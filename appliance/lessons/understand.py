@@ -189,6 +189,8 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     for sentence in reversed(pieces or sentences_of(text) or [text]):
         stripped = sentence.strip()
         ends = stripped.endswith("?") and len(words_of(stripped)) >= 2
+        if not ends and _SUBORDINATE.match(stripped):
+            continue  # "When teachers cannot connect, they call me.": telling, not asking
         if ends or (QUESTION_START.search(stripped) and find(classroom.acts["question"], stripped)):
             return stripped
     # sentences_of drops the punctuation it cuts at: look at the raw text too.
@@ -198,6 +200,10 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     return _unmarked_question(pieces or [text], classroom)
 
 
+_SUBORDINATE = re.compile(
+    r"^\W*(?:when|where|whenever|wherever|while|if|because|after|before|as soon as)\b[^?,]*,\s*\w+",
+    re.I,
+)
 _WH_QUESTION = re.compile(rf"^{COURTESY}(?:what|where|when|who|why|how|which)\b", re.I)
 _UNSURE = re.compile(r"\b(?:don'?t|do not|didn'?t) know\W*$|\bnot sure\W*$|\bno idea\W*$", re.I)
 
@@ -238,6 +244,27 @@ def _unmarked_question(sentences: list[str], classroom: Classroom) -> str:
     return ""
 
 
+_ASKS = re.compile(
+    r"^\W*(?:what|where|when|who|why|how|which|is|are|do|does|did|can|could|will|would|"
+    r"have|has)\b",
+    re.I,
+)
+
+
+def _after_repeat(text: str, repeat: tuple[re.Pattern[str], ...]) -> str:
+    """What comes after the last request to repeat in ``text`` ("…more slowly please")."""
+    ends = [m.end() for p in repeat for m in p.finditer(text)]
+    if not ends:
+        return ""
+    return re.sub(r"^\W*(?:please\b)?\W*", "", text[max(ends) :])
+
+
+# The student looks for a word aloud; what follows is the word they found, or a try at it.
+_WORD_SEARCH = re.compile(r"\bhow (?:do )?you say(?: it)?\s*(?:\.\.\.|…)", re.I)
+_CHALLENGE = re.compile(
+    r"^\W*what do you mean,?\s+(?:it|that|this|he|she|i|we|they|my|your|there)\s+\w+\s+\w+",
+    re.I,
+)
 _BARE_ASK_BACK = re.compile(r"^\W*(?:and|what about|how about) you\W*$", re.I)
 _TRAILING_ASK_BACK = re.compile(r"\b(?:and|what about|how about) you\W*$", re.I)
 
@@ -284,6 +311,14 @@ def understand(text: str, content: LessonContent) -> Understanding:
     question = question_sentence(cleaned, classroom)
     if question and _answers_itself(cleaned, question):
         question = ""  # "Why I want this job? Because I like animals.": an answer
+    if (
+        question
+        and (search := _WORD_SEARCH.search(cleaned))
+        and len(words_of(cleaned[search.end() :])) >= 2
+    ):
+        question = ""  # "Minecraft and... erm... how you say... car game. Mario Kart!": found
+    if question and _CHALLENGE.match(question):
+        question = ""  # "what do you mean it is not a real talent": the student disagrees
     if not question and _TRAILING_ASK_BACK.search(cleaned) and len(words_of(cleaned)) > 4:
         question = "and you?"  # "i play football on sunday and you", unpunctuated
     if question and _BARE_ASK_BACK.match(question) and len(words_of(cleaned)) > 4:
@@ -316,6 +351,19 @@ def understand(text: str, content: LessonContent) -> Understanding:
         and not find(acts["repeat"], question)
         and not find(acts["asks_box_to"], question)
     )
+    if question and not asks_anew and (after := _after_repeat(cleaned, acts["repeat"])):
+        # "sorry could you speak more slowly please what is the name of this test": a new
+        # question after the request, asked unpunctuated.
+        new = question_sentence(after, classroom)
+        if (
+            len(words_of(new)) >= 3
+            and after.lower().startswith(new.lower()[:12])  # the question comes next
+            and _ASKS.match(new)
+            and not find(acts["easier"], new)
+            and not find(acts["asks_box_to"], new)
+        ):
+            question, asks_anew = new, True
+            common["question"] = new
     aside = (
         "teacher"
         if find(acts["teacher_aside"], cleaned)
