@@ -1833,3 +1833,93 @@ def test_dont_you_think_gets_the_boxs_view() -> None:
     talk(p, "Hi.")
     plan = p.plan("It's the employer who should pay them properly, don't you think?")
     assert "not sure" not in plan.text.lower()
+
+
+# --- from the nineteenth set's kinds of failure ---
+
+
+def test_the_student_who_says_i_start_is_let_start() -> None:
+    p = planner("story", level="B1")
+    plan = p.plan("Let's make a story about a village where it never stops raining. Okay, I start.")
+    assert "you start" in plan.text and "dragon" not in plan.text
+
+
+def test_a_change_asked_for_in_the_story_is_taken() -> None:
+    p = planner("story", level="B1")
+    talk(p, "A girl called Paloma finds a painting of the sun.")
+    plan = p.plan(
+        "I don't like that part. Can we change it? Maybe she meets someone who helps her."
+    )
+    assert "change it" in plan.text and "she meets someone who helps her" in plan.text
+
+
+def test_the_title_the_student_gives_is_taken() -> None:
+    p = planner("story", level="B1")
+    talk(p, "A girl called Paloma finds a painting of the sun.")
+    text = p.plan(
+        "That's a nice end. Can we give the story a title? I say 'The Girl Who Found the Sun'."
+    ).text
+    assert "The Girl Who Found the Sun" in text and "slept well" not in text
+
+
+def test_roles_without_articles_are_the_scenes_roles() -> None:
+    plan = planner("improv", level="B1").plan(
+        "You are fortune teller with crystal ball and I am customer who is very nervous. Go!"
+    )
+    assert "you are a customer, and I am a fortune teller" in plan.text
+
+
+def test_what_about_a_thing_in_the_scene_is_no_new_scene() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "I'm a detective, and you're the main suspect at the office party.")
+    plan = p.plan("and what about the chocolate on your tie is that also a coincidence")
+    assert plan.move == Move.IN_SCENE
+
+
+def test_an_unpunctuated_where_were_you_in_a_scene_is_played() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "I'm a detective, and you're the main suspect at the office party.")
+    reply = p.plan(
+        "sit down please so where were you yesterday between three and half past three"
+    ).text
+    assert "I was" in reply
+
+
+def test_a_guess_said_as_a_thing_alone_is_a_guess() -> None:
+    p = planner("guess", level="A1")
+    assert p.plan("a balloon").text.startswith("No, it is not a balloon")
+    p = planner("guess", level="B1")
+    assert "not a receipt" in p.plan("Is it a bus ticket? No? Then a receipt from the shop?").text
+
+
+def test_one_more_after_a_reveal_in_a_later_sentence_is_a_new_game() -> None:
+    p = planner("guess", level="B1")
+    talk(p, "Is it big?", "ok i give up what is it")
+    plan = p.plan("Ah, really? I didn't think of that. Okay, one more, but something easier.")
+    assert "thinking of something" in plan.text
+
+
+def test_a_friends_question_told_to_the_box_is_answered() -> None:
+    heard = understand(
+        "wait my friend is saying something she asks if we can take photos inside", CONTENT
+    )
+    assert heard.question == "can we take photos inside?"
+
+
+def test_a_birthday_in_march_is_not_today() -> None:
+    p = planner("conversation", level="A1")
+    talk(p, "Hello, my name is Linh.")
+    assert "Happy birthday" not in p.plan("my birthday is in march the twelve").text
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("I pay with card. Is okay?", "card is fine"),
+        ("Okay, what if we agree on something like music until ten on weekdays?", "sounds fair"),
+    ],
+)
+def test_a_scene_partner_takes_a_fair_offer(line: str, answer: str) -> None:
+    p = planner("roleplay", level="B2", character="a neighbour", setting="a block of flats")
+    talk(p, "Good evening.")
+    assert answer in p.plan(line).text

@@ -243,7 +243,8 @@ def guessed_right(secret: Secret | None, student: str) -> bool:
 # Words that say nothing about the object: left out when a question is matched to a fact.
 _QUESTION_WORDS = frozenset(
     "a an and are be can do does find i in is it me my of on or so some something that "  # noqa: SIM905
-    "the thing this to usually very what would you your not no never like erm hmm um uh".split()
+    "the thing this to usually very what would you your not no never like erm hmm um uh "
+    "for with at from by about".split()
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
 _COMPARED = re.compile(

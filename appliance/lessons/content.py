@@ -198,6 +198,21 @@ class Story:
     # (``retell``, with {story}).
     retell_asks: tuple[re.Pattern[str], ...] = ()
     retell: tuple[str, ...] = ()
+    # "Okay, I start.": the student begins; the box waits for their first line
+    # (``you_start``, or ``you_start_about`` with {premise} from "a story about …").
+    starts_asks: tuple[re.Pattern[str], ...] = ()
+    you_start: tuple[str, ...] = ()
+    you_start_about: tuple[str, ...] = ()
+    # "I don't like that part, can we change it? Maybe she meets someone who helps her.":
+    # the box takes the change (``changed``, with {idea}; ``changed_no_idea``).
+    change_asks: tuple[re.Pattern[str], ...] = ()
+    changed: tuple[str, ...] = ()
+    changed_no_idea: tuple[str, ...] = ()
+    # "Can we give the story a title? I say 'The Girl Who Found the Sun'.": ``titled``
+    # with {title}, or ``title_idea`` (with {hero}) when they give none.
+    title_asks: tuple[re.Pattern[str], ...] = ()
+    titled: tuple[str, ...] = ()
+    title_idea: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -908,6 +923,15 @@ def _story(file: TomlFile) -> Story:
         funny_asks=_optional_patterns(file, table, "funny_asks", "story"),
         retell_asks=_optional_patterns(file, table, "retell_asks", "story"),
         retell=texts_of(file, table, "retell", "story", required=False),
+        starts_asks=_optional_patterns(file, table, "starts_asks", "story"),
+        you_start=texts_of(file, table, "you_start", "story", required=False),
+        you_start_about=texts_of(file, table, "you_start_about", "story", required=False),
+        change_asks=_optional_patterns(file, table, "change_asks", "story"),
+        changed=texts_of(file, table, "changed", "story", required=False),
+        changed_no_idea=texts_of(file, table, "changed_no_idea", "story", required=False),
+        title_asks=_optional_patterns(file, table, "title_asks", "story"),
+        titled=texts_of(file, table, "titled", "story", required=False),
+        title_idea=texts_of(file, table, "title_idea", "story", required=False),
         funny_beats=texts_of(file, table, "funny_beats", "story", required=False),
         funny_reactions=texts_of(file, table, "funny_reactions", "story", required=False),
     )

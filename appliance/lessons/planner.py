@@ -1423,6 +1423,18 @@ class TurnPlanner:
                     hero = "the " + found["hero"].lower()
         state = replace(state, hero=hero)
         fields = {"hero": hero or story.default_hero}
+        if find(story.title_asks, heard.text) and (story.titled or story.title_idea):
+            # "Can we give the story a title? I say 'The Girl Who Found the Sun'."
+            given = _TITLE_GIVEN.search(heard.text)
+            if given and story.titled:
+                text = fill(_pick(story.titled, state, rng), {"title": given[1].strip(" .!?")})
+            else:
+                hero_name = (hero or story.default_hero).removeprefix("the ").title()
+                text = fill(_pick(story.title_idea, state, rng), {"hero": hero_name})
+            if heard.act == Act.GOODBYE:  # "That's a nice end. Can we give it a title?"
+                ending = _pick(story.goodbye, state, rng)
+                return TurnPlan(heard.act, Move.ENDING, text, ending, replace(state, ended=True))
+            return TurnPlan(heard.act, Move.BEAT, text, "", _use(state, text), fallback="title")
         if heard.act == Act.GOODBYE:
             wants_ending = re.search(
                 r"\b(finish|end)\b.*\?|\bhave to go\b"
@@ -1462,6 +1474,29 @@ class TurnPlanner:
             return TurnPlan(
                 heard.act, Move.ENDING, "", capitalise_sentences(text), replace(state, ended=True)
             )
+        if find(story.change_asks, heard.text) and story.changed and state.said:
+            proposed = _THEIR_IDEA.search(heard.text)
+            said = to_second_person(proposed[1].strip(" .!?")) if proposed else ""
+            if not said and (asked := find(story.change_asks, heard.text)):
+                # "let's change that: make him a woman", "…change it she's his daughter"
+                rest = re.sub(r"^\W*(?:actually\W+)?", "", heard.text[asked.end() :], flags=re.I)
+                rest = _MAKE_THEM.sub(lambda m: f"{_MADE[m[1].lower()]} is ", rest)
+                said = rest.strip(" .!?") if len(words_of(rest)) >= 3 else ""
+            lines = story.changed if said else story.changed_no_idea or story.changed
+            text = capitalise_sentences(fill(_pick(lines, state, rng), {**fields, "idea": said}))
+            return TurnPlan(heard.act, Move.BEAT, "", text, _use(state, text), fallback="changed")
+        starts = find(story.starts_asks, heard.text)
+        # "Okay, I start." (and nothing more of theirs yet), not "okay i start a girl…".
+        if starts and len(words_of(heard.text[starts.end() :])) >= 4:
+            starts = None
+        if not state.said and story.you_start and starts:
+            premise = _PREMISE.search(heard.text)
+            if premise and story.you_start_about:
+                about = to_second_person(premise[1].strip(" .!?"))
+                text = fill(_pick(story.you_start_about, state, rng), {"premise": about})
+            else:
+                text = _pick(story.you_start, state, rng)
+            return TurnPlan(heard.act, Move.BEAT, text, "", _use(state, text), fallback="you start")
         their_last = _THEIR_LAST_LINE.match(heard.text)
         if their_last and story.ending_with and len(words_of(heard.text)) >= 6 and state.said:
             # "in the end she realises she can go back…": the student ends the story.
@@ -1694,15 +1729,15 @@ class TurnPlanner:
             return TurnPlan(heard.act, Move.IN_SCENE, text, "", _use(state, text))
         place = place_named(heard.text, improv.places)
         asks_scene = _asks_for_scene(heard.text)
-        moving = re.search(
-            r"\b(now|next|let'?s go|can we go|what about|how about|change|switch)\b",
-            heard.text,
-            re.I,
-        )
-        elsewhere = (place is not None and place != state.place) or (
+        moving = re.search(r"\b(now|next|let'?s go|can we go|change|switch)\b", heard.text, re.I)
+        # "What about the zoo?" moves on; "what about the chocolate on your tie" plays on.
+        moving_to = re.search(r"\b(what about|how about)\b", heard.text, re.I)
+        known_elsewhere = place is not None and place != state.place
+        elsewhere = known_elsewhere or (
             state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
         )
-        asks_scene = asks_scene or bool(moving and elsewhere)  # "Now the zoo, please!"
+        # "Now the zoo, please!"
+        asks_scene = asks_scene or bool(moving and elsewhere) or bool(moving_to and known_elsewhere)
         again = re.search(r"(?:^|[.!?]\s+)\W*(again|one more|same)\b", heard.text, re.I) is not None
         if heard.act == Act.REPEAT and not asks_scene and not again:
             return self._repeat(heard, state, rng)
@@ -1783,7 +1818,7 @@ class TurnPlanner:
             return None
         theirs = student_role(heard.text) or place.box_role
         box = _BOX_ROLE.search(heard.text)
-        mine = box[1].lower() if box else place.student_role
+        mine = _from_box(box[1].lower()) if box else place.student_role
         if _words(theirs) == _words(mine):  # "I want to be the patient, you be the patient"
             same = _words(theirs) == _words(place.student_role)
             mine = place.box_role if same else place.student_role
@@ -1802,10 +1837,10 @@ class TurnPlanner:
     ) -> TurnPlan:
         improv = self.content.improv
         twist_of_student = student_twist(heard.text, self.content.classroom.to_you)
-        if (their_role := student_role(heard.text)) and _words(their_role) - {
-            "my",
-            "your",
-        } <= _words(twist_of_student):
+        articles = {"my", "your", "a", "an", "the"}
+        if (their_role := student_role(heard.text)) and _words(their_role) - articles <= _words(
+            twist_of_student
+        ):
             twist_of_student = ""  # "…and i am the ski instructor": a role, not a twist
         fallback = ""
         named = place_in_words(heard.text) if place is None else ""
@@ -1860,7 +1895,7 @@ class TurnPlanner:
             theirs = student_role(heard.text) or improv.visitor
             cast = self._cast(theirs, mine)
             if twist_of_student and (
-                _words(theirs) - {"my", "your"} <= _words(twist_of_student)
+                _words(theirs) - {"my", "your", "a", "an", "the"} <= _words(twist_of_student)
                 or len(words_of(twist_of_student)) <= 4
             ):
                 twist_of_student = ""  # "…and I am your new owner", "…and I visit you": roles
@@ -1877,7 +1912,7 @@ class TurnPlanner:
         role = student_role(heard.text) or place.student_role
         # "I am a dog walker and you are a dog.": the partner plays the role it is given.
         given = _BOX_ROLE.search(heard.text)
-        box_role = given[1].lower() if given else place.box_role
+        box_role = _from_box(given[1].lower()) if given else place.box_role
         if _words(box_role) == _words(role):
             if given and not student_role(heard.text):
                 role = improv.visitor  # "you're a guest at a wedding and I've just arrived…"
@@ -1961,8 +1996,11 @@ class TurnPlanner:
         paused = "..." in heard.text or "…" in heard.text
         question_text = (heard.text if paused else heard.question).replace("...", " ")
         question_text = re.sub(r"\s+", " ", question_text.replace("…", " "))
-        if again and len(state.heard) <= 1:
-            text = _pick(guess.lines["ready"], state, rng)  # a new game has just begun
+        asks_too = bool(heard.question) and not find(guess.play_again, heard.question)
+        if again and len(state.heard) <= 1 and not asks_too:
+            # A new game has just begun ("Again! One more time." → ready); "Again! Is it
+            # an animal?" asks about the new object at once.
+            text = _pick(guess.lines["ready"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
         guessing = re.search(r"\bis it (?:a|an|the) \w+", question_text, re.I) is not None
         if again and not guessing:
@@ -2015,6 +2053,11 @@ class TurnPlanner:
             )
             return TurnPlan(heard.act, move, text, "", after)
         question = heard.question
+        # "a balloon", "Is it a bus ticket? No? Then a receipt from the shop?": a guess
+        # with no "is it".
+        bare = _BARE_GUESS.match(question or heard.text)
+        if bare and not re.match(r"\W*is it\b", question or "", re.I):
+            question = question_text = f"Is it {bare[1]} {bare[2]}?"
         if paused and (last := list(_GUESS_QUESTION.finditer(question_text))):
             # "Is it... erm... soft?": the question with the pause and the filler left out.
             question = _FILLERS.sub(" ", last[-1][0]).strip()
@@ -2088,12 +2131,41 @@ _PARTICIPLE_AT_END = re.compile(
     r"|clothing|bed|shed|sled)$)\w+(?:ed|ing)$"
 )
 # "…and you are a dog", "you can be the waiter": the role the student gives the box.
+_ROLE_NOUN = (
+    r"(?:(?:fortune|shop|ski|tour|bus|taxi|police|ticket|hotel|night|security|museum|flight|"
+    r"talent|cake|zoo|park)\s)?"
+    r"(?!(?:better|faster|older|bigger|smaller|later|never|ever|over|together|rather|after|other|"
+    r"clever|sure|here|there|super|proper|under|power|water|weather|dinner|winner)\b)"
+    r"(?:[a-z]+(?:er|or|ist|ian|ant|eer|man|woman|ess)|detective|suspect|judge|pilot|chef|cook|"
+    r"doctor|nurse|king|queen|prince|princess|robot|ghost|parrot|dog|cat|alien|pirate|wizard|"
+    r"witch|guide|student|boss|client|patient|guest|thief|spy|vampire|monster|dragon|clown|"
+    r"mum|dad|mother|father|grandma|grandpa|penguin|tourist)"
+)
 _BOX_ROLE = re.compile(
-    r"\byou(?:'re| are| be| play| played| can be| could be| will be) ((?:the|a|an|my|your) [\w ]+?)"
-    r"(?= now\b| instead\b| and\b| who\b| in\b| at\b|[,.!?]|$)",
+    r"\byou(?:'re| are| be| play| played| can be| could be| will be) "
+    # "you are fortune teller with crystal ball": a learner leaves the article out.
+    rf"((?:the|a|an|my|your) [\w ]+?|{_ROLE_NOUN})"
+    r"(?= now\b| instead\b| and\b| who\b| in\b| at\b| with\b|[,.!?]|$)",
     re.I,
 )
 # "Let's end it with the lights coming back on", "an ending where they finally meet".
+# "I say 'The Girl Who Found the Sun'", "call it The Rain Village": the title they give.
+_TITLE_GIVEN = re.compile(
+    r"(?:\bi say|\bcall it|\bmaybe|\bhow about|\btitle is|\btitle:)\s*"
+    r"['\"‘“]?([A-Z][^'\"’”?!.]{2,60})",
+    re.I,
+)
+# "make him a woman" → "he is a woman"
+_MAKE_THEM = re.compile(r"^\s*make (him|her|it|them)\s+", re.I)
+_MADE = {"him": "he", "her": "she", "it": "it", "them": "they"}
+# "Maybe it's more happy if she meets someone who helps her": the change they want.
+_THEIR_IDEA = re.compile(
+    r"\b(?:maybe|what if|how about|instead)\b,?\s+"
+    r"(?:it'?s (?:more \w+|better|nicer) if\s+)?(.{6,})$",
+    re.I,
+)
+# "Let's make a story about a village where it never stops raining."
+_PREMISE = re.compile(r"\bstory about (.{4,}?)(?:[.!?]|$)", re.I)
 # "In the end she decides to stay", "and finally they…": the student tells the ending.
 _THEIR_LAST_LINE = re.compile(
     r"^\W*(?:(?:and|so|ok|okay)\W+)?(?:in the end|at the end|finally|and they lived)\W+(.{6,})$",
@@ -2118,6 +2190,8 @@ _TOGETHER = re.compile(
 def _from_box(role: str) -> str:
     """ "my grandmother" said by the student is "your grandmother" said by the box."""
     head, _, rest = role.partition(" ")
+    if head.lower() not in ("the", "a", "an", "my", "your", "his", "her", "our", "their"):
+        return f"{'an' if role[:1].lower() in 'aeiou' else 'a'} {role}"  # "fortune teller"
     return f"{ {'my': 'your', 'your': 'my'}.get(head, head) } {rest}".strip()
 
 
@@ -2448,6 +2522,11 @@ def fact_of_kind(
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 _THAN = re.compile(r"\bthan\b", re.I)
+# A guess said as a thing alone: "a balloon", "Then a receipt from the shop?"
+_BARE_GUESS = re.compile(
+    r"^\W*(?:(?:then|or|maybe|so|ok|okay|hmm|erm|um|no)\W+)*(a|an|the) (\w+)(?: from [\w ]+)?\W*$",
+    re.I,
+)
 # "…no wait, a swing", "…i mean the kettle": the student's guess, corrected.
 _MOVED_ON = re.compile(
     r"\b(?:no,? wait|wait|i mean|sorry|actually|or maybe|maybe)\W+(a|an|the) (\w+)", re.I
@@ -2661,7 +2740,14 @@ def student_role(text: str) -> str:
         re.I,  # "i am the ski instructor", as speech recognition writes it
     )
     if not found:
-        return ""
+        # "I am customer who is very nervous": a learner leaves the article out.
+        bare = re.search(
+            rf"\bI(?:'m| am|'ll be| will be| want to be) ({_ROLE_NOUN})"
+            r"(?= now\b| and\b| who\b| with\b|[,.!?]|$)",
+            text,
+            re.I,
+        )
+        return f"a {bare[1].lower()}" if bare else ""
     # "I am your new owner": the student's words, as the box says them ("your new owner").
     article = {"my": "your", "your": "my"}.get(found[1].lower(), found[1].lower())
     return f"{article} {found[2]}"

@@ -261,6 +261,14 @@ def _after_repeat(text: str, repeat: tuple[re.Pattern[str], ...]) -> str:
 
 # The student looks for a word aloud; what follows is the word they found, or a try at it.
 _WORD_SEARCH = re.compile(r"\bhow (?:do )?you say(?: it)?\s*(?:\.\.\.|…)", re.I)
+_INDIRECT = re.compile(
+    r"\b(?:asks?|is asking|wants to know|would like to know|wonders?|is wondering)\s+"
+    r"(?:you\s+)?(?:if|whether)\s+([^.!?]{6,})[.!?]?\s*$",
+    re.I,
+)
+_ASKED_ORDER = re.compile(
+    r"^(we|i|you|they|he|she|it|there)\s+(can|could|should|may|will|is|are|must)\s+", re.I
+)
 _CHALLENGE = re.compile(
     r"^\W*what do you mean,?\s+(?:it|that|this|he|she|i|we|they|my|your|there)\s+\w+\s+\w+",
     re.I,
@@ -319,6 +327,9 @@ def understand(text: str, content: LessonContent) -> Understanding:
         question = ""  # "Minecraft and... erm... how you say... car game. Mario Kart!": found
     if question and _CHALLENGE.match(question):
         question = ""  # "what do you mean it is not a real talent": the student disagrees
+    if not question and (indirect := _INDIRECT.search(cleaned)):
+        # "my friend asks if we can take photos inside": her question, asked of the box.
+        question = _ASKED_ORDER.sub(r"\2 \1 ", indirect[1].strip(" .!?"), count=1) + "?"
     if not question and _TRAILING_ASK_BACK.search(cleaned) and len(words_of(cleaned)) > 4:
         question = "and you?"  # "i play football on sunday and you", unpunctuated
     if question and _BARE_ASK_BACK.match(question) and len(words_of(cleaned)) > 4:
