@@ -1923,3 +1923,75 @@ def test_a_scene_partner_takes_a_fair_offer(line: str, answer: str) -> None:
     p = planner("roleplay", level="B2", character="a neighbour", setting="a block of flats")
     talk(p, "Good evening.")
     assert answer in p.plan(line).text
+
+
+# --- from the twentieth set's kinds of failure ---
+
+
+def test_hi_is_greeted_and_a_name_said_later_is_greeted_too() -> None:
+    p = planner("conversation", level="A1")
+    hello, named = talk(p, "Hi.", "My name is Ana.")
+    assert hello.startswith(("Hello!", "Hi there!")) and not hello.startswith("Good!")
+    assert "Ana" in named
+
+
+def test_a_price_asked_with_a_line_about_the_end_is_said_not_left_as_a_slot() -> None:
+    p = planner(
+        "roleplay", level="B1", character="a plumber", setting="a kitchen with a leaking sink"
+    )
+    talk(p, "Hello, the problem is here, under the sink.")
+    plan = p.plan("And how much will it cost, approximately? I don't want a surprise at the end.")
+    assert "{price}" not in plan.text and plan.move != Move.GOODBYE
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("and notebook have you notebook", "we have"),
+        ("Okay, fine, do it. Would you like a coffee while you work?", "very kind"),
+        ("Somewhere with a beach. Maybe Turkey or Greece? What you are suggesting?", "recommend"),
+    ],
+)
+def test_a_scene_partner_answers_these_in_role(line: str, answer: str) -> None:
+    p = planner("roleplay", level="A2", character="an assistant", setting="a shop")
+    talk(p, "Hello.")
+    text = p.plan(line).text
+    assert answer in text and "Small or large" not in text
+
+
+def test_two_friends_in_an_escape_room_is_the_scene_said_back() -> None:
+    plan = planner("improv", level="B1").plan(
+        "Let's do improv. We are two friends in an escape room and we have only ten minutes left."
+    )
+    assert "two friends in an escape room" in plan.text
+
+
+def test_now_the_lights_go_off_is_no_new_scene() -> None:
+    p = planner("improv", level="B1")
+    talk(p, "We are two friends in an escape room.", "quick look under the carpet")
+    assert p.plan("Oh no. You pushed it! Now the lights are going off!").move == Move.IN_SCENE
+
+
+def test_a_guess_and_a_hint_in_one_turn_get_both() -> None:
+    p = planner("guess", level="A2")
+    text = p.plan("Hmm... is it a bicycle? No? Okay. Can you give me a hint?").text
+    assert "not a bicycle" in text and p.state.secret.hints[0] in text
+
+
+def test_one_morning_a_boy_wake_up_is_the_students_story() -> None:
+    plan = planner("story", level="A2").plan(
+        "Ok, I start. One morning a boy wake up and he is very, very small, like a mouse."
+    )
+    assert "dragon" not in plan.text and "the boy" in plan.text
+
+
+def test_a_long_yes_tells_and_a_tag_question_asks_for_a_view() -> None:
+    assert (
+        understand("Yes, I sent it back, but they are still not giving me the money.", CONTENT).act
+        == Act.STATEMENT
+    )
+    heard = understand(
+        "often they just do the same hours in less days so it's not really a shorter week is it",
+        CONTENT,
+    )
+    assert heard.opinion_yes

@@ -276,6 +276,8 @@ def answering_fact(secret: Secret, question: str) -> str | None:
     when the best ones disagree. A comparison ("bigger than a book?") is answered only
     by a fact about the same thing: "It is not bigger than a car." says nothing of books."""
     question = _LEARNER_COMPARATIVE.sub(lambda m: _COMPARATIVES[m[1].lower()], question)
+    # "Is it in a supermarket?": the facts say "shop".
+    question = re.sub(r"\b(?:super)?market|\bstore\b", "shop", question, flags=re.I)
     asked = _content_words(question)
     candidates = secret.facts
     if compared := _COMPARED.search(question):

@@ -284,6 +284,10 @@ class TurnPlanner:
                         # "what means placement test": the glossary may have the phrase.
                         after = re.match(r"\W*([a-z]+)", piece[found.end("word") :].lower())
                         phrases = (f"{word} {after[1]}", f"{word}-{after[1]}") if after else ()
+                        # "what does all inclusive mean": the word before, too.
+                        before = re.search(r"([a-z]+)\W+$", piece[: found.start("word")].lower())
+                        if before:
+                            phrases = (*phrases, f"{before[1]} {word}", f"{before[1]}-{word}")
                         return next((p for p in phrases if p in classroom.glossary), word)
         return None
 
@@ -396,7 +400,9 @@ class TurnPlanner:
         greet_no_name: tuple[str, ...],
     ) -> tuple[str, PlannerState]:
         """A greeting, the first time the student greets or says their name."""
-        if state.greeted or not (heard.greeting or heard.name):
+        # "Hi." then "My name is Ana.": the name is greeted too, once.
+        named_now = heard.name is not None and not any(heard.name in said for said in state.said)
+        if (state.greeted and not named_now) or not (heard.greeting or heard.name):
             return "", state
         text = self._named_line(state, rng, greet, greet_no_name)
         if said := re.search(r"\bgood (morning|afternoon|evening)\b", heard.text, re.I):
@@ -851,7 +857,9 @@ class TurnPlanner:
             follow = question.for_level(self.level) if question else ""
             moved = _use(moved, reaction, follow)
             return TurnPlan(heard.act, Move.NEW_TOPIC, reaction, follow, moved, topic=moved.topic)
-        greeting, state = self._greeting(heard, state, rng, lines["greet"], ())
+        greeting, state = self._greeting(
+            heard, state, rng, lines["greet"], lines.get("greet_no_name", ())
+        )
         fallback, topic, own_ask = "", heard.topic, ""
         pronoun = _words(" ".join(words_of(heard.text)[:1])) & self.content.classroom.pronouns
         if topic is None and pronoun and heard.act == Act.STATEMENT:
@@ -1143,9 +1151,11 @@ class TurnPlanner:
     ) -> TurnPlan:
         persona, lines = character.persona, self.content.classroom.lines
         if heard.act == Act.GOODBYE:
-            return self._goodbye(
+            plan = self._goodbye(
                 heard, state, rng, persona.goodbye, persona.goodbye_no_name, persona.answers
             )
+            # "How much will it be? Thanks, bye!": the price said is the thing's own.
+            return replace(plan, reaction=self._priced(plan.reaction, character, heard, state))
         greeting, state = self._greeting(heard, state, rng, persona.greet, persona.greet_no_name)
         fallback, frame_ask = "", ""
         items = items_named(heard.text, character)
@@ -1193,6 +1203,8 @@ class TurnPlanner:
         if items:
             state = replace(state, ordered=True)
         follow, state, chosen = self._next_step(character, items, state)
+        if _OFFERED.match(heard.question):
+            follow = ""  # "Would you like a coffee while you work?": offered, not ordered
         if frame_ask and frame_ask not in state.used:
             # "There's a problem with my room": ask about it, not the scene's next step.
             follow, chosen, state = frame_ask, Move.STEP, replace(state, last_question=None)
@@ -1542,6 +1554,8 @@ class TurnPlanner:
             not state.said
             and not hero
             and (heard.act != Act.STATEMENT or (not thing and len(heard.content) <= 3))
+            # "Ok, I start. One morning a boy wake up…": their story, though it begins "Ok".
+            and not (heard.act == Act.YES and len(heard.content) >= 5)
         ):
             # "Can you start?", "A story, please!": no idea of theirs, so the box begins.
             reaction = story.begin
@@ -1733,8 +1747,18 @@ class TurnPlanner:
         # "What about the zoo?" moves on; "what about the chocolate on your tie" plays on.
         moving_to = re.search(r"\b(what about|how about)\b", heard.text, re.I)
         known_elsewhere = place is not None and place != state.place
+        # "Now the lights are going off": no new place, unless they go somewhere.
+        goes = re.search(
+            r"\b(?:let'?s go to|can we go to|now we(?:'re| are) (?:at|in|on)|switch to|change to"
+            r"|move to)\b"
+            r"|(?:^|[.!?]\s+)\W*(?:now|next),? (?:the |a |an |at |in )?\w+(?:,? please)?\W*$",
+            heard.text,
+            re.I,
+        )
         elsewhere = known_elsewhere or (
-            state.place is not None and place_in_words(heard.text) not in ("", state.place.where)
+            goes is not None
+            and state.place is not None
+            and place_in_words(heard.text) not in ("", state.place.where)
         )
         # "Now the zoo, please!"
         asks_scene = asks_scene or bool(moving and elsewhere) or bool(moving_to and known_elsewhere)
@@ -1885,6 +1909,17 @@ class TurnPlanner:
             cast = self._cast(f"one of the {both}", "the other one")
             lines = improv.scene_together if twist_of_student else improv.scene_together_plain
             fields = {"both": both, "twist": twist_of_student}
+            # "We are two friends in an escape room and we have only ten minutes left.":
+            # the whole set-up, said back, when it says more than who we are.
+            setup = re.split(r"[.!?]", heard.text[together.end(1) :], maxsplit=1)[0]
+            to_you = self.content.classroom.to_you
+            said = setup.strip(" ,")
+            said = swap_words(said, to_you) if to_you else to_second_person(said)
+            if 2 <= len(words_of(said)) <= 16 and improv.scene_together_plain:
+                first = heard.text[together.start() : together.end(1)]
+                both = re.sub(r"^we(?:'re| are)\s+", "", first, flags=re.I).lower()
+                fields = {"both": f"{both} {said}".strip(), "twist": ""}
+                lines = improv.scene_together_plain
             text = fill(_pick(lines or improv.scene_together, state, rng), fields)
             plan = self._scene_plan(heard, state, text, cast)
             return replace(plan, fallback="roles from the student's words")
@@ -2012,7 +2047,8 @@ class TurnPlanner:
         if swap and heard.act != Act.GIVE_UP:
             text = _pick(extra["swap"], state, rng)
             return TurnPlan(heard.act, Move.NONE, text, "", _use(state, text))
-        if find(guess.hint_asks, heard.text) and not guessing and heard.act != Act.GIVE_UP:
+        hint_asked = find(guess.hint_asks, heard.text) is not None and heard.act != Act.GIVE_UP
+        if hint_asked and not guessing:
             return self._hint(heard, state, rng)
         claims = (
             find(guess.win_claims, heard.text)
@@ -2105,6 +2141,9 @@ class TurnPlanner:
         else:
             tails = guess.tails_no if wrong else guess.tails
         tail = _pick(tails, state, rng)
+        if hint_asked:  # "Is it a bicycle? No? Okay. Can you give me a hint?": both
+            hint = self._hint(heard, state, rng)
+            return replace(hint, reaction=join(answer, hint.reaction))
         return TurnPlan(heard.act, Move.ANSWER, answer, tail, _use(state, tail), fallback=fallback)
 
     def _hint(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
@@ -2470,11 +2509,13 @@ def story_hero(text: str) -> str | None:
         r"(?: \w+s\b| was\b| is\b| lived\b| had\b| hadn't\b)",
         # "Hi, I am Mei. One day an old man find a key", "My line: a young fisherman in
         # Iceland woke up": a new sentence (or clause) that begins with someone doing something.
-        r"(?:^|[.!?:]\s+|\bone day,? |\bonce,? |\bi(?:'ll)? start,? )(?:a|an) ((?:\w+ )?\w+?)"
+        r"(?:^|[.!?:]\s+|\bone (?:day|morning|night|evening|afternoon),? |\bonce,? "
+        r"|\bi(?:'ll)? start,? )(?:a|an) ((?:\w+ )?\w+?)"
         r"(?: (?:in|from|at|on|with|of) [A-Z]?\w+)? (?:\w+ed|woke|found|finds?|saw|sees?|had|has"
         r"|went|goes|lived|lives|was|is|wanted|wants|came|comes|got|gets|ran|runs|met|meets"
         # a learner's present for the past: "one day a boy go to the forest"
-        r"|go|see|find|live|walk|want|meet|play|make|take|look|open|run|come|get|hear)\b",
+        r"|go|see|find|live|walk|want|meet|play|make|take|look|open|run|come|get|hear|wake"
+        r"|woke up|wakes)\b",
     )
     for pattern in patterns:
         if found := re.search(pattern, text.strip(), re.I):
@@ -2570,8 +2611,12 @@ _ASKED_WHO = re.compile(
 )
 # "How does it work here?": a question about something the turn said before it.
 _REFERS_BACK = re.compile(r"\b(it|that|this|they|them)\b", re.I)
+_OFFERED = re.compile(
+    r"^\W*(?:\w+\W+){0,3}?(?:would you like|do you want|can i get you|can i offer you)\b", re.I
+)
 _TELLING = re.compile(
     r"\b(was|were|went|had|did|got|saw|said|told|came|left|lost|found|\w{3,}ed|yesterday|"
+    r"sent|bought|paid|gave|took|made|met|ate|wrote|broke|forgot|spent|sold|kept|heard|won|"
     r"last (?:week|night|weekend|month|year|summer))\b",
     re.I,
 )

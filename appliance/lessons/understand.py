@@ -273,6 +273,7 @@ _CHALLENGE = re.compile(
     r"^\W*what do you mean,?\s+(?:it|that|this|he|she|i|we|they|my|your|there)\s+\w+\s+\w+",
     re.I,
 )
+_TAG = re.compile(r"^\W*(?:is it|isn'?t it|aren'?t they|don'?t they|right|no)\W*$", re.I)
 _BARE_ASK_BACK = re.compile(r"^\W*(?:and|what about|how about) you\W*$", re.I)
 _TRAILING_ASK_BACK = re.compile(r"\b(?:and|what about|how about) you\W*$", re.I)
 
@@ -332,6 +333,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         question = _ASKED_ORDER.sub(r"\2 \1 ", indirect[1].strip(" .!?"), count=1) + "?"
     if not question and _TRAILING_ASK_BACK.search(cleaned) and len(words_of(cleaned)) > 4:
         question = "and you?"  # "i play football on sunday and you", unpunctuated
+    if question and _TAG.match(question) and len(words_of(cleaned)) > 6:
+        question = cleaned  # "…so it's not really a shorter week is it": their view, asked
     if question and _BARE_ASK_BACK.match(question) and len(words_of(cleaned)) > 4:
         # "For breakfast I eat bread with tomato. And you?": the same, asked of the box.
         question = cleaned
@@ -407,8 +410,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         act = Act.DONT_KNOW
     elif find(acts["request"], cleaned):
         act = Act.REQUEST  # "I'd like a sandwich": a request in a scene, a statement elsewhere
-    elif find(acts["yes"], cleaned):
-        act = Act.YES
+    elif find(acts["yes"], cleaned) and len(words) < 5:
+        act = Act.YES  # "Yes, I sent it back, but they still…" (5 content words on) tells
     elif find(acts["no"], cleaned):
         act = Act.NO
     elif identity["name"] or (common["greeting"] and len(words) <= 3):
