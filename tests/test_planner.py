@@ -1995,3 +1995,72 @@ def test_a_long_yes_tells_and_a_tag_question_asks_for_a_view() -> None:
         CONTENT,
     )
     assert heard.opinion_yes
+
+
+# --- from the twenty-first set's kinds of failure ---
+
+
+def test_stop_and_swap_in_one_turn_swaps() -> None:
+    p = planner("improv", level="B1")
+    talk(p, "ok let's do a scene i am a king and you are my servant in the park")
+    plan = p.plan(
+        "ok stop that was fun can we change and now you are the king and i am the servant"
+    )
+    assert plan.move == Move.SCENE and "I am the king" in plan.text
+
+
+def test_lets_stop_there_with_a_later_wish_ends_the_scene() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "you're a famous chicken and I'm a journalist at the press conference")
+    plan = p.plan("Okay, let's stop there. Can we do another one later where I'm the chicken?")
+    assert plan.move == Move.GOODBYE
+
+
+def test_why_did_you_is_no_yes_or_no_question() -> None:
+    heard = understand(
+        "and the question everybody is asking is why did you cross the road", CONTENT
+    )
+    assert heard.question.lower().startswith("why")
+
+
+def test_the_heros_name_in_lower_case_after_his_name_is() -> None:
+    p = planner("story", level="A2")
+    assert "Pico" in p.plan("once upon a time there was a small dragon his name is pico").text
+
+
+def test_we_should_finish_with_their_ending_ends_the_story() -> None:
+    p = planner("story", level="B1")
+    talk(p, "A fisherman called Joao goes to an island that appears only on Tuesdays.")
+    plan = p.plan(
+        "I think we should finish: he decides to stay, because he feels at home. "
+        "What do you think, is it a good ending?"
+    )
+    assert plan.move == Move.ENDING and "he decides to stay" in plan.text
+
+
+def test_today_we_talk_about_the_weekend_takes_the_topic() -> None:
+    p = planner("conversation", level="A1")
+    talk(p, "hello my name is senait")
+    assert (
+        "talk about weekend"
+        in p.plan("Yes. Today we talk about weekend? Teacher say weekend.").text
+    )
+
+
+def test_thanks_in_a_scene_is_answered_as_thanks() -> None:
+    p = planner("roleplay", level="A2", character="an attendant", setting="a launderette")
+    talk(p, "hi excuse me the machine number four is not working")
+    assert "welcome" in p.plan("ah ok it's open now thank you").text
+
+
+def test_a_helper_who_does_not_know_finds_out() -> None:
+    p = planner(
+        "roleplay", level="B2", character="an advisor", setting="a university admissions office"
+    )
+    talk(p, "Good afternoon.")
+    text = p.plan("Would I lose my scholarship if I defer?").text
+    assert "not sure" not in text.lower() and "don't know" not in text.lower()
+
+
+def test_can_i_start_starts_the_guessing_game() -> None:
+    assert "thinking of something" in planner("guess").plan("can i start with the questions").text

@@ -401,7 +401,11 @@ class TurnPlanner:
     ) -> tuple[str, PlannerState]:
         """A greeting, the first time the student greets or says their name."""
         # "Hi." then "My name is Ana.": the name is greeted too, once.
-        named_now = heard.name is not None and not any(heard.name in said for said in state.said)
+        named_now = (
+            heard.name is not None
+            and len(state.said) <= 2  # not "…My name is Tereza." at the end of a scene
+            and not any(heard.name in said for said in state.said)
+        )
         if (state.greeted and not named_now) or not (heard.greeting or heard.name):
             return "", state
         text = self._named_line(state, rng, greet, greet_no_name)
@@ -521,7 +525,12 @@ class TurnPlanner:
                         fields = self._proper(fits[1])
                         said = capitalise(fill(_pick(opening.answers, state, rng), fields))
                         return said, "in the scene"
-            return _pick(lines["unknown"], state, rng), "unknown question"
+            # In a scene, "I'm not sure, sorry!" leaves the customer with nothing; a helper
+            # who does not know finds out ("unknown_in_scene"), as people at a desk do.
+            unknown = (
+                lines.get("unknown_in_scene") if in_scene and self.activity == "roleplay" else None
+            )
+            return _pick(unknown or lines["unknown"], state, rng), "unknown question"
         return fill(answer.text, {"character": self.character_text}), ""
 
     def _adds_to(self, answer: str, said: list[str]) -> bool:
@@ -1447,6 +1456,13 @@ class TurnPlanner:
                 ending = _pick(story.goodbye, state, rng)
                 return TurnPlan(heard.act, Move.ENDING, text, ending, replace(state, ended=True))
             return TurnPlan(heard.act, Move.BEAT, text, "", _use(state, text), fallback="title")
+        their_last = _THEIR_LAST_LINE.match(heard.text)
+        if their_last and story.ending_with and len(words_of(heard.text)) >= 6 and state.said:
+            # "in the end she realises she can go back…": the student ends the story.
+            said = to_second_person(their_last[1].strip(" .!"))
+            text = fill(_pick(story.ending_with, state, rng), {**fields, "said": said})
+            plan_state = replace(state, ended=True)
+            return TurnPlan(heard.act, Move.ENDING, "", capitalise_sentences(text), plan_state)
         if heard.act == Act.GOODBYE:
             wants_ending = re.search(
                 r"\b(finish|end)\b.*\?|\bhave to go\b"
@@ -1509,13 +1525,6 @@ class TurnPlanner:
             else:
                 text = _pick(story.you_start, state, rng)
             return TurnPlan(heard.act, Move.BEAT, text, "", _use(state, text), fallback="you start")
-        their_last = _THEIR_LAST_LINE.match(heard.text)
-        if their_last and story.ending_with and len(words_of(heard.text)) >= 6 and state.said:
-            # "in the end she realises she can go back…": the student ends the story.
-            said = to_second_person(their_last[1].strip(" .!"))
-            text = fill(_pick(story.ending_with, state, rng), {**fields, "said": said})
-            plan_state = replace(state, ended=True)
-            return TurnPlan(heard.act, Move.ENDING, "", capitalise_sentences(text), plan_state)
         if story.retell and find(story.retell_asks, heard.text) and state.said:
             so_far = self._story_so_far(state)
             text = fill(_pick(story.retell, state, rng), {"story": so_far})
@@ -1654,7 +1663,7 @@ class TurnPlanner:
         # broken wing" is about the dragon.
         describing = re.compile(r"^\W*with\b", re.I)
         for match in sorted(found, key=lambda m: (bool(describing.match(m[0])), -m.start())):
-            rest = classroom.thing(re.split(r"[,.!?;]", text[match.end() :], maxsplit=1)[0])
+            rest = classroom.thing(re.split(r"[,.!?;:]", text[match.end() :], maxsplit=1)[0])
             said = own_words(rest, 5, classroom.to_you, classroom.never_echo, classroom.cut)
             # "a letter addressed (to him)": a participle left at the end is not the thing.
             said = _PARTICIPLE_AT_END.sub(r"\1", said) if said else ""
@@ -1682,6 +1691,8 @@ class TurnPlanner:
     def _improv(self, heard: Understanding, state: PlannerState, rng: random.Random) -> TurnPlan:
         improv = self.content.improv
         cut = state.place is not None and any(p.search(heard.text) for p in improv.end_asks)
+        if cut and (swapped := self._swapped_roles(heard, state)):
+            return swapped  # "ok stop that was fun can we change and now you are the king"
         if (heard.act == Act.GOODBYE and state.place is None) or _ends_improv(heard) or cut:
             text = _pick(improv.goodbye, state, rng)
             twists = (
@@ -1806,9 +1817,13 @@ class TurnPlanner:
             *improv.unknown,
             *(a for v in improv.wh_answers.values() for a in v),
         )
-        if asked and echo and generic:
-            # "Do penguins eat pizza?": the scene's own thing beats "I don't know!".
-            plan = replace(plan, reaction=echo, after=_use(plan.after, echo))
+        # "Do penguins eat pizza?": the scene's own thing beats "I don't know!"; but only a
+        # thing said up to the question ("Look, a helicopter! Is it your family?"), not one
+        # said after it ("Where is my crown? I put it next the sandwiches!").
+        upto = heard.text.find(heard.question) + len(heard.question) if asked else 0
+        asked_echo = best_echo(heard.text[:upto], improv.echo, state) if asked else ""
+        if asked and asked_echo and generic:
+            plan = replace(plan, reaction=asked_echo, after=_use(plan.after, asked_echo))
         elif (
             asked
             and echo
@@ -2184,7 +2199,7 @@ _BOX_ROLE = re.compile(
     r"\byou(?:'re| are| be| play| played| can be| could be| will be) "
     # "you are fortune teller with crystal ball": a learner leaves the article out.
     rf"((?:the|a|an|my|your) [\w ]+?|{_ROLE_NOUN})"
-    r"(?= now\b| instead\b| and\b| who\b| in\b| at\b| with\b|[,.!?]|$)",
+    r"(?= now\b| instead\b| and\b| who\b| in\b| at\b| with\b| we\b| we're\b| i\b|[,.!?]|$)",
     re.I,
 )
 # "Let's end it with the lights coming back on", "an ending where they finally meet".
@@ -2207,7 +2222,10 @@ _THEIR_IDEA = re.compile(
 _PREMISE = re.compile(r"\bstory about (.{4,}?)(?:[.!?]|$)", re.I)
 # "In the end she decides to stay", "and finally they…": the student tells the ending.
 _THEIR_LAST_LINE = re.compile(
-    r"^\W*(?:(?:and|so|ok|okay)\W+)?(?:in the end|at the end|finally|and they lived)\W+(.{6,})$",
+    r"^\W*(?:(?:and|so|ok|okay)\W+)?(?:in the end|at the end|finally|and they lived"
+    r"|(?:i think )?we (?:should|can|could) (?:finish|end)(?: it| the story)?"
+    r"(?: like this| with this)?)\W+(.{6,}?)"
+    r"(?:\W+the end\b.*|[.!?]\s*(?:what do you think|is it a good ending|do you like it)\b.*)?$",
     re.I,
 )
 _THEIR_ENDING = re.compile(
@@ -2452,9 +2470,9 @@ def named_hero(text: str) -> str | None:
     found = re.search(r"\b(?:called|named|(?:his|her|its|\w+'s|\w+) name is) ([A-Z][a-z]+)\b", text)
     if found:
         return found[1]
-    # "a girl called marta finds…", as speech recognition writes it: a name, not "called
-    # the police".
-    lower = re.search(r"\b(?:called|named) ([a-z]{3,})\b", text)
+    # "a girl called marta finds…", "his name is pico", as speech recognition writes it:
+    # a name, not "called the police".
+    lower = re.search(r"\b(?:called|named|(?:his|her|its) name is) ([a-z]{3,})\b", text)
     if lower and lower[1] not in _NOT_NAMES_AFTER_CALLED:
         return lower[1].capitalize()
     return None

@@ -235,7 +235,7 @@ def _unmarked_question(sentences: list[str], classroom: Classroom) -> str:
         start = max(starts)
         # "and you what music do you like": from the question word just before.
         before = stripped[:start]
-        wh = list(re.finditer(r"\b(?:what|which|where|when|who|how)\b", before, re.I))
+        wh = list(re.finditer(r"\b(?:what|which|where|when|who|why|how)\b", before, re.I))
         if wh and len(words_of(before[wh[-1].start() :])) <= 3:
             start = wh[-1].start()
         question = stripped[start:]
@@ -270,6 +270,11 @@ _INDIRECT = re.compile(
 )
 _ASKED_ORDER = re.compile(
     r"^(we|i|you|they|he|she|it|there)\s+(can|could|should|may|will|is|are|must)\s+", re.I
+)
+_TOPIC_ASKED = re.compile(
+    r"^\W*(?:(?:so|and|today|ok|okay|yes|now)\W+)*(?:we|can we|shall we|could we) "
+    r"(?:talk|speak|chat) about\b(?!.*\b(?:or|what|which)\b)",
+    re.I,
 )
 _CHALLENGE = re.compile(
     r"^\W*what do you mean,?\s+(?:it|that|this|he|she|i|we|they|my|your|there)\s+\w+\s+\w+",
@@ -328,6 +333,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         and len(words_of(cleaned[search.end() :])) >= 2
     ):
         question = ""  # "Minecraft and... erm... how you say... car game. Mario Kart!": found
+    if question and _TOPIC_ASKED.match(question):
+        question = ""  # "Today we talk about weekend?": the topic they bring, told
     if question and _CHALLENGE.match(question):
         question = ""  # "what do you mean it is not a real talent": the student disagrees
     if not question and (indirect := _INDIRECT.search(cleaned)):
