@@ -291,3 +291,35 @@ def test_the_guess_truth_is_read_from_the_question_the_student_asked():
     flags = _guess_flags(turn, apple, content)
     assert flags["expected_answer"] is not True and flags["truthful"] is not False
     assert _guess_flags(turn, apple)["expected_answer"] is True  # the whole turn, as before
+
+
+def test_the_guess_truth_reads_a_guess_a_pause_and_a_kind() -> None:
+    from appliance.lessons.activities import BUILTIN_ACTIVITIES
+    from appliance.lessons.content import load_content
+    from appliance.tools.eval import expected_answer
+
+    content = load_content("en")
+    secrets = {
+        s.name: s
+        for s in BUILTIN_ACTIVITIES["guess"].secrets + BUILTIN_ACTIVITIES["guess"].simple_secrets
+    }
+    umbrella, guitar = secrets["an umbrella"], secrets["a guitar"]
+    # A thing no fact names is a wrong guess, whatever it says besides ("has").
+    assert (
+        expected_answer(umbrella, "is it a thermometer i feel like it has to be", content) is False
+    )
+    assert expected_answer(guitar, "Okay, is it a pencil case?", content) is False
+    assert (
+        expected_answer(umbrella, "Is it a bus ticket? No? Then a receipt from the shop?", content)
+        is False
+    )
+    # A material is answered from the object's own material, after the pause.
+    assert expected_answer(umbrella, "Is it made of... erm... plastic?", content) is False
+    assert expected_answer(umbrella, "Is it an umbrella?", content) is True
+    # Not a guess: "or a street" is where it may be.
+    assert (
+        expected_answer(
+            umbrella, "Is it something you can find outside, like in a park or a street?", content
+        )
+        is True
+    )

@@ -2129,7 +2129,18 @@ class TurnPlanner:
         if aside := _AFTER_GUESS.search(question):
             question = question[: aside.end()] + "?"
             question_text = question
-        fact = fact_of_kind(secret, question, guess.kinds) or answering_fact(secret, question)
+        # "is it a pencil case?" about a guitar ("…in its case"): a thing no fact names
+        # whole is a wrong guess, not a question about its case.
+        shaped = _GUESS_SHAPED.match(question)
+        known = {w.lower() for f in (*secret.facts, secret.kind) for w in words_of(f)}
+        unknown_thing = shaped is not None and not {
+            w.lower() for w in words_of(shaped[2])
+        } <= known | {w + "s" for w in known}
+        fact = (
+            None
+            if unknown_thing
+            else fact_of_kind(secret, question, guess.kinds) or answering_fact(secret, question)
+        )
         # The last guess of the turn: "is it a pen no wait is it a ruler" → a ruler.
         guesses = list(
             re.finditer(r"\bis it (a|an|the) ([\w ]+?)\W*(?=\bno\b|$)", question_text, re.I)
@@ -2581,6 +2592,8 @@ def fact_of_kind(
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 _THAN = re.compile(r"\bthan\b", re.I)
+# "Okay, is it a pencil case?": a guess of a thing, one or two words, and nothing more.
+_GUESS_SHAPED = re.compile(r"^\W*(?:\w+\W+){0,2}?is it (a|an|the) ([a-z]+(?: [a-z]+)?)\W*$", re.I)
 # A guess said as a thing alone: "a balloon", "Then a receipt from the shop?"
 _BARE_GUESS = re.compile(
     r"^\W*(?:(?:then|or|maybe|so|ok|okay|hmm|erm|um|no)\W+)*(a|an|the) (\w+)(?: from [\w ]+)?\W*$",

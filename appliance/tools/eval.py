@@ -51,7 +51,7 @@ from appliance.lessons.activities import (
     true_answer,
 )
 from appliance.lessons.content import LessonContent, has_content, load_content
-from appliance.lessons.planner import best_answer
+from appliance.lessons.planner import best_answer, fact_of_kind
 from appliance.lessons.safety import (
     ClassroomFilter,
     check_level,
@@ -570,6 +570,40 @@ def yes_or_no(reply: str) -> bool | None:
     return None if found is None else found[1] in ("yes", "yeah", "yep")
 
 
+# Said while thinking, not asked: "Is it... erm... plastic?"
+_THINKING = re.compile(r"\b(?:erm|er|hmm|um|umm|uh|ehm|mm)\b|\.\.\.|…", re.I)
+# A thing guessed: "is it a kettle", "Then a receipt from the shop?", "no wait, a swing".
+_GUESSED = re.compile(
+    r"(?:^\W*|\bis it\s+|\b(?:then|maybe|wait|i mean)\W+)(?:a|an|the) (\w+)", re.IGNORECASE
+)
+
+
+def expected_answer(
+    secret: Secret, question: str, content: LessonContent | None = None
+) -> bool | None:
+    """The true answer to ``question`` about ``secret`` (``None`` when the facts do not say).
+
+    A thing named that no fact and not the object's kind mentions is a guess, right only
+    if it names the object ("Is it a thermometer? I feel like it has to be" is no question
+    about what it has); a word of a kind ("made of paper") is answered from the object's
+    own fact of that kind (``[kinds]`` in guess.toml); anything else from the facts
+    (:func:`~appliance.lessons.activities.true_answer`)."""
+    asked = re.sub(r"\s+", " ", _THINKING.sub(" ", question)).strip()
+    if guessed_right(secret, asked):
+        return True
+    known = {
+        w.lower()
+        for fact in (*secret.facts, secret.kind)
+        for w in re.findall(r"[a-z]+", fact.lower())
+    }
+    named = [m[1].lower() for m in _GUESSED.finditer(asked)]
+    if named and named[-1] not in known and named[-1].removesuffix("s") not in known:
+        return False
+    if content is not None and (told := fact_of_kind(secret, asked, content.guess.kinds)):
+        return re.search(r"\b(?:not|no|never)\b", told, re.IGNORECASE) is None
+    return true_answer(secret, asked)
+
+
 def _guess_flags(
     turn: Turn, secret: Secret | None, content: LessonContent | None = None
 ) -> dict[str, Any]:
@@ -578,7 +612,9 @@ def _guess_flags(
     # The question the student asked, not the whole turn: in "Let's play one more. Is it
     # something you wear?", "one" says nothing of the object ("You can hold it in one hand").
     asked = understand(turn.student, content).question if content is not None else ""
-    expected = true_answer(secret, asked or turn.student)
+    if asked.rstrip().endswith(("...", "…")):
+        asked = turn.student  # "Is it... erm... plastic?": the question goes on after the pause
+    expected = expected_answer(secret, asked or turn.student, content)
     answer = yes_or_no(turn.reply)
     return {
         "secret": secret.name,
