@@ -2064,3 +2064,63 @@ def test_a_helper_who_does_not_know_finds_out() -> None:
 
 def test_can_i_start_starts_the_guessing_game() -> None:
     assert "thinking of something" in planner("guess").plan("can i start with the questions").text
+
+
+# --- from the seventeenth set's judged failures (read after it was measured) ---
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Okay, I must go now, my bus is coming. Thank you, it was nice to talk.",
+        "that's a fair point i'll think about it thanks this was useful talk to you next time",
+    ],
+)
+def test_these_goodbyes_are_goodbyes(line: str) -> None:
+    assert understand(line, CONTENT).act == Act.GOODBYE
+
+
+def test_a_quoted_phrase_is_the_phrase_asked_about() -> None:
+    plan = planner("interview", level="A2").plan("Sorry, what mean 'food hygiene certificate'?")
+    assert plan.move == Move.EXPLAIN and plan.text.startswith("A food hygiene certificate")
+
+
+def test_a_choice_in_a_scene_is_not_answered_yes() -> None:
+    p = planner("roleplay", level="B1", character="an officer", setting="a registration office")
+    talk(p, "Good morning.")
+    text = p.plan("Do you need the original or is a copy enough?").text
+    assert not text.startswith("Yes") and "Either" in text
+
+
+def test_a_learners_error_after_i_need_is_not_said_back() -> None:
+    p = planner("roleplay", level="A1", character="an attendant", setting="a swimming pool")
+    talk(p, "Hello, one ticket please.")
+    assert "you bring towel" not in p.plan("i need a towel or i bring towel").text
+
+
+def test_a_repeat_with_a_word_in_it_is_a_repeat() -> None:
+    heard = understand(
+        "Sorry, could you repeat the last part? You said something about 'accessibility'?", CONTENT
+    )
+    assert heard.act == Act.REPEAT
+
+
+def test_an_a1_worker_is_asked_about_work() -> None:
+    p = planner("conversation", level="A1")
+    assert "job" in p.plan("Hello. My name is Karim. I am work in a factory.").text
+
+
+def test_two_rival_ice_sculptors_are_the_scene() -> None:
+    plan = planner("improv", level="B2").plan(
+        "We're two rival ice sculptors at a winter festival, the final is in one hour."
+    )
+    assert "two rival ice sculptors" in plan.text
+
+
+def test_stepping_out_of_the_scene_is_no_new_scene() -> None:
+    p = planner("improv", level="B2")
+    talk(p, "We're two rival ice sculptors at a winter festival.")
+    plan = p.plan(
+        "Wait, sorry, stepping out of the scene for a second: what's the word? Okay, back in."
+    )
+    assert "Here is the scene" not in plan.text

@@ -521,7 +521,7 @@ OPTIONAL_PATTERNS = ("question_start", "question_inside")
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
-    "unknown_in_scene",
+    "unknown_in_scene", "either_in_scene",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (

@@ -518,6 +518,15 @@ class TurnPlanner:
                     )
                     fields = self._proper({**fields, "rest": rest})
                     answer_text = fill(_pick(opening.answers, state, rng), fields)
+                    two_ways = lines.get("either_in_scene", ())
+                    if (
+                        in_scene
+                        and two_ways
+                        and opening.contains is None
+                        and _EITHER.search(question)
+                    ):
+                        # "Do you need the original or is a copy enough?": not "Yes, I do!"
+                        answer_text = _pick(two_ways, state, rng)
                     return answer_text, "yes or no"
             if in_scene:
                 for opening in classroom.in_scene:
@@ -1920,18 +1929,19 @@ class TurnPlanner:
         together = _TOGETHER.search(heard.text)
         if place is None and together and improv.scene_together:
             # "We're neighbours and your tree drops leaves all over my garden."
-            both = together[1].lower()
+            both = (together[1] or together[2]).lower()
             cast = self._cast(f"one of the {both}", "the other one")
             lines = improv.scene_together if twist_of_student else improv.scene_together_plain
             fields = {"both": both, "twist": twist_of_student}
             # "We are two friends in an escape room and we have only ten minutes left.":
             # the whole set-up, said back, when it says more than who we are.
-            setup = re.split(r"[.!?]", heard.text[together.end(1) :], maxsplit=1)[0]
+            group = 1 if together[1] else 2
+            setup = re.split(r"[.!?]", heard.text[together.end(group) :], maxsplit=1)[0]
             to_you = self.content.classroom.to_you
             said = setup.strip(" ,")
             said = swap_words(said, to_you) if to_you else to_second_person(said)
             if 2 <= len(words_of(said)) <= 16 and improv.scene_together_plain:
-                first = heard.text[together.start() : together.end(1)]
+                first = heard.text[together.start() : together.end(group)]
                 both = re.sub(r"^we(?:'re| are)\s+", "", first, flags=re.I).lower()
                 fields = {"both": f"{both} {said}".strip(), "twist": ""}
                 lines = improv.scene_together_plain
@@ -2178,7 +2188,13 @@ class TurnPlanner:
         assert secret is not None
         lines = guess.optional_lines
         given = [h for h in secret.hints if any(h in said for said in state.said)]
-        left = [h for h in secret.hints if h not in given]
+        # "It is a kind of food." after "Yes! You can eat it.": a hint must tell more.
+        told = {w.lower() for said in state.said for w in words_of(said)}
+        left = [
+            h
+            for h in secret.hints
+            if h not in given and not (set(_HINT_WORDS.findall(h.lower())) & told)
+        ] or [h for h in secret.hints if h not in given]
         if left and "hint" in lines:
             text = fill(lines["hint"][min(len(given), len(lines["hint"]) - 1)], {"hint": left[0]})
         else:
@@ -2248,7 +2264,9 @@ LONG_TURN_WORDS = 25
 _OWN_NAME = re.compile(r"\b(?:his|her|its|their|the \w+'s|the \w+) name is\b", re.I)
 # "We're neighbours", "we are two detectives": a scene of two of the same.
 _TOGETHER = re.compile(
-    r"\bwe(?:'re| are) (?:two |both |best )?(neighbours|neighbors|friends|colleagues|classmates|"
+    # "We're two rival ice sculptors": two of anything.
+    r"\bwe(?:'re| are) two ((?:\w+ ){0,2}\w+s)\b"
+    r"|\bwe(?:'re| are) (?:two |both |best )?(neighbours|neighbors|friends|colleagues|classmates|"
     r"brothers|sisters|cousins|astronauts|detectives|tourists|students|doctors|teachers|"
     r"flatmates|roommates|explorers|pirates|spies|chefs|scientists)\b",
     re.I,
@@ -2592,11 +2610,17 @@ def fact_of_kind(
 
 _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 _THAN = re.compile(r"\bthan\b", re.I)
+# Two things to choose from: "the original or is a copy enough", "on the phone or on paper".
+_EITHER = re.compile(
+    r"\b\w+,? or (?:is |are |must |can |should |do |a |an |the |on |in |by )?\w+", re.I
+)
+_HINT_WORDS = re.compile(r"\b(?:food|eat|fruit|toy|furniture|sit|music|rain|kitchen|sport)\b")
 # "Okay, is it a pencil case?": a guess of a thing, one or two words, and nothing more.
 _GUESS_SHAPED = re.compile(r"^\W*(?:\w+\W+){0,2}?is it (a|an|the) ([a-z]+(?: [a-z]+)?)\W*$", re.I)
 # A guess said as a thing alone: "a balloon", "Then a receipt from the shop?"
 _BARE_GUESS = re.compile(
-    r"^\W*(?:(?:then|or|maybe|so|ok|okay|hmm|erm|um|no)\W+)*(a|an|the) (\w+)(?: from [\w ]+)?\W*$",
+    r"^\W*(?:(?:then|or|maybe|so|ok|okay|hmm|erm|um|no)\W+)*(a|an|the) (\w+(?: \w+)?)"
+    r"(?: from [\w ]+)?\W*$",
     re.I,
 )
 # "…no wait, a swing", "…i mean the kettle": the student's guess, corrected.
@@ -2723,6 +2747,8 @@ def _found_group(patterns: tuple[re.Pattern[str], ...], text: str, group: str = 
 
 
 def _asks_for_scene(text: str) -> bool:
+    # ("stepping out of the scene for a second… okay, back in" asks for none.)
+    text = re.sub(r"\b(?:out of|back (?:in|to)|in) the scene\b", " ", text, flags=re.I)
     return (
         re.search(r"\b(scene|let'?s do|can we do|one at|do one|another one|now a)\b", text, re.I)
         is not None
@@ -2731,8 +2757,8 @@ def _asks_for_scene(text: str) -> bool:
 
 def _ends_improv(heard: Understanding) -> bool:
     # "Let's end the scene. Can we do a spaceship next time?": it ends now.
-    later = re.search(r"\bnext time\b", heard.text, re.I) is not None
-    return heard.act == Act.GOODBYE and (later or not _asks_for_scene(heard.text))
+    later = re.search(r"\b(?:next time|later|another time|another day)\b", heard.text, re.I)
+    return heard.act == Act.GOODBYE and (later is not None or not _asks_for_scene(heard.text))
 
 
 _TO_YOU = (

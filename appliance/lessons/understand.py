@@ -373,6 +373,8 @@ def understand(text: str, content: LessonContent) -> Understanding:
         bool(question)
         and not find(acts["repeat"], question)
         and not find(acts["asks_box_to"], question)
+        # "…repeat the last part? You said something about 'accessibility'?" asks nothing new
+        and _ASKS.match(question) is not None
     )
     if question and not asks_anew and (after := _after_repeat(cleaned, acts["repeat"])):
         # "sorry could you speak more slowly please what is the name of this test": a new
