@@ -2124,3 +2124,13 @@ def test_stepping_out_of_the_scene_is_no_new_scene() -> None:
         "Wait, sorry, stepping out of the scene for a second: what's the word? Okay, back in."
     )
     assert "Here is the scene" not in plan.text
+
+
+def test_one_of_a_kind_or_a_question_in_play_is_no_choice() -> None:
+    p = planner("roleplay", level="B1", character="a form teacher", setting="a parents' evening")
+    talk(p, "Good evening.")
+    text = p.plan("Is there some club or after-school activity where he could meet people?").text
+    assert "Either" not in text and "Both are OK" not in text
+    q = planner("improv", level="B1")
+    talk(q, "You are a talking statue in the park and I am a tourist.")
+    assert "Either" not in q.plan("The statue is speaking! Are you real person or stone?").text

@@ -521,6 +521,7 @@ class TurnPlanner:
                     two_ways = lines.get("either_in_scene", ())
                     if (
                         in_scene
+                        and self.activity == "roleplay"  # "Are you real or stone?" is play
                         and two_ways
                         and opening.contains is None
                         and _EITHER.search(question)
@@ -2612,7 +2613,11 @@ _NOT = re.compile(r"\b(not|no|never)\b", re.I)
 _THAN = re.compile(r"\bthan\b", re.I)
 # Two things to choose from: "the original or is a copy enough", "on the phone or on paper".
 _EITHER = re.compile(
-    r"\b\w+,? or (?:is |are |must |can |should |do |a |an |the |on |in |by )?\w+", re.I
+    r"^\W*(?:\w+\W+){0,3}?(?:do you need|do you want|do i need|do i have to|should i|must i|"
+    r"can i|can we|could i|shall i|is it better|would you prefer|do you prefer)\b"
+    # not "is there some club or after-school activity": one of a kind, not a choice
+    r"(?!.*\b(?:some|any)\s+\w+(?:\s+\w+)?\s+or\b).*\bor\b",
+    re.I,
 )
 _HINT_WORDS = re.compile(r"\b(?:food|eat|fruit|toy|furniture|sit|music|rain|kitchen|sport)\b")
 # "Okay, is it a pencil case?": a guess of a thing, one or two words, and nothing more.
