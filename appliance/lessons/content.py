@@ -517,7 +517,17 @@ OPTIONAL_ACTS = {
 # Patterns a language may leave out, with no line of their own: a sentence that starts
 # like a question, and where a question starts inside an unmarked sentence (speech
 # recognition may leave out the question mark).
-OPTIONAL_PATTERNS = ("question_start", "question_inside")
+OPTIONAL_PATTERNS = (
+    "question_start", "question_inside",
+    # Telling that looks like asking: a clause before the main one ("When teachers cannot
+    # connect, they call me."), a word found aloud ("how you say... car game"), a topic
+    # brought ("today we talk about weekend?"), a disagreement ("what do you mean it…").
+    "telling_clause", "word_found", "topic_brought", "disagrees",
+    # Asking that looks like telling: a question passed on (groups ``question``, or
+    # ``who``, ``verb`` and ``rest`` said in a question's order), "and you" at the end, a
+    # bare "and you?" after telling, a tag ("…is it").
+    "passed_on", "ask_back_end", "ask_back", "tag",
+)  # fmt: skip
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",

@@ -191,7 +191,7 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     for sentence in reversed(pieces or sentences_of(text) or [text]):
         stripped = sentence.strip()
         ends = stripped.endswith("?") and len(words_of(stripped)) >= 2
-        if not ends and _SUBORDINATE.match(stripped):
+        if not ends and find(classroom.acts["telling_clause"], stripped):
             continue  # "When teachers cannot connect, they call me.": telling, not asking
         if ends or (QUESTION_START.search(stripped) and find(classroom.acts["question"], stripped)):
             return stripped
@@ -202,10 +202,6 @@ def question_sentence(text: str, classroom: Classroom) -> str:
     return _unmarked_question(pieces or [text], classroom)
 
 
-_SUBORDINATE = re.compile(
-    r"^\W*(?:when|where|whenever|wherever|while|if|because|after|before|as soon as)\b[^?,]*,\s*\w+",
-    re.I,
-)
 _WH_QUESTION = re.compile(rf"^{COURTESY}(?:what|where|when|who|why|how|which)\b", re.I)
 _UNSURE = re.compile(r"\b(?:don'?t|do not|didn'?t) know\W*$|\bnot sure\W*$|\bno idea\W*$", re.I)
 
@@ -246,13 +242,6 @@ def _unmarked_question(sentences: list[str], classroom: Classroom) -> str:
     return ""
 
 
-_ASKS = re.compile(
-    r"^\W*(?:what|where|when|who|why|how|which|is|are|do|does|did|can|could|will|would|"
-    r"have|has)\b",
-    re.I,
-)
-
-
 def _after_repeat(text: str, repeat: tuple[re.Pattern[str], ...]) -> str:
     """What comes after the last request to repeat in ``text`` ("…more slowly please")."""
     ends = [m.end() for p in repeat for m in p.finditer(text)]
@@ -261,28 +250,30 @@ def _after_repeat(text: str, repeat: tuple[re.Pattern[str], ...]) -> str:
     return re.sub(r"^\W*(?:please\b)?\W*", "", text[max(ends) :])
 
 
-# The student looks for a word aloud; what follows is the word they found, or a try at it.
-_WORD_SEARCH = re.compile(r"\bhow (?:do )?you say(?: it)?\s*(?:\.\.\.|…)", re.I)
-_INDIRECT = re.compile(
-    r"\b(?:asks?|is asking|wants to know|would like to know|wonders?|is wondering)\s+"
-    r"(?:you\s+)?(?:if|whether)\s+([^.!?]{6,})[.!?]?\s*$",
-    re.I,
-)
-_ASKED_ORDER = re.compile(
-    r"^(we|i|you|they|he|she|it|there)\s+(can|could|should|may|will|is|are|must)\s+", re.I
-)
-_TOPIC_ASKED = re.compile(
-    r"^\W*(?:(?:so|and|today|ok|okay|yes|now)\W+)*(?:we|can we|shall we|could we) "
-    r"(?:talk|speak|chat) about\b(?!.*\b(?:or|what|which)\b)",
-    re.I,
-)
-_CHALLENGE = re.compile(
-    r"^\W*what do you mean,?\s+(?:it|that|this|he|she|i|we|they|my|your|there)\s+\w+\s+\w+",
-    re.I,
-)
-_TAG = re.compile(r"^\W*(?:is it|isn'?t it|aren'?t they|don'?t they|right|no)\W*$", re.I)
-_BARE_ASK_BACK = re.compile(r"^\W*(?:and|what about|how about) you\W*$", re.I)
-_TRAILING_ASK_BACK = re.compile(r"\b(?:and|what about|how about) you\W*$", re.I)
+def _reread(question: str, text: str, classroom: Classroom) -> str:
+    """The question the student asks, read again with the whole turn (``acts`` patterns a
+    language may leave out): telling that looks like asking is no question, and a
+    question passed on, left at the end, or put as a tag is one."""
+    acts = classroom.acts
+    long_enough = len(words_of(text))
+    found = find(acts["word_found"], text)
+    if question and found and len(words_of(text[found.end() :])) >= 2:
+        return ""  # "Minecraft and... erm... how you say... car game. Mario Kart!": found
+    if question and (find(acts["topic_brought"], question) or find(acts["disagrees"], question)):
+        return ""  # "Today we talk about weekend?", "what do you mean it is not a real talent"
+    if not question and (passed := find(acts["passed_on"], text)):
+        # "my friend asks if we can take photos inside": her question, asked of the box.
+        groups = passed.groupdict()
+        if groups.get("verb"):
+            return f"{groups['verb']} {groups['who']} {groups['rest']}".strip(" .!?") + "?"
+        return passed["question"].strip(" .!?") + "?"
+    if not question and find(acts["ask_back_end"], text) and long_enough > 4:
+        return text  # "i play football on sunday and you": the same, asked of the box
+    if question and find(acts["tag"], question) and long_enough > 6:
+        return text  # "…so it's not really a shorter week is it": their view, asked
+    if question and find(acts["ask_back"], question) and long_enough > 4:
+        return text  # "For breakfast I eat bread with tomato. And you?": asked of the box
+    return question
 
 
 def topic_of(text: str, topics: tuple[Topic, ...]) -> str | None:
@@ -327,26 +318,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
     question = question_sentence(cleaned, classroom)
     if question and _answers_itself(cleaned, question):
         question = ""  # "Why I want this job? Because I like animals.": an answer
-    if (
-        question
-        and (search := _WORD_SEARCH.search(cleaned))
-        and len(words_of(cleaned[search.end() :])) >= 2
-    ):
-        question = ""  # "Minecraft and... erm... how you say... car game. Mario Kart!": found
-    if question and _TOPIC_ASKED.match(question):
-        question = ""  # "Today we talk about weekend?": the topic they bring, told
-    if question and _CHALLENGE.match(question):
-        question = ""  # "what do you mean it is not a real talent": the student disagrees
-    if not question and (indirect := _INDIRECT.search(cleaned)):
-        # "my friend asks if we can take photos inside": her question, asked of the box.
-        question = _ASKED_ORDER.sub(r"\2 \1 ", indirect[1].strip(" .!?"), count=1) + "?"
-    if not question and _TRAILING_ASK_BACK.search(cleaned) and len(words_of(cleaned)) > 4:
-        question = "and you?"  # "i play football on sunday and you", unpunctuated
-    if question and _TAG.match(question) and len(words_of(cleaned)) > 6:
-        question = cleaned  # "…so it's not really a shorter week is it": their view, asked
-    if question and _BARE_ASK_BACK.match(question) and len(words_of(cleaned)) > 4:
-        # "For breakfast I eat bread with tomato. And you?": the same, asked of the box.
-        question = cleaned
+    question = _reread(question, cleaned, classroom)
     off_task = next((kind for kind, p in classroom.off_task.items() if find(p, cleaned)), None)
     identity = {
         "name": student_name(cleaned, content.language, classroom.not_names),
@@ -374,7 +346,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
         and not find(acts["repeat"], question)
         and not find(acts["asks_box_to"], question)
         # "…repeat the last part? You said something about 'accessibility'?" asks nothing new
-        and _ASKS.match(question) is not None
+        and QUESTION_START.match(question) is not None
     )
     if question and not asks_anew and (after := _after_repeat(cleaned, acts["repeat"])):
         # "sorry could you speak more slowly please what is the name of this test": a new
@@ -383,7 +355,7 @@ def understand(text: str, content: LessonContent) -> Understanding:
         if (
             len(words_of(new)) >= 3
             and after.lower().startswith(new.lower()[:12])  # the question comes next
-            and _ASKS.match(new)
+            and QUESTION_START.match(new)
             and not find(acts["easier"], new)
             and not find(acts["asks_box_to"], new)
         ):
