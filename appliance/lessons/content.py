@@ -10,7 +10,7 @@ classroom moves. The files and their fields are described in ``docs/lessons.md``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -286,6 +286,9 @@ class Improv:
     # "We're neighbours and…": a scene of two of the same ({both}), with the twist or not.
     scene_together: tuple[str, ...] = ()
     scene_together_plain: tuple[str, ...] = ()
+    # The student names the place and both roles, and no twist: the scene as they gave it
+    # ("you are a statue in the city centre and I am a tourist"), no stock twist added.
+    scene_plain: tuple[str, ...] = ()
     # The scene ends the way the student asks ("an ending where we become friends").
     ending_with: tuple[str, ...] = ()
 
@@ -527,11 +530,14 @@ OPTIONAL_PATTERNS = (
     # ``who``, ``verb`` and ``rest`` said in a question's order), "and you" at the end, a
     # bare "and you?" after telling, a tag ("…is it").
     "passed_on", "ask_back_end", "ask_back", "tag",
+    # A word asked about loosely ("what does it mean parallel parking", "wait what is it
+    # puddle"): group ``word`` (up to three words), taken only if the glossary has it.
+    "define_known",
 )  # fmt: skip
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
-    "unknown_in_scene", "either_in_scene",
+    "unknown_in_scene", "either_in_scene", "back_to_question",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
@@ -592,7 +598,7 @@ def _acts(
         found[key] = _optional_patterns(file, acts, key, "acts")
         if found[key] and line not in lines:
             raise file.error(f"acts.{key} needs the line lines.{line}, said for it", "acts", key)
-    for pattern in found["define"]:
+    for pattern in (*found["define"], *found["define_known"]):
         if "word" not in pattern.groupindex:
             raise file.error(
                 f"acts.define: the pattern {pattern.pattern!r} needs a group (?P<word>...)",
@@ -622,6 +628,17 @@ def _glossary(file: TomlFile) -> dict[str, str]:
     """``[glossary]``: word → its explanation in easy words (the word in lower case)."""
     table = _section(file, "glossary")
     return {word.lower(): text_of(file, table, word, "glossary") for word in table}
+
+
+def _more_glossary(glossary: dict[str, str], file: TomlFile) -> dict[str, str]:
+    """``glossary.toml``'s ``[glossary]`` added to classroom.toml's: the long word list
+    lives in a file of its own, and a word in both is an error (which one would be said?)."""
+    more = _glossary(file)
+    if twice := sorted(set(more) & set(glossary)):
+        raise file.error(
+            f"{', '.join(twice[:5])} already in classroom.toml's [glossary]", f"{twice[0]} ="
+        )
+    return {**glossary, **more}
 
 
 def _section(file: TomlFile, key: str) -> dict[str, Any]:
@@ -988,6 +1005,7 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         scene_together_plain=texts_of(
             file, table, "scene_together_plain", "director", required=False
         ),
+        scene_plain=texts_of(file, table, "scene_plain", "director", required=False),
         ending_with=texts_of(file, table, "ending_with", "director", required=False),
         again=texts_of(file, table, "again", "director"),
         pick=texts_of(file, table, "pick", "director"),
@@ -1096,6 +1114,8 @@ def has_content(language: str) -> bool:
 def load_content(language: str) -> LessonContent:
     """The planner's content for ``language``, checked. Raises :class:`LanguageDataError`."""
     classroom = _classroom(_read(language, "classroom.toml"))
+    if (words := read_toml(language, "glossary.toml")) is not None:
+        classroom = replace(classroom, glossary=_more_glossary(classroom.glossary, words))
     conversation = _read(language, "conversation.toml")
     persona_table = _section(conversation, "persona")
     characters = _characters(_read(language, "roleplay.toml"))

@@ -45,6 +45,7 @@ from appliance.lessons.content import (
     Topic,
 )
 from appliance.lessons.language import fill
+from appliance.lessons.safety import common_words
 from appliance.lessons.text import sentences_marked, sentences_of, words_of
 from appliance.lessons.understand import (
     Act,
@@ -67,6 +68,13 @@ FEELING_REACTIONS = (
     "negative",
     "neutral",
 )
+# Questions that say nothing of their own (not asked again after a word is explained).
+_VAGUE_QUESTION = re.compile(
+    r"\b(?:about that|you think|else|any questions|other questions|tell me more|about you)\b",
+    re.I,
+)
+# Activities whose questions are play (the story's "What happened next?"), not a topic.
+_PLAYED = ("story", "improv")
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
 # A topic gets this many questions in a row before the box moves on, unless the student
 # keeps talking about it.
@@ -289,6 +297,28 @@ class TurnPlanner:
                         if before:
                             phrases = (*phrases, f"{before[1]} {word}", f"{before[1]}-{word}")
                         return next((p for p in phrases if p in classroom.glossary), word)
+        return self._known_word_asked(line)
+
+    def _known_word_asked(self, line: str) -> str | None:
+        """A word asked about loosely ("what does it mean parallel parking"), if the
+        glossary has it: the longest of the group's first three, two or one words. A
+        common word counts only in a turn that says "mean" or "word" ("what is the time"
+        asks the time)."""
+        classroom = self.content.classroom
+        glossary = classroom.glossary
+        common = common_words(self.content.language)
+        says_mean = re.search(r"\b(?:mean|means|meaning|word)\b", line, re.I) is not None
+        for pattern in classroom.acts.get("define_known", ()):
+            for found in pattern.finditer(line):
+                words = found["word"].lower().split()
+                for size in range(len(words), 0, -1):
+                    phrase = " ".join(words[:size])
+                    candidates = (phrase, phrase.replace(" ", "-"), phrase.removesuffix("s"))
+                    key = next((k for k in candidates if k in glossary), None)
+                    if key and key not in classroom.stop_words | {"mean", "means"} and (
+                        says_mean or size > 1 or key not in common
+                    ):
+                        return key
         return None
 
     def _explain(self, word: str, heard: Understanding, state: PlannerState) -> TurnPlan:
@@ -301,7 +331,16 @@ class TurnPlanner:
         last = next((said for said in reversed(state.said) if "?" in said), "")
         # "Oh, really?" is a reaction, not the question still open.
         asked = [q for q in questions_in(last) if len(words_of(q)) >= 3]
-        again = asked[-1] if asked else ""
+        # "What do you think?", "Can you tell me more about that?" say nothing of their own:
+        # asked again after a word, they sound like a loop. The guessing game's "Ask me a
+        # question with yes or no" is no open question.
+        asked = [q for q in asked if not _VAGUE_QUESTION.search(q)]
+        again = asked[-1] if asked and self.activity != "guess" else ""
+        back = classroom.lines.get("back_to_question", ())
+        if again and back and word not in last.lower() and self.activity not in _PLAYED:
+            # The word was not in the question ("what is hedge?" while telling about a
+            # park job): the question, said again, is marked as the one still open.
+            again = fill(back[0], {"question": again})
         return TurnPlan(
             heard.act,
             Move.EXPLAIN,
@@ -1990,6 +2029,14 @@ class TurnPlanner:
             "name": state.name or "",
         }
         options = improv.scene_named if state.name else improv.scene
+        if (
+            fallback == "place from the student's words"
+            and not twist_of_student
+            and student_role(heard.text)
+            and given
+            and improv.scene_plain
+        ):
+            options = improv.scene_plain
         text = fill(_pick(options, state, rng), fields)
         if fallback == "place chosen":
             text = join(_pick(improv.pick, state, rng), text)
@@ -2807,6 +2854,8 @@ def student_twist(text: str, swaps: tuple[tuple[str, str], ...] = ()) -> str:
     patterns = (
         r"\bthis time,? (.+?)[.!?]*$",
         r"\b(?:and|but) (I(?:'m| am| have|'ve)? .+?)[.!?]*$",
+        # "…you are the satnav in my car, but you are very confused": the box's own trait
+        r"\bbut (you(?:'re| are) .+?)[.!?]*$",
         r"\bbut now,? (.+?)[.!?]*$",
         # "…, but the dentist is scared of teeth?", "…, where the owner is terrified of…"
         r"\b(?:but|where) ((?:the|a|an) [\w' ]+? (?:is|are|has|hates|loves|can'?t|cannot|"
@@ -2842,7 +2891,7 @@ def student_role(text: str) -> str:
     found = re.search(
         r"\bI(?:'m| am|'ll be| will be| want to be|'d like to be| would like to be| were|"
         r"'ll play| will play| play) (the|a|an|your|my) "
-        r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b)\w+)?)\b",
+        r"(\w+(?: (?!and\b|but\b|with\b|in\b|at\b|who\b|i\b|you\b|we\b)\w+)?)\b",
         text,
         re.I,  # "i am the ski instructor", as speech recognition writes it
     )

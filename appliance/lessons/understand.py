@@ -369,7 +369,14 @@ def understand(text: str, content: LessonContent) -> Understanding:
         if find(acts["aside"], cleaned) and len(words_of(cleaned)) <= 30 and not question
         else None
     )
-    if find(acts["repeat"], cleaned) and len(words_of(cleaned)) <= 24 and not asks_anew:
+    repeat_at = min((m.start() for p in acts["repeat"] if (m := p.search(cleaned))), default=-1)
+    if (
+        repeat_at >= 0
+        # "could you repeat the question please i think you asked how i would…": a request
+        # that opens a long turn is still the turn's point; later in one, it is a story's.
+        and (len(words_of(cleaned)) <= 24 or len(words_of(cleaned[:repeat_at])) <= 2)
+        and not asks_anew
+    ):
         act = Act.REPEAT
     elif find(acts["give_up"], cleaned):
         act = Act.GIVE_UP
