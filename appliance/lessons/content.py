@@ -125,6 +125,9 @@ class Character:
     # Not this character when the teacher's words have one of these ("a cinema ticket
     # seller" is not the station's).
     not_with: tuple[str, ...] = ()
+    # Words the teacher's setting must have, when it says one at all: "a ticket seller" at
+    # "the ticket kiosk for boat trips on a lake" is no station's (it sold train tickets).
+    only_with: tuple[str, ...] = ()
     # ``{price}`` in an answer: the price of the latest thing the student named that one of
     # these has keys for (``prices``), else ``price``; ``{currency}`` in them is the
     # currency the student uses (``[words] currencies`` in classroom.toml).
@@ -187,6 +190,7 @@ class Story:
     sad_asks: tuple[re.Pattern[str], ...] = ()
     # "Let's end it with …": the student's own ending said back ({said}).
     ending_with: tuple[str, ...] = ()
+    ending_theirs: tuple[str, ...] = ()  # the same, when their words can't be said back
     # Mid-story, a twist asked for (``twist_asks``) or a lighter, funnier turn
     # (``funny_asks``): one of these beats, each once, after one of these reactions.
     twist_beats: tuple[str, ...] = ()
@@ -476,6 +480,12 @@ class LessonContent:
         text, scene = character.lower(), f"{character} {setting}".lower()
         for candidate in self.characters:
             if any(re.search(rf"\b{re.escape(word)}", scene) for word in candidate.not_with):
+                continue
+            if (
+                setting.strip()
+                and candidate.only_with
+                and not any(re.search(rf"\b{re.escape(w)}", scene) for w in candidate.only_with)
+            ):
                 continue
             if any(re.search(rf"\b{re.escape(word)}", text) for word in candidate.match):
                 return candidate
@@ -863,6 +873,7 @@ def _characters(file: TomlFile) -> tuple[Character, ...]:
                 item_reactions=texts_of(file, entry, "item_reactions", id),
                 echo=_echoes(file, entry, id),
                 not_with=texts_of(file, entry, "not_with", id, required=False),
+                only_with=texts_of(file, entry, "only_with", id, required=False),
                 prices=_answers(file, entry, "prices", id) if "prices" in entry else (),
                 price=_price(file, entry, id, persona),
             )
@@ -948,6 +959,7 @@ def _story(file: TomlFile) -> Story:
         sad_ending=texts_of(file, table, "sad_ending", "story", required=False),
         sad_asks=_optional_patterns(file, table, "sad_asks", "story"),
         ending_with=texts_of(file, table, "ending_with", "story", required=False),
+        ending_theirs=texts_of(file, table, "ending_theirs", "story", required=False),
         twist_beats=texts_of(file, table, "twist_beats", "story", required=False),
         twist_reactions=texts_of(file, table, "twist_reactions", "story", required=False),
         funny_asks=_optional_patterns(file, table, "funny_asks", "story"),

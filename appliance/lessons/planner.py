@@ -1509,7 +1509,16 @@ class TurnPlanner:
         if their_last and story.ending_with and len(words_of(heard.text)) >= 6 and state.said:
             # "in the end she realises she can go back…": the student ends the story.
             said = to_second_person(their_last[1].strip(" .!"))
-            text = fill(_pick(story.ending_with, state, rng), {**fields, "said": said})
+            sayable = (
+                len(words_of(said)) <= 16
+                # "…the old woman says, this is the most beautiful thing I have seen": a
+                # character's own words come out wrong in the box's mouth.
+                and not re.search(r"\b(?:says?|said|asks?|asked|tells?|told)\b", said, re.I)
+                # "bia win a gold medal… she go home": a learner's mistake, not said back.
+                and not any(p.search(said) for p in self.content.classroom.never_echo)
+            )
+            options = story.ending_with if sayable else story.ending_theirs or story.ending_with
+            text = fill(_pick(options, state, rng), {**fields, "said": said})
             plan_state = replace(state, ended=True)
             return TurnPlan(heard.act, Move.ENDING, "", capitalise_sentences(text), plan_state)
         if heard.act == Act.GOODBYE:
