@@ -2134,3 +2134,97 @@ def test_one_of_a_kind_or_a_question_in_play_is_no_choice() -> None:
     q = planner("improv", level="B1")
     talk(q, "You are a talking statue in the park and I am a tourist.")
     assert "Either" not in q.plan("The statue is speaking! Are you real person or stone?").text
+
+
+def test_a_word_in_both_glossaries_is_an_error_that_names_it(tmp_path, monkeypatch):
+    import shutil
+
+    english = Path(__file__).resolve().parents[1] / "appliance/lessons/data/en"
+    shutil.copytree(english, tmp_path / "xx")
+    glossary = tmp_path / "xx" / "glossary.toml"
+    glossary.write_text(
+        glossary.read_text(encoding="utf-8") + 'hygiene = "Hygiene is being clean."\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PARLO_LANGUAGES", str(tmp_path))
+    load_content.cache_clear()
+    try:
+        with pytest.raises(LanguageDataError, match=r"xx/glossary.toml:\d+: .*hygiene"):
+            load_content("xx")
+    finally:
+        load_content.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("line", "word"),
+    [
+        ("what does it mean parallel parking my instructor say it every lesson", "parallel parking"),
+        ("wait what is it puddle", "puddle"),
+        ("sorry what is a mentor scheme is it with a teacher or with other student", "mentor"),
+    ],
+)
+def test_a_word_asked_about_loosely_is_explained_when_the_glossary_has_it(line, word):
+    (reply,) = talk(planner("conversation", "B1"), line)
+    assert reply.lower().startswith(("a " + word, word)), reply
+
+
+@pytest.mark.parametrize("line", ["What is the salary?", "what is the time", "What is mean?"])
+def test_a_question_about_a_thing_is_not_a_word_to_explain(line):
+    plan = planner("interview", "B1").plan(line)
+    assert plan.move != Move.EXPLAIN, plan.text
+
+
+def test_after_a_word_the_open_question_comes_back_marked_and_a_vague_one_does_not():
+    parlo = planner("interview", "B1", seed=1)
+    first, explained = talk(parlo, "Good morning, I am here for the job.", "What is hedge?")
+    asked = re.findall(r"[^.!?]*\?", first)[-1].strip()
+    assert explained.startswith("A hedge is") and explained.endswith(asked)
+    assert "back to my question" in explained, "the word was not in the question"
+    game = planner("guess", "A1")
+    talk(game, "Is it big?")
+    (plug,) = talk(game, "what is plug")
+    assert "?" not in plug, "the guessing game's prompt is no question to ask again"
+
+
+def test_a_request_to_repeat_that_opens_a_long_turn_is_a_request():
+    line = (
+        "could you repeat the question please i think you asked how i would deal with a "
+        "customer who thinks it is too expensive is that right"
+    )
+    assert len(line.split()) > 24
+    assert understand(line, CONTENT).act == Act.REPEAT
+    told = "I was in the car and then again the man said the same thing to me, so I waited."
+    assert understand(told + " " + told, CONTENT).act != Act.REPEAT
+
+
+def test_a_ticket_seller_at_a_boat_kiosk_sells_no_train_tickets():
+    boat = planner("roleplay", "A1", character="a ticket seller", setting="a kiosk for boat trips")
+    assert not any("train" in r or "platform" in r for r in talk(boat, "hi", "what time boat go"))
+    station = planner("roleplay", "A1", character="a ticket seller", setting="")
+    assert CONTENT.character_for("a ticket seller").id == "station"
+    assert station.plan("hello").text
+    parents = CONTENT.character_for("a form teacher", "a parents' evening at a secondary school")
+    assert parents.id != "school"
+
+
+def test_a_students_ending_is_said_back_only_when_the_box_can_say_it_well():
+    story = planner("story", "A2")
+    talk(story, "a girl called bia has new running shoes")
+    (mistaken,) = talk(story, "and at the end bia win a gold medal and she go home by taxi")
+    assert "she go" not in mistaken and "The end" in mistaken
+    story = planner("story", "B1")
+    talk(story, "a boy called tom finds a map")
+    (good,) = talk(story, "in the end tom finds the treasure and shares it with his friends")
+    assert "tom finds the treasure" in good.lower()
+
+
+def test_the_box_takes_the_trait_the_student_gives_it_in_a_scene():
+    (scene,) = talk(
+        planner("improv", "B1"),
+        "I am a driver, you are the satnav in my car, but you are very confused",
+    )
+    assert "I am very confused" in scene and scene.endswith("Action!")
+    (plain,) = talk(
+        planner("improv", "A2"), "you are a statue in the city centre and i am a tourist"
+    )
+    assert "You are a tourist, and I am a statue" in plain and "But" not in plain
