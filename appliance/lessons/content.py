@@ -543,11 +543,14 @@ OPTIONAL_PATTERNS = (
     # A word asked about loosely ("what does it mean parallel parking", "wait what is it
     # puddle"): group ``word`` (up to three words), taken only if the glossary has it.
     "define_known",
+    # The subject a student brings to talk about (group ``subject``).
+    "subject_brought",
 )  # fmt: skip
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
-    "unknown_in_scene", "either_in_scene", "back_to_question",
+    "unknown_in_scene", "either_in_scene", "back_to_question", "about_subject",
+    "heard_told",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (
@@ -608,6 +611,12 @@ def _acts(
         found[key] = _optional_patterns(file, acts, key, "acts")
         if found[key] and line not in lines:
             raise file.error(f"acts.{key} needs the line lines.{line}, said for it", "acts", key)
+    for pattern in found["subject_brought"]:
+        if "subject" not in pattern.groupindex:
+            raise file.error(
+                f"acts.subject_brought: {pattern.pattern!r} needs a (?P<subject>…) group",
+                "subject_brought",
+            )
     for pattern in (*found["define"], *found["define_known"]):
         if "word" not in pattern.groupindex:
             raise file.error(

@@ -315,8 +315,10 @@ class TurnPlanner:
                     phrase = " ".join(words[:size])
                     candidates = (phrase, phrase.replace(" ", "-"), phrase.removesuffix("s"))
                     key = next((k for k in candidates if k in glossary), None)
-                    if key and key not in classroom.stop_words | {"mean", "means"} and (
-                        says_mean or size > 1 or key not in common
+                    if (
+                        key
+                        and key not in classroom.stop_words | {"mean", "means"}
+                        and (says_mean or size > 1 or key not in common)
                     ):
                         return key
         return None
@@ -990,8 +992,11 @@ class TurnPlanner:
         if musing:
             framed, framed_ask = self._frame(heard, state, rng)
             worry = heard.sentiment == "negative" and "heard_worry" in lines
-            reaction = framed or _pick(lines["heard_worry" if worry else "heard_you"], state, rng)
-            more = framed_ask or _pick_fresh(lines["about_it"], state)
+            heard_kind = "heard_worry" if worry else "heard_you"
+            if not worry and not heard.opinion and "heard_told" in lines:
+                heard_kind = "heard_told"
+            reaction = framed or _pick(lines[heard_kind], state, rng)
+            more = framed_ask or self._about_subject(state) or _pick_fresh(lines["about_it"], state)
             if more:
                 state = _use(replace(state, last_question=None), reaction, more)
                 return TurnPlan(heard.act, Move.ASK, join(greeting, reaction), more, state,
@@ -1080,6 +1085,20 @@ class TurnPlanner:
             topic=state.topic,
             fallback=fallback or ("" if question else "no question left"),
         )
+
+    def _about_subject(self, state: PlannerState) -> str:
+        """A question about the subject the student brought ("I want to talk about my
+        pet" → "What do you like most about your pet?"), one not asked yet; else ""."""
+        classroom = self.content.classroom
+        questions = classroom.lines.get("about_subject", ())
+        for line in state.heard if questions else ():
+            for pattern in classroom.acts.get("subject_brought", ()):
+                if found := pattern.search(line):
+                    subject = own_words(found["subject"], 4, classroom.to_you, classroom.never_echo)
+                    if subject:
+                        asks = tuple(fill(q, {"subject": subject.lower()}) for q in questions)
+                        return _pick_fresh(asks, state)
+        return ""
 
     def _same_content(self, first: str, second: str) -> bool:
         """ "What music do you like?" and "What kind of music do you like?" ask the same."""
