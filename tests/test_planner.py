@@ -2158,7 +2158,10 @@ def test_a_word_in_both_glossaries_is_an_error_that_names_it(tmp_path, monkeypat
 @pytest.mark.parametrize(
     ("line", "word"),
     [
-        ("what does it mean parallel parking my instructor say it every lesson", "parallel parking"),
+        (
+            "what does it mean parallel parking my instructor say it every lesson",
+            "parallel parking",
+        ),
         ("wait what is it puddle", "puddle"),
         ("sorry what is a mentor scheme is it with a teacher or with other student", "mentor"),
     ],
@@ -2228,3 +2231,24 @@ def test_the_box_takes_the_trait_the_student_gives_it_in_a_scene():
         planner("improv", "A2"), "you are a statue in the city centre and i am a tourist"
     )
     assert "You are a tourist, and I am a statue" in plain and "But" not in plain
+
+
+def test_a_question_to_the_character_is_answered_in_play():
+    scene = planner("improv", "A2")
+    talk(scene, "you are a statue in the city centre and i am a tourist")
+    real, old, bored = talk(
+        scene, "Are you real person or stone?", "how old are you", "You are not bored?"
+    )
+    assert "stone" in real and "old" in old and "bored? Never" in bored
+    assert len({real, old, bored}) == 3
+
+
+def test_a_long_turn_is_asked_about_the_subject_the_student_brought():
+    parlo = planner("conversation", "B1", seed=1)
+    _, about = talk(
+        parlo,
+        "Today I want to talk about driving, because I am learning to drive now.",
+        "In Iran my husband always drove, so I never needed it, but here the buses on "
+        "Sunday are terrible, only one every hour, and I work on Sundays.",
+    )
+    assert "about driving?" in about, about

@@ -258,6 +258,9 @@ class Improv:
     partner_negative: tuple[str, ...] = ()
     who_am_i: tuple[str, ...] = ()  # "Who are you in this scene?"
     who_asks: tuple[re.Pattern[str], ...] = ()
+    # ``[[box_answer]]`` in improv.toml: a question to the box's character answered in
+    # play, in any role ("How old are you?", "Are you real or stone?").
+    box_answers: tuple[BoxAnswer, ...] = ()
     # A twist the student adds in the scene ("Now a surprise: the patient is a vampire!"),
     # in the group "twist", and the partner's lines for it ({twist}).
     new_twist: tuple[re.Pattern[str], ...] = ()
@@ -1043,6 +1046,7 @@ def _improv(file: TomlFile, characters: tuple[Character, ...]) -> Improv:
         partner_negative=texts_of(file, table, "partner_negative", "director"),
         who_am_i=texts_of(file, table, "who_am_i", "director"),
         who_asks=_patterns(file, table, "who_asks", "director"),
+        box_answers=_box_answers(file),
         new_twist=_optional_patterns(file, table, "new_twist", "director"),
         twist_reactions=texts_of(file, table, "twist_reactions", "director", required=False),
         swap_asks=_optional_patterns(file, table, "swap_asks", "director"),

@@ -631,14 +631,15 @@ class TurnPlanner:
         state: PlannerState,
         rng: random.Random,
         first: tuple[BoxAnswer, ...] = (),
+        shared: bool = True,
     ) -> str:
         """The answer every activity gives to this question ("Is my English good?"), or "";
-        the activity's own (``first``) come before."""
+        the activity's own (``first``) come before, and alone when not ``shared``."""
         if not heard.question:
             return ""
         # Any question of the turn: "Is he telling the truth, or lying? And why?"
         asked = [heard.question, *questions_in(heard.text)]
-        for entry in (*first, *self.content.classroom.box_answers):
+        for entry in (*first, *(self.content.classroom.box_answers if shared else ())):
             if found := next((m for q in asked if (m := find(entry.patterns, q))), None):
                 # "The dog" said inside the box's sentence: "I think the dog is good!"
                 fields = {
@@ -1855,6 +1856,10 @@ class TurnPlanner:
             return self._repeat(heard, state, rng)
         if (asks_scene or again or (place and state.place is None)) or state.place is None:
             return self._scene(heard, state, rng, place, again)
+        played = self._box_answer(heard, state, rng, improv.box_answers, shared=False)
+        if played and heard.act in (Act.QUESTION, Act.REQUEST):
+            # "How old are you? You look very old": the character answers, in play.
+            return TurnPlan(heard.act, Move.IN_SCENE, capitalise(played), "", _use(state, played))
         character = self.content.character(state.place.character)
         if character.id == "generic":
             # A scene at a place with no character of its own: the box answers in role,
