@@ -553,7 +553,7 @@ OPTIONAL_PATTERNS = (
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
     "unknown_in_scene", "either_in_scene", "back_to_question", "about_subject",
-    "heard_told",
+    "heard_told", "tell_more_good",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (

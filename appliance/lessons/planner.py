@@ -342,7 +342,9 @@ class TurnPlanner:
         if again and back and word not in last.lower() and self.activity not in _PLAYED:
             # The word was not in the question ("what is hedge?" while telling about a
             # park job): the question, said again, is marked as the one still open.
-            again = fill(back[0], {"question": again})
+            # "Really? And what happened then?" comes back as "what happened then?".
+            bare_question = re.sub(r"^\W*(?:\w+\?\s+)?(?:and|so|but)\s+", "", again, flags=re.I)
+            again = fill(back[0], {"question": capitalise(bare_question)})
         return TurnPlan(
             heard.act,
             Move.EXPLAIN,
@@ -977,7 +979,13 @@ class TurnPlanner:
         )
         # Told how they felt, the student is not asked how they felt.
         asks = tuple(
-            q for q in lines["tell_more"] if heard.sentiment == "neutral" or "feel" not in q
+            q
+            for q in (
+                *lines["tell_more"],
+                # "What was the best part?" after "the buses on Sunday are terrible": no.
+                *(lines.get("tell_more_good", ()) if heard.sentiment == "positive" else ()),
+            )
+            if heard.sentiment == "neutral" or "feel" not in q
         )
         # "Lots of the people who come are working full time…": a long thought that names a
         # topic's word in passing is about the thought, not the topic.
