@@ -2252,3 +2252,22 @@ def test_a_long_turn_is_asked_about_the_subject_the_student_brought():
         "Sunday are terrible, only one every hour, and I work on Sundays.",
     )
     assert "about driving?" in about, about
+
+
+def test_a_booking_is_looked_up_by_name_and_the_name_is_thanked_for_not_greeted_again():
+    desk = planner("roleplay", "A2", character="a clerk", setting="a car rental desk")
+    asked, named = talk(desk, "hello I have reservation for a car", "my name is Paolo Rossi")
+    assert asked.endswith("Can I have your name, please?")
+    assert named.startswith("Thank you, Paolo!") and "Nice to meet you" not in named
+    found = planner("roleplay", "A2", character="a receptionist", setting="a bowling alley")
+    (reply,) = talk(found, "Yes, we have booking. It's under the name Adebayo.")
+    assert "booking" in reply and "your name" not in reply
+    chat = planner("conversation", "A1", seed=1)
+    talk(chat, "Hi.")
+    assert "I have it here" not in talk(chat, "My name is Ana.")[0], "no booking in a chat"
+
+
+def test_someone_asking_for_information_is_asked_what_they_want_to_know():
+    studio = planner("roleplay", "B1", character="a receptionist", setting="a yoga studio")
+    (reply,) = talk(studio, "Hi, I'd like some information about your classes")
+    assert reply.endswith("What would you like to know?")

@@ -548,12 +548,14 @@ OPTIONAL_PATTERNS = (
     "define_known",
     # The subject a student brings to talk about (group ``subject``).
     "subject_brought",
+    # The box's own question for the student's name ("Can I have your name, please?").
+    "name_asked",
 )  # fmt: skip
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
     "unknown_in_scene", "either_in_scene", "back_to_question", "about_subject",
-    "heard_told", "tell_more_good",
+    "heard_told", "tell_more_good", "name_given",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (

@@ -451,6 +451,20 @@ class TurnPlanner:
         )
         if (state.greeted and not named_now) or not (heard.greeting or heard.name):
             return "", state
+        thanks = self.content.classroom.lines.get("name_given", ())
+        asked = self.content.classroom.acts.get("name_asked", ())
+        in_role = self.activity == "roleplay"  # "Yes, I have it here": a booking's
+        if (
+            in_role
+            and named_now
+            and state.greeted
+            and thanks
+            and state.said[-1:]
+            and find(asked, state.said[-1])
+        ):
+            # "Can I have your name, please?" → "Paolo Rossi.": thanked, not greeted again.
+            name = heard.name or ""
+            return fill(_pick(thanks, state, rng), {"name": name}), replace(state, name=name)
         text = self._named_line(state, rng, greet, greet_no_name)
         if said := re.search(r"\bgood (morning|afternoon|evening)\b", heard.text, re.I):
             # "Good afternoon." is answered with the same time of day.
@@ -819,6 +833,7 @@ class TurnPlanner:
         state: PlannerState,
         rng: random.Random,
         negative_only: bool = False,
+        scene_only: bool = False,
     ) -> tuple[str, str]:
         """The first ``[[frame]]`` that fits the line and its feeling: its reaction with the
         student's own words, and a follow-up question about the same thing ("" if none
@@ -832,6 +847,8 @@ class TurnPlanner:
                 continue
             if negative_only and "negative" not in frame.feeling:
                 continue  # made for any line, it may sound cheerful
+            if scene_only and not frame.scene:
+                continue
             if found := frame.pattern.search(heard.text):
                 raw = re.split(r"[,.!?;]", heard.text[found.start() :], maxsplit=1)[0]
                 if any(pattern.search(raw) for pattern in classroom.never_echo):
@@ -1266,6 +1283,12 @@ class TurnPlanner:
             items = []
         elif items:
             reaction = self._item_reaction(character, items, state, rng)
+        elif (
+            heard.act == Act.INTRODUCTION
+            and greeting
+            and (framing := self._frame(heard, state, rng, scene_only=True))[0]
+        ):
+            reaction, frame_ask = framing  # "hello I have reservation": the name, please
         elif heard.act == Act.INTRODUCTION and greeting and len(heard.content) <= 3:
             reaction = ""
         elif (framing := self._frame(heard, state, rng))[0]:
