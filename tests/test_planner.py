@@ -2271,3 +2271,17 @@ def test_someone_asking_for_information_is_asked_what_they_want_to_know():
     studio = planner("roleplay", "B1", character="a receptionist", setting="a yoga studio")
     (reply,) = talk(studio, "Hi, I'd like some information about your classes")
     assert reply.endswith("What would you like to know?")
+
+
+def test_the_story_goes_on_from_the_students_own_line():
+    story = planner("story", "A2")
+    _, sad, dog, name = talk(
+        story,
+        "ok I start. there is a little robot in a big city",
+        "the robot is very sad because he has no friends",
+        "one day he see a dog in the park",
+        "what is the dog name",
+    )
+    assert "friendly voice" in sad, "a lonely hero meets someone"
+    assert "the dog" in dog.split("!", 1)[1], "the new one in the story is in the beat"
+    assert name.startswith("Let's call the dog"), "the box names them when asked"

@@ -152,6 +152,7 @@ class Beat:
 
     text: str
     ask: str = ""
+    keys: tuple[str, ...] = ()  # a keyed beat's: words of the student's line it follows
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ class Story:
     # beats about a person, not a thing ("… took the policeman home").
     person_beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)
     people: frozenset[str] = frozenset()
+    # ``[[keyed_beat]]``: a beat that follows from the student's own line ("the robot is
+    # very sad because he has no friends" → a friendly voice), before the stock ones.
+    keyed_beats: tuple[Beat, ...] = ()
     answers: tuple[Answer, ...] = ()  # questions to the box about the story
     handed_over: tuple[re.Pattern[str], ...] = ()  # "You tell me."
     handed_reactions: tuple[str, ...] = ()
@@ -962,6 +966,14 @@ def _story(file: TomlFile) -> Story:
         thing_beats=_beats(file, "thing_beats"),
         person_beats=_beats(file, "person_beats") if "person_beats" in file.data else {},
         people=frozenset(texts_of(file, table, "people", "story", required=False)),
+        keyed_beats=tuple(
+            Beat(
+                text_of(file, entry, "text", "keyed_beat"),
+                text_of(file, entry, "ask", "keyed_beat"),
+                texts_of(file, entry, "keys", "keyed_beat"),
+            )
+            for entry in tables_of(file, file.data, "keyed_beat", "keyed_beat")
+        ),
         answers=_answers(file, table, "answer", "story"),
         handed_over=_patterns(file, table, "handed_over", "story"),
         handed_reactions=texts_of(file, table, "handed_reactions", "story"),

@@ -1713,9 +1713,18 @@ class TurnPlanner:
         is_person = bool(thing) and thing.split()[-1].lower() in story.people
         thing_beats = story.person_beats if is_person and story.person_beats else story.thing_beats
         candidates = thing_beats.get(group, ()) if thing else ()
+        # "the robot is very sad because he has no friends": a beat that follows from it.
+        told_it = heard.act != Act.QUESTION  # "…I'm running out of ideas?": no race
+        keyed = [b for b in story.keyed_beats if told_it and key_score(heard.text, b.keys)]
+        keyed.sort(key=lambda b: -key_score(heard.text, b.keys))
         beats = [
             b
-            for b in (*candidates, *story.beats[group])
+            # A new person comes first ("Then the dog smiled and said hello…"); a new thing's
+            # own beats after the line's ("… took the race home" was nonsense).
+            for b in (
+                *((*candidates, *keyed) if is_person else (*keyed, *candidates)),
+                *story.beats[group],
+            )
             if f"beat:{b.text}" not in state.used and not self._retold(b.text, said_before)
         ]
         beat = capitalise_sentences(fill(beats[0].text, fields)) if beats else ""
