@@ -2285,3 +2285,25 @@ def test_the_story_goes_on_from_the_students_own_line():
     assert "friendly voice" in sad, "a lonely hero meets someone"
     assert "the dog" in dog.split("!", 1)[1], "the new one in the story is in the beat"
     assert name.startswith("Let's call the dog"), "the box names them when asked"
+
+
+def test_the_interviewer_greets_an_applicant_and_does_not_ask_for_questions_twice():
+    interview = planner("interview", "B2", seed=1)
+    replies = talk(
+        interview,
+        "Good afternoon. I'm applying for the junior accountant position.",
+        "I did an internship at an audit firm.",
+        "I am patient and careful.",
+        "I am sometimes too slow.",
+        "I can start next month.",
+        "Would there be training?",
+        "Because I like numbers.",
+        "I'd rather not say my salary.",
+        "Thank you, I look forward to hearing from you.",
+    )
+    assert "Interesting" not in replies[0]
+    # "Any other questions?" after an answer is fine; "any questions for me?" after it
+    # asks the same again.
+    other = next((i for i, r in enumerate(replies) if "other questions" in r), len(replies))
+    assert not any("questions for me" in r for r in replies[other:]), replies
+    assert "Goodbye" in replies[-1]

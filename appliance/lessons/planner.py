@@ -1457,8 +1457,8 @@ class TurnPlanner:
             reaction, fallback = self._answer(heard, persona.answers, state, rng)
         elif heard.act == Act.DONT_KNOW:
             reaction = _pick(lines["encourage"], state, rng)
-        elif greeting and heard.act == Act.INTRODUCTION:
-            reaction = ""
+        elif greeting and (heard.act == Act.INTRODUCTION or not state.said):
+            reaction = ""  # "Good afternoon. I'm applying for…": greeted, not "Interesting!"
         elif heard.act == Act.NO:
             reaction = _pick(self.content.classroom.reactions["no"], state, rng)
         elif (
@@ -1482,10 +1482,12 @@ class TurnPlanner:
             reaction = self._react(heard, (), (), state, rng)
         follow, move = "", Move.STEP
         asked = heard.act in (Act.QUESTION, Act.REQUEST)
+        passed_over: list[str] = []
         for index, step in enumerate(interview.steps):
             if step.for_level(self.level) in state.used:
                 continue
             if step.not_after_question and asked:
+                passed_over.append(step.for_level(self.level))
                 continue  # they are asking already: answer, then go on
             if not _skipped(step, state):
                 follow = step.for_level(self.level)
@@ -1497,6 +1499,10 @@ class TurnPlanner:
             asked_more = any(m in state.used for m in interview.more)
             follow = "" if asked_more else interview.more[0]
             move = Move.STEP if follow else Move.NONE
+            if follow:
+                # "Do you have any other questions?" asks what "Do you have any questions
+                # for me?" would: that one is not asked after it.
+                state = _use(state, *passed_over)
         state = _use(state, reaction, follow)
         return TurnPlan(
             heard.act,
