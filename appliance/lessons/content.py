@@ -559,7 +559,7 @@ OPTIONAL_PATTERNS = (
 OPTIONAL_LINES = (
     "about_it", "opinion_ask_back", "opinion_both", "heard_you", "heard_worry", "greet_no_name",
     "unknown_in_scene", "either_in_scene", "back_to_question", "about_subject",
-    "heard_told", "tell_more_good", "name_given",
+    "heard_told", "tell_more_good", "tell_more_bad", "name_given",
 )  # fmt: skip
 OFF_TASK_KEYS = ("homework", "link", "code", "joke", "sum")
 CLASSROOM_LINES = (

@@ -998,6 +998,8 @@ class TurnPlanner:
         asks = tuple(
             q
             for q in (
+                # "It's quite stressful, because my manager…": sympathy first.
+                *(lines.get("tell_more_bad", ()) if heard.sentiment == "negative" else ()),
                 *lines["tell_more"],
                 # "What was the best part?" after "the buses on Sunday are terrible": no.
                 *(lines.get("tell_more_good", ()) if heard.sentiment == "positive" else ()),

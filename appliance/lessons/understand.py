@@ -74,7 +74,10 @@ _AGE = re.compile(
     r"five|six|seven|eight|nine)\b)?)\b(?:\s+years?(?:\s+old)?)?",
     re.I,
 )
-_ORIGIN = re.compile(r"\b(?i:i'm|i am|i come|im)\s+from\s+([A-Z][^\W\d_]+)")
+# "I'm from Brazil", and "I am Tomas from Brazil" (a name between).
+_ORIGIN = re.compile(
+    r"\b(?i:i'm|i am|i come|im)\s+(?:[A-Z][^\W\d_]+\s+){0,2}(?i:from)\s+([A-Z][^\W\d_]+)"
+)
 NUMBER_WORDS = {
     word: value
     for value, word in enumerate(
