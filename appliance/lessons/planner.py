@@ -1313,7 +1313,8 @@ class TurnPlanner:
             reaction = ""  # "Hello! Welcome." needs no "I see." after it (a request, a yes)
         if items:
             state = replace(state, ordered=True)
-        follow, state, chosen = self._next_step(character, items, state)
+        asked = heard.act in (Act.QUESTION, Act.REQUEST) and bool(heard.question)
+        follow, state, chosen = self._next_step(character, items, state, asked)
         if _OFFERED.match(heard.question):
             follow = ""  # "Would you like a coffee while you work?": offered, not ordered
         if frame_ask and frame_ask not in state.used:
@@ -1374,7 +1375,7 @@ class TurnPlanner:
         return capitalise(fill(_pick(character.item_reactions, state, rng), fields))
 
     def _next_step(
-        self, character: Character, items: list[str], state: PlannerState
+        self, character: Character, items: list[str], state: PlannerState, asked: bool = False
     ) -> tuple[str, PlannerState, Move]:
         """A question about the thing just asked for, else the scene's next step."""
         line = state.heard[-1].lower() if state.heard else ""
@@ -1404,7 +1405,8 @@ class TurnPlanner:
                 continue  # "Anything else?" before anything was asked for: not yet
             if step.before_order and state.ordered:
                 continue  # "Are you ready to order?" after the order: no more
-            if step.not_after_question and question_sentence_of(line):
+            # ("what time do you close", unpunctuated: a question all the same)
+            if step.not_after_question and (asked or question_sentence_of(line)):
                 continue  # "How does the light work?": answered, not asked "How can I help?"
             if (
                 self._may_ask(step, state)
