@@ -2307,3 +2307,12 @@ def test_the_interviewer_greets_an_applicant_and_does_not_ask_for_questions_twic
     other = next((i for i, r in enumerate(replies) if "other questions" in r), len(replies))
     assert not any("questions for me" in r for r in replies[other:]), replies
     assert "Goodbye" in replies[-1]
+
+
+def test_every_glossary_explanation_passes_the_classroom_filter():
+    from appliance.lessons.safety import ClassroomFilter
+
+    word_filter = ClassroomFilter()
+    blocked = {w: t for w, t in CONTENT.classroom.glossary.items() if word_filter.blocks(t)}
+    assert not blocked, "a blocked word would turn the explanation into the filter's fallback"
+    assert len(CONTENT.classroom.glossary) > 3000
