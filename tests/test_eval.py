@@ -273,6 +273,7 @@ def test_again_right_after_a_reveal_asks_for_a_new_game_not_a_replay():
 
 
 def test_the_guess_truth_is_read_from_the_question_the_student_asked():
+    from appliance.lessons.activities import answering_fact
     from appliance.lessons.content import load_content
     from appliance.tools.eval import Turn, _guess_flags
 
@@ -290,7 +291,8 @@ def test_the_guess_truth_is_read_from_the_question_the_student_asked():
     # and the true "No!" was counted as a lie.
     flags = _guess_flags(turn, apple, content)
     assert flags["expected_answer"] is not True and flags["truthful"] is not False
-    assert _guess_flags(turn, apple)["expected_answer"] is True  # the whole turn, as before
+    # The whole turn is matched on its other words ("play", "one"), not on wearing.
+    assert "wear" not in (answering_fact(apple, turn.student) or "")
 
 
 def test_the_guess_truth_reads_a_guess_a_pause_and_a_kind() -> None:

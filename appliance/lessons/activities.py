@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -244,7 +246,7 @@ def guessed_right(secret: Secret | None, student: str) -> bool:
 _QUESTION_WORDS = frozenset(
     "a an and are be can do does find i in is it me my of on or so some something that "  # noqa: SIM905
     "the thing this to usually very what would you your not no never like erm hmm um uh "
-    "for with at from by about".split()
+    "for with at by about".split()
 )
 _NEGATIVE = re.compile(r"\b(not|no|never)\b", re.IGNORECASE)
 _COMPARED = re.compile(
@@ -271,24 +273,47 @@ def _content_words(text: str) -> set[str]:
 
 
 def answering_fact(secret: Secret, question: str) -> str | None:
-    """The fact that answers a yes-or-no ``question`` about ``secret``: the one sharing
-    most words with it ("Is it big?" → "It is not big."); ``None`` when no fact does, or
-    when the best ones disagree. A comparison ("bigger than a book?") is answered only
+    """The fact that answers a yes-or-no ``question`` about ``secret``: the closest to it
+    (see :func:`_closest`: "Is it big?" → "It is not big."); ``None`` when no fact is, or
+    when the closest ones disagree. A comparison ("bigger than a book?") is answered only
     by a fact about the same thing: "It is not bigger than a car." says nothing of books."""
     question = _LEARNER_COMPARATIVE.sub(lambda m: _COMPARATIVES[m[1].lower()], question)
     # "Is it in a supermarket?": the facts say "shop".
     question = re.sub(r"\b(?:super)?market|\bstore\b", "shop", question, flags=re.I)
-    asked = _content_words(question)
+    # "Is it for kids?": the facts say "children".
+    question = re.sub(r"\bkids?\b", "children", question, flags=re.I)
     candidates = secret.facts
     if compared := _COMPARED.search(question):
         thing = compared[1].lower()
         candidates = tuple(f for f in secret.facts if thing in _content_words(f))
-    overlaps = {fact: len(asked & _content_words(fact)) for fact in candidates}
-    best = max(overlaps.values(), default=0)
-    facts = [fact for fact, overlap in overlaps.items() if best and overlap == best]
+    facts = _closest(question, candidates)
     if len({_NEGATIVE.search(fact) is None for fact in facts}) != 1:
         return None
     return facts[0]
+
+
+def _closest(question: str, facts: Sequence[str]) -> list[str]:
+    """The ``facts`` as close to ``question`` as any: the most words shared with it, then
+    the rarest shared (a word in few facts says more than one in many: "Do you use it
+    outside?" is about outside, not about using), then the fewest words besides ("Is it
+    light?" is "It is light.", not "It does not give light."). None share a word: none."""
+    asked = _content_words(question)
+    words = {fact: _content_words(fact) for fact in facts}
+    facts_with = Counter(word for said in words.values() for word in said & asked)
+
+    def closeness(fact: str) -> tuple[int, float, int]:
+        shared = asked & words[fact]
+        rarity = round(sum(1 / facts_with[word] for word in shared), 6)
+        return len(shared), rarity, -len(words[fact] - asked)
+
+    best = max(map(closeness, facts), default=(0, 0.0, 0))
+    return [fact for fact in facts if best[0] and closeness(fact) == best]
+
+
+def closest_fact(question: str, facts: Sequence[str]) -> str | None:
+    """Of ``facts``, the one closest to ``question`` (see :func:`_closest`), the first of
+    those as close; ``None`` for no facts."""
+    return next(iter(_closest(question, facts) or facts), None)
 
 
 def true_answer(secret: Secret, question: str) -> bool | None:

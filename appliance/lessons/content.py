@@ -459,6 +459,8 @@ class Guess:
     win_claims: tuple[re.Pattern[str], ...] = ()
     # "Can you give me a hint?": the object's next hint (``lines.hint``).
     hint_asks: tuple[re.Pattern[str], ...] = ()
+    # "it make noise", "you can eat it": a question said like telling, answered as one.
+    said_as_question: tuple[re.Pattern[str], ...] = ()
     # Optional lines: "swap", "not_won", "hint", "no_more_hints".
     optional_lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -1129,6 +1131,7 @@ def _guess(file: TomlFile, language: str) -> Guess:
         swap_asks=_optional_patterns(file, table, "swap_asks", "game"),
         win_claims=_optional_patterns(file, table, "win_claims", "game"),
         hint_asks=_optional_patterns(file, table, "hint_asks", "game"),
+        said_as_question=_optional_patterns(file, table, "said_as_question", "game"),
         optional_lines={
             key: texts_of(file, table, key, "game")
             for key in ("swap", "not_won", "hint", "no_more_hints")

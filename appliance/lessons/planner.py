@@ -32,6 +32,7 @@ from appliance.lessons.activities import (
     SIMPLE_LEVELS,
     Secret,
     answering_fact,
+    closest_fact,
     guessed_right,
 )
 from appliance.lessons.content import (
@@ -2182,6 +2183,10 @@ class TurnPlanner:
             key = "goodbye_new_game" if new_game else "goodbye"
             text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        telling = heard.act in (Act.STATEMENT, Act.YES, Act.NO)  # "ok it is soft": "ok", then…
+        if telling and not heard.question and find(guess.said_as_question, heard.text):
+            # "it make noise", "It is an apple": asked with the voice only, the mark lost.
+            heard = replace(heard, act=Act.QUESTION, question=heard.text.strip())
         again = self._plays_again(heard.text, state)
         # "is it a... cup? no": a pause inside the guess, not the end of a sentence.
         paused = "..." in heard.text or "…" in heard.text
@@ -2250,7 +2255,12 @@ class TurnPlanner:
         bare = _BARE_GUESS.match(question or heard.text)
         if bare and not re.match(r"\W*is it\b", question or "", re.I):
             question = question_text = f"Is it {bare[1]} {bare[2]}?"
-        if paused and (last := list(_GUESS_QUESTION.finditer(question_text))):
+        # "…is it a bicycle? No? Okay. Can you give me a hint?": the hint is asked of the box,
+        # not about the object.
+        about_it = [
+            m for m in _GUESS_QUESTION.finditer(question_text) if not find(guess.hint_asks, m[0])
+        ]
+        if paused and (last := about_it):
             # "Is it... erm... soft?": the question with the pause and the filler left out.
             question = _FILLERS.sub(" ", last[-1][0]).strip()
             question = re.sub(r"\s+", " ", question)
@@ -2712,8 +2722,9 @@ def fact_of_kind(
 ) -> str | None:
     """For "Is it made of paper?" about a ball: "It is not made of paper." with the fact
     that names its own material ("It is made of plastic or rubber."); the fact itself
-    when it names the one asked. None when the question names no word of a kind, or the
-    object's facts say nothing positive of that kind."""
+    when it names the one asked (of the facts naming it, the closest to the question).
+    None when the question names no word of a kind, or the object's facts say nothing
+    of that kind."""
     if _THAN.search(question):
         return None  # "Is it bigger than a car?" is a comparison, not about cars
     asked = {word.lower() for word in words_of(question)}
@@ -2727,14 +2738,18 @@ def fact_of_kind(
         # "It is smaller than a car." says nothing of what it is for in a car.
         facts = [f for f in secret.facts if not _THAN.search(f)]
         known = [f for f in facts if names(f, kind) and not _NOT.search(f)]
-        if named and closed and not any(names(f, named) for f in known):
-            # "Does it have legs?": no fact, no legs; a fact that says no says it best.
-            said_no = [f for f in facts if names(f, named) and _NOT.search(f)]
-            return said_no[0] if said_no else fill(no, {"word": sorted(named)[0]})
+        if named and (naming := [f for f in facts if names(f, named)]):
+            # The fact about the word asked, yes or no, closest to the question: "Do you
+            # keep it in a box with buttons?" is not "Does it have buttons?"
+            told = closest_fact(question, naming)
+            if told and _NOT.search(told) and not closed and known:
+                return join(told, known[0])  # "It is not made of metal. It is made of…"
+            return told
+        if named and closed:
+            # "Does it have legs?": no fact, no legs.
+            return fill(no, {"word": sorted(named)[0]})
         if not named or not known:
             continue
-        if agreeing := [f for f in known if names(f, named)]:
-            return agreeing[0]
         return join(fill(no, {"word": sorted(named)[0]}), known[0])
     return None
 
