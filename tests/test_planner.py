@@ -2316,3 +2316,14 @@ def test_every_glossary_explanation_passes_the_classroom_filter():
     blocked = {w: t for w, t in CONTENT.classroom.glossary.items() if word_filter.blocks(t)}
     assert not blocked, "a blocked word would turn the explanation into the filter's fallback"
     assert len(CONTENT.classroom.glossary) > 3000
+
+
+def test_a_material_asked_as_an_adjective_is_answered_truly():
+    from dataclasses import replace as with_fields
+
+    objects = {o.name: o for o in (*CONTENT.guess.simple_objects, *CONTENT.guess.objects)}
+    for name, expected in (("a pencil", "Yes!"), ("a cup", "No!")):
+        game = planner("guess", "B1")
+        game.state = with_fields(game.state, secret=objects[name])
+        answer = game.plan("is it wooden").text
+        assert answer.startswith(expected) and "wooden" not in answer, (name, answer)

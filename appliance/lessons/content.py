@@ -461,6 +461,9 @@ class Guess:
     hint_asks: tuple[re.Pattern[str], ...] = ()
     # "it make noise", "you can eat it": a question said like telling, answered as one.
     said_as_question: tuple[re.Pattern[str], ...] = ()
+    # ``asked_as``: a question's words said as the facts say them ("wooden" → "made of
+    # wood"; "than my hand" → "than a phone"), longest first.
+    asked_as: tuple[tuple[str, str], ...] = ()
     # Optional lines: "swap", "not_won", "hint", "no_more_hints".
     optional_lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -835,6 +838,16 @@ def _feelings(file: TomlFile, entry: dict[str, Any]) -> tuple[str, ...]:
     return feelings
 
 
+def _asked_as(file: TomlFile, game: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``[game] asked_as``: a question's word (or phrase) → the facts' words, longest first."""
+    table = game.get("asked_as", {})
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    ):
+        raise file.error("game.asked_as: expected a table of words", "asked_as")
+    return tuple(sorted(((k.lower(), v) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+
+
 def _swaps(file: TomlFile, key: str) -> tuple[tuple[str, str], ...]:
     """``[swap] to_you``: word (or phrase) → what the box says instead, longest first."""
     table = _section(file, "swap").get(key)
@@ -1132,6 +1145,7 @@ def _guess(file: TomlFile, language: str) -> Guess:
         win_claims=_optional_patterns(file, table, "win_claims", "game"),
         hint_asks=_optional_patterns(file, table, "hint_asks", "game"),
         said_as_question=_optional_patterns(file, table, "said_as_question", "game"),
+        asked_as=_asked_as(file, table),
         optional_lines={
             key: texts_of(file, table, key, "game")
             for key in ("swap", "not_won", "hint", "no_more_hints")

@@ -2183,6 +2183,13 @@ class TurnPlanner:
             key = "goodbye_new_game" if new_game else "goodbye"
             text = fill(_pick(guess.lines[key], state, rng), fields)
             return TurnPlan(heard.act, Move.REVEAL, text, "", replace(state, ended=True))
+        if guess.asked_as:
+            # "Is it wooden?" is asked as the facts say it: "Is it made of wood?"
+            heard = replace(
+                heard,
+                text=swap_words(heard.text, guess.asked_as),
+                question=swap_words(heard.question, guess.asked_as),
+            )
         telling = heard.act in (Act.STATEMENT, Act.YES, Act.NO)  # "ok it is soft": "ok", then…
         if telling and not heard.question and find(guess.said_as_question, heard.text):
             # "it make noise", "It is an apple": asked with the voice only, the mark lost.
