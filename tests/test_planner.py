@@ -2327,3 +2327,13 @@ def test_a_material_asked_as_an_adjective_is_answered_truly():
         game.state = with_fields(game.state, secret=objects[name])
         answer = game.plan("is it wooden").text
         assert answer.startswith(expected) and "wooden" not in answer, (name, answer)
+
+
+def test_a_guess_of_a_thing_its_facts_compare_with_is_a_guess():
+    from dataclasses import replace as with_fields
+
+    banana = next(o for o in CONTENT.guess.simple_objects if o.name == "a banana")
+    game = planner("guess", "A1")
+    game.state = with_fields(game.state, secret=banana)
+    assert game.plan("is it a phone no a remote control").text.startswith("No, it is not a")
+    assert game.plan("is it bigger than a phone").text.startswith("Yes! It is bigger than")

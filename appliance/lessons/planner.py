@@ -2311,6 +2311,8 @@ class TurnPlanner:
         if not guesses and plural and plural[1].lower() not in _NOT_PLURAL_THINGS:
             guesses = [re.match(r"()(.*)", plural[1])]  # type: ignore[list-item]
         wrong = guesses[-1] if guesses else None
+        if wrong and fact is not None and _THAN.search(fact):
+            fact = None  # "is it a phone?" is a guess, not "It is not smaller than a phone."
         fallback = ""
         if fact is not None:
             yes = re.search(r"\b(not|no|never)\b", fact, re.I) is None
