@@ -371,16 +371,18 @@ class Daemon:
             self.engine = self.engine_factory(self.config, self.engine_events)
         except CannotStart as error:
             log.error("%s", error)
-            self.status.fault("engine", error.shown)
+            # Failed before the fault is shown: a config applied as soon as the page shows
+            # it (the fix, another language) must find the failure to restart on.
             self._engine_failed = True
+            self.status.fault("engine", error.shown)
             self._ready.set()
         except Exception as error:
             if isinstance(error, ConfigError):  # e.g. a language the models lack: no traceback
                 log.error("the engine could not be started: %s", error)
             else:
                 log.exception("the engine could not be started")
-            self.status.fault("engine", f"the engine failed to start: {error}")
             self._engine_failed = True
+            self.status.fault("engine", f"the engine failed to start: {error}")
             self._ready.set()
         if self.button is None:
             self._find_button()
