@@ -838,24 +838,24 @@ def _feelings(file: TomlFile, entry: dict[str, Any]) -> tuple[str, ...]:
     return feelings
 
 
-def _asked_as(file: TomlFile, game: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """``[game] asked_as``: a question's word (or phrase) → the facts' words, longest first."""
-    table = game.get("asked_as", {})
+def _word_table(file: TomlFile, table: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """A table of word (or phrase) → words said instead, longest first (``where`` names it
+    in the error)."""
     if not isinstance(table, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in table.items()
     ):
-        raise file.error("game.asked_as: expected a table of words", "asked_as")
+        raise file.error(f"{where}: expected a table of words", where.rsplit(".", 1)[-1])
     return tuple(sorted(((k.lower(), v) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+
+
+def _asked_as(file: TomlFile, game: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``[game] asked_as``: a question's word (or phrase) → the facts' words."""
+    return _word_table(file, game.get("asked_as", {}), "game.asked_as")
 
 
 def _swaps(file: TomlFile, key: str) -> tuple[tuple[str, str], ...]:
-    """``[swap] to_you``: word (or phrase) → what the box says instead, longest first."""
-    table = _section(file, "swap").get(key)
-    if not isinstance(table, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
-    ):
-        raise file.error(f"swap.{key}: expected a table of words", f"{key}")
-    return tuple(sorted(((k.lower(), v) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+    """``[swap] to_you``: word (or phrase) → what the box says instead."""
+    return _word_table(file, _section(file, "swap").get(key), f"swap.{key}")
 
 
 def _topics(file: TomlFile) -> tuple[Topic, ...]:
