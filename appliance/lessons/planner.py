@@ -1117,7 +1117,7 @@ class TurnPlanner:
 
     def _about_subject(self, state: PlannerState) -> str:
         """A question about the subject the student brought ("I want to talk about my
-        pet" → "What do you like most about your pet?"), one not asked yet; else ""."""
+        pet" → "What else can you tell me about your pet?"), one not asked yet; else ""."""
         classroom = self.content.classroom
         questions = classroom.lines.get("about_subject", ())
         for line in state.heard if questions else ():
