@@ -195,6 +195,9 @@ class Story:
     # "Let's end it with …": the student's own ending said back ({said}).
     ending_with: tuple[str, ...] = ()
     ending_theirs: tuple[str, ...] = ()  # the same, when their words can't be said back
+    # An ending with a character's own words in it ("…and the old woman says, …"): the
+    # box would say them wrong, so it says ``ending_theirs``.
+    not_said_back: tuple[re.Pattern[str], ...] = ()
     # Mid-story, a twist asked for (``twist_asks``) or a lighter, funnier turn
     # (``funny_asks``): one of these beats, each once, after one of these reactions.
     twist_beats: tuple[str, ...] = ()
@@ -559,6 +562,9 @@ OPTIONAL_PATTERNS = (
     "subject_brought",
     # The box's own question for the student's name ("Can I have your name, please?").
     "name_asked",
+    # A question that says nothing of its own ("What do you think?"), and the lead of
+    # one said again ("Really? And …"): after a word is explained.
+    "vague_question", "question_lead",
 )  # fmt: skip
 # Lines a language may leave out; the planner says a plainer one without them.
 OPTIONAL_LINES = (
@@ -1001,6 +1007,7 @@ def _story(file: TomlFile) -> Story:
         sad_asks=_optional_patterns(file, table, "sad_asks", "story"),
         ending_with=texts_of(file, table, "ending_with", "story", required=False),
         ending_theirs=texts_of(file, table, "ending_theirs", "story", required=False),
+        not_said_back=_optional_patterns(file, table, "not_said_back", "story"),
         twist_beats=texts_of(file, table, "twist_beats", "story", required=False),
         twist_reactions=texts_of(file, table, "twist_reactions", "story", required=False),
         funny_asks=_optional_patterns(file, table, "funny_asks", "story"),

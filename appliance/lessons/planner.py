@@ -69,11 +69,6 @@ FEELING_REACTIONS = (
     "negative",
     "neutral",
 )
-# Questions that say nothing of their own (not asked again after a word is explained).
-_VAGUE_QUESTION = re.compile(
-    r"\b(?:about that|you think|else|any questions|other questions|tell me more|about you)\b",
-    re.I,
-)
 # Activities whose questions are play (the story's "What happened next?"), not a topic.
 _PLAYED = ("story", "improv")
 PLANNED_ACTIVITIES = ("conversation", "roleplay", "interview", "story", "improv", "guess")
@@ -337,14 +332,15 @@ class TurnPlanner:
         # "What do you think?", "Can you tell me more about that?" say nothing of their own:
         # asked again after a word, they sound like a loop. The guessing game's "Ask me a
         # question with yes or no" is no open question.
-        asked = [q for q in asked if not _VAGUE_QUESTION.search(q)]
+        asked = [q for q in asked if not find(classroom.acts.get("vague_question", ()), q)]
         again = asked[-1] if asked and self.activity != "guess" else ""
         back = classroom.lines.get("back_to_question", ())
         if again and back and word not in last.lower() and self.activity not in _PLAYED:
             # The word was not in the question ("what is hedge?" while telling about a
             # park job): the question, said again, is marked as the one still open.
             # "Really? And what happened then?" comes back as "what happened then?".
-            bare_question = re.sub(r"^\W*(?:\w+\?\s+)?(?:and|so|but)\s+", "", again, flags=re.I)
+            lead = find(classroom.acts.get("question_lead", ()), again)
+            bare_question = again[lead.end() :] if lead else again
             again = fill(back[0], {"question": capitalise(bare_question)})
         return TurnPlan(
             heard.act,
@@ -1575,7 +1571,7 @@ class TurnPlanner:
                 len(words_of(said)) <= 16
                 # "…the old woman says, this is the most beautiful thing I have seen": a
                 # character's own words come out wrong in the box's mouth.
-                and not re.search(r"\b(?:says?|said|asks?|asked|tells?|told)\b", said, re.I)
+                and not find(story.not_said_back, said)
                 # "bia win a gold medal… she go home": a learner's mistake, not said back.
                 and not any(p.search(said) for p in self.content.classroom.never_echo)
             )
