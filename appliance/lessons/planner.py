@@ -1722,8 +1722,8 @@ class TurnPlanner:
         candidates = thing_beats.get(group, ()) if thing else ()
         # "the robot is very sad because he has no friends": a beat that follows from it.
         told_it = heard.act != Act.QUESTION  # "…I'm running out of ideas?": no race
-        keyed = [b for b in story.keyed_beats if told_it and key_score(heard.text, b.keys)]
-        keyed.sort(key=lambda b: -key_score(heard.text, b.keys))
+        scored = [(key_score(heard.text, b.keys), b) for b in story.keyed_beats if told_it]
+        keyed = [b for score, b in sorted(scored, key=lambda sb: -sb[0]) if score]
         beats = [
             b
             # A new person comes first ("Then the dog smiled and said hello…"); a new thing's
